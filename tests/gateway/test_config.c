@@ -1,0 +1,203 @@
+/* skywave.conf: defaults, every section, every type, bounds, unknown keys,
+ * duplicates, cross-field checks, and file:line in every error. */
+#include "tests/lib/testutil.h"
+
+#include "common/err.h"
+#include "gateway/config.h"
+
+static struct config *
+load_ok(const char *text)
+{
+	struct config *cfg = NULL;
+	char err[700] = "";
+	int rc = config_load_string(text, "t.conf", &cfg, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("unexpected error %s: %s", gw_errname(rc), err);
+	return cfg;
+}
+
+/* Expect failure; the message must contain want. */
+static void
+load_bad(const char *text, const char *want)
+{
+	struct config *cfg = NULL;
+	char err[700] = "";
+	int rc = config_load_string(text, "t.conf", &cfg, err, sizeof(err));
+	if (rc == 0)
+		fail_msg("accepted bad config, wanted error \"%s\"", want);
+	assert_null(cfg);
+	if (strstr(err, want) == NULL)
+		fail_msg("error \"%s\" does not contain \"%s\"", err, want);
+}
+
+static void
+test_builtin_default(void **state)
+{
+	(void)state;
+	struct config *cfg = config_default();
+	char p[600];
+	assert_string_equal(cfg->gw.listen, "127.0.0.1:2525");
+	assert_string_equal(cfg->listen_host, "127.0.0.1");
+	assert_int_equal(cfg->listen_port, 2525);
+	assert_string_equal(cfg->gw.data_dir, "var");
+	config_queue_path(cfg, p, sizeof(p));
+	assert_string_equal(p, "var/queue.db");
+	config_control_path(cfg, p, sizeof(p));
+	assert_string_equal(p, "var/control.sock");
+	assert_int_equal(cfg->gw.max_recipients, 100);
+	assert_int_equal(cfg->gw.max_message_size, 10 * 1048576);
+	assert_int_equal(cfg->gw.command_timeout_ms, 300000);
+	assert_true(cfg->gw.altrecip);
+	assert_int_equal(cfg->policy.priority_policy, CONFIG_PRIO_STANAG4406);
+	assert_int_equal(cfg->policy.deliverby_min_ms, 60000);
+	assert_int_equal(cfg->nlinks, 0);
+	assert_int_equal(cfg->nroutes, 0);
+	config_free(cfg);
+}
+
+static void
+test_full_file(void **state)
+{
+	(void)state;
+	struct config *cfg = load_ok(
+	    "# a field unit\n"
+	    "[gateway]\n"
+	    "hostname = fu1.example\n"
+	    "listen = [::1]:2626\n"
+	    "data_dir = /var/lib/skywave\n"
+	    "max_message_size = 2M\n"
+	    "command_timeout = 90s\n"
+	    "syslog = yes\n"
+	    "log_level = debug\n"
+	    "conneg = no\n"
+	    "[policy]\n"
+	    "priority_policy = mixer\n"
+	    "deliverby_min = 2m\n"
+	    "untrusted_max_priority = -2\n"
+	    "[link hf1]\n"
+	    "driver = pty\n"
+	    "device = /dev/pts/7\n"
+	    "profile = hf-2400-hd\n"
+	    "peer = hq\n"
+	    "[link los]\n"
+	    "driver = sim\n"
+	    "profile = los-9600\n"
+	    "[route]\n"
+	    "hq.example = link:hf1\n"
+	    "*.mil.example = link:los\n"
+	    "local.example = maildir:/var/mail/fu1\n"
+	    "* = smtp:127.0.0.1:25,127.0.0.1:2525\n");
+	assert_string_equal(cfg->gw.hostname, "fu1.example");
+	assert_string_equal(cfg->listen_host, "::1");
+	assert_int_equal(cfg->listen_port, 2626);
+	assert_int_equal(cfg->gw.max_message_size, 2097152);
+	assert_int_equal(cfg->gw.command_timeout_ms, 90000);
+	assert_true(cfg->gw.syslog);
+	assert_false(cfg->gw.conneg);
+	assert_int_equal(cfg->gw.log_level, 3);
+	assert_int_equal(cfg->policy.priority_policy, CONFIG_PRIO_MIXER);
+	assert_int_equal(cfg->policy.deliverby_min_ms, 120000);
+	assert_int_equal(cfg->policy.untrusted_max_priority, -2);
+	assert_int_equal(cfg->nlinks, 2);
+	assert_string_equal(cfg->links[0].name, "hf1");
+	assert_int_equal(cfg->links[0].driver, CONFIG_DRV_PTY);
+	assert_string_equal(cfg->links[0].device, "/dev/pts/7");
+	assert_true(cfg->links[0].enabled);
+	assert_int_equal(cfg->links[0].line, 16);
+	assert_int_equal(cfg->links[1].driver, CONFIG_DRV_SIM);
+	assert_int_equal(cfg->nroutes, 4);
+	assert_string_equal(cfg->routes[1].pattern, "*.mil.example");
+	assert_string_equal(cfg->routes[3].target,
+	    "smtp:127.0.0.1:25,127.0.0.1:2525");
+	assert_int_equal(cfg->routes[3].line, 27);
+	char p[600];
+	config_queue_path(cfg, p, sizeof(p));
+	assert_string_equal(p, "/var/lib/skywave/queue.db");
+	config_free(cfg);
+}
+
+static void
+test_errors_name_file_and_line(void **state)
+{
+	(void)state;
+	load_bad("[gateway]\nlisten = 127.0.0.1:2525\nbogus = 1\n",
+	    "t.conf:3: unknown key \"bogus\" in [gateway]");
+	load_bad("[gateway]\nmax_recipients = 99\n",
+	    "t.conf:2: max_recipients: out of range \"99\" (allowed: "
+	    "100..100000)");
+	load_bad("[gateway]\nmax_message_size = 2G\n",
+	    "t.conf:2: max_message_size: out of range \"2G\" (allowed: "
+	    "64k..1G)");
+	load_bad("[gateway]\ncommand_timeout = soon\n",
+	    "t.conf:2: command_timeout: bad value \"soon\" (allowed: 1s..1h)");
+	load_bad("[gateway]\nsyslog = perhaps\n",
+	    "t.conf:2: syslog: bad value \"perhaps\" (allowed: yes|no)");
+	load_bad("[policy]\npriority_policy = loud\n",
+	    "allowed: STANAG4406|MIXER|NSEP");
+	load_bad("\n\n[gateway]\nlisten = 1.2.3.4:0\n",
+	    "t.conf:4: listen: bad address \"1.2.3.4:0\"");
+	load_bad("[gateway]\nlisten = nohost\n", "t.conf:2: listen: bad address");
+	load_bad("[gatewya]\nlisten = 1.2.3.4:25\n",
+	    "t.conf:2: unknown section [gatewya]");
+	load_bad("listen = 1.2.3.4:25\n", "t.conf:1: key \"listen\" outside");
+	load_bad("[gateway]\nhostname = a\nhostname = b\n",
+	    "t.conf:3: duplicate key \"hostname\" in [gateway] (first set on "
+	    "line 2)");
+	load_bad("[gateway]\nthis line is broken\n", "t.conf:2: malformed");
+	load_bad("[link bad name!]\nprofile = x\n", "bad link name");
+	load_bad("[link hf1]\ndriver = pty\n",
+	    "t.conf:2: [link hf1]: profile is required");
+	load_bad("[link hf1]\nprofile = hf-2400-hd\n",
+	    "[link hf1]: device is required for driver serial");
+	load_bad("[link hf1]\nprofile = p\ndriver = carrier-pigeon\n",
+	    "allowed: serial|pty|kiss|tcp|sim");
+	load_bad("[route]\nexample.org = link:nolink\n",
+	    "t.conf:2: route example.org: no [link nolink] is declared");
+	load_bad("[route]\nexample.org = ftp:x\n", "t.conf:2: route: bad target");
+	load_bad("[route]\nexa mple.org = maildir:/x\n", "bad domain pattern");
+	load_bad("[route]\n*.x.org = maildir:/x\n*.X.org = maildir:/y\n",
+	    "t.conf:3: route: duplicate pattern");
+	load_bad("[route]\nx.org = smtp:\n", "route: empty target");
+}
+
+static void
+test_file_errors(void **state)
+{
+	(void)state;
+	struct config *cfg = NULL;
+	char err[700];
+	assert_int_equal(config_load("/nonexistent/skywave.conf", &cfg, err,
+			     sizeof(err)),
+	    GW_ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/skywave.conf: cannot open"));
+
+	char *dir = tu_mkdtemp("cfg");
+	char path[600];
+	snprintf(path, sizeof(path), "%s/skywave.conf", dir);
+	assert_int_equal(tu_write_file(path, "[gateway]\n\nmax_errors = 0\n"), 0);
+	assert_int_equal(config_load(path, &cfg, err, sizeof(err)), GW_ECONFIG);
+	char want[700];
+	snprintf(want, sizeof(want), "%s:3: max_errors: out of range", path);
+	assert_non_null(strstr(err, want));
+
+	/* the shipped example configuration must load */
+	char *ex = tu_src_path("docs/skywave.conf.example");
+	assert_int_equal(config_load(ex, &cfg, err, sizeof(err)), 0);
+	assert_true(cfg->nlinks >= 1);
+	config_free(cfg);
+	free(ex);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_builtin_default),
+		cmocka_unit_test(test_full_file),
+		cmocka_unit_test(test_errors_name_file_and_line),
+		cmocka_unit_test(test_file_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

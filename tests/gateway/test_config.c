@@ -190,6 +190,31 @@ test_file_errors(void **state)
 	free(dir);
 }
 
+/* The man page documents every key of every table. */
+static void
+test_man_page_complete(void **state)
+{
+	(void)state;
+	char *path = tu_src_path("docs/skywave.conf.5");
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	static char text[65536];
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	const struct cfg_field *tabs[] = { config_gateway_fields,
+		config_policy_fields, config_link_fields };
+	for (int t = 0; t < 3; t++) {
+		for (const struct cfg_field *fl = tabs[t]; fl->key; fl++) {
+			char want[80];
+			snprintf(want, sizeof(want), "\n.B %s\n", fl->key);
+			if (strstr(text, want) == NULL)
+				fail_msg("skywave.conf.5 lacks key %s", fl->key);
+		}
+	}
+	free(path);
+}
+
 int
 main(void)
 {
@@ -198,6 +223,7 @@ main(void)
 		cmocka_unit_test(test_full_file),
 		cmocka_unit_test(test_errors_name_file_and_line),
 		cmocka_unit_test(test_file_errors),
+		cmocka_unit_test(test_man_page_complete),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,7 @@ set -eu
 
 PKGS="build-essential cmake pkg-config git
 libuv1-dev libsqlite3-dev sqlite3 zlib1g-dev libserialport-dev libinih-dev
-libsodium-dev libncurses-dev libcmocka-dev
+libsodium-dev libncurses-dev libcmocka-dev libjansson-dev
 python3 socat swaks tmux procps util-linux postfix"
 
 missing=""

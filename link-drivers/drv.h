@@ -68,7 +68,7 @@
 #include <uv.h>
 
 struct drv;
-struct at_step;
+struct prof;
 
 #define DRV_STATE_MAP(XX)                 \
 	XX(DOWN, "down")                  \
@@ -89,66 +89,47 @@ enum drv_state {
 const char *drv_state_name(enum drv_state s);
 
 /* How bytes on the device are cut into frames.
+ *   PROFILE  from the profile: framing=kiss -> KISS, framing=raw -> RAW.
  *   RAW   bytes in, bytes out (DRV_EV_DATA); the owner frames them itself.
  *   SYNC  skywave's byte-stream framing with resynchronisation (framing.h);
  *         drv_write takes one frame, reads deliver DRV_EV_FRAME.
- *   KISS  KISS TNC framing (kiss.h) on kiss_port; parameter frames
- *         (TXDELAY, persistence, slot time, TXtail, full duplex) are sent
- *         when the device comes up. */
-enum drv_framing { DRV_FRAMING_RAW = 0, DRV_FRAMING_SYNC, DRV_FRAMING_KISS };
+ *   KISS  KISS TNC framing (kiss.h) on the profile's KISS port; parameter
+ *         frames (TXDELAY, persistence, slot time, TXtail) are sent when the
+ *         device comes up. */
+enum drv_framing {
+	DRV_FRAMING_PROFILE = 0,
+	DRV_FRAMING_RAW,
+	DRV_FRAMING_SYNC,
+	DRV_FRAMING_KISS,
+};
 
-enum drv_parity { DRV_PARITY_NONE = 0, DRV_PARITY_ODD, DRV_PARITY_EVEN };
-enum drv_flow { DRV_FLOW_NONE = 0, DRV_FLOW_RTSCTS, DRV_FLOW_XONXOFF };
-
-/* What the link layer may plan with, from the firmware profile. */
+/* What the link layer may plan with, derived from the firmware profile
+ * (struct prof_air); rate_bps is updated by CONNECT <rate>. */
 struct drv_caps {
 	uint32_t mtu_bytes;     /* largest frame payload the modem takes */
-	uint32_t rate_bps;      /* air rate in bit/s (updated by CONNECT n) */
+	uint32_t rate_bps;      /* air rate in bit/s */
 	bool full_duplex;       /* false: half-duplex, turns cost turnaround */
 	uint32_t turnaround_ms; /* cost of one change of direction */
 	uint32_t latency_ms;    /* modem + interleaver latency, one way */
 	uint32_t max_tx_ms;     /* longest single transmission, 0 = no limit */
 };
 
-/* Serial line settings (ignored by tcp and sim). */
-struct drv_serial {
-	uint32_t baud;          /* 0: leave as is */
-	uint8_t data_bits;      /* 5..8 */
-	enum drv_parity parity;
-	uint8_t stop_bits;      /* 1 or 2 */
-	enum drv_flow flow;
-};
+/* Fill caps from a profile. */
+void drv_caps_from_prof(const struct prof *p, struct drv_caps *out);
 
-/* KISS parameters sent at start (values as in the KISS spec: TXDELAY and
- * slot time in 10 ms units, persistence 0..255). A negative value is not
- * sent. */
-struct drv_kiss_params {
-	uint8_t port;           /* 0..15 */
-	int txdelay, persistence, slottime, txtail, full_duplex;
-};
-
-/* Everything a driver instance needs; the caller owns it and it must stay
- * valid (including the step arrays) until close_cb. Filled by the caller
- * from a firmware profile and the daemon's link config. */
+/* Everything a driver instance needs; the caller owns it and it (with the
+ * profile it points to) must stay valid until close_cb. Serial settings,
+ * capabilities, KISS parameters, carrier detection and the init/dial/hangup
+ * dialogues all come from the profile; the rest from the link config. */
 struct drv_config {
-	const char *device;     /* "/dev/ttyUSB0", "/dev/pts/7", "host:port" */
-	struct drv_caps caps;
-	struct drv_serial serial;
+	const struct prof *prof;  /* required */
+	const char *device;       /* "/dev/ttyUSB0", "/dev/pts/7", "host:port" */
+	const char *dial_number;  /* "%N" in dial steps; NULL: "" */
 	enum drv_framing framing;
-	struct drv_kiss_params kiss;
-	uint32_t buffer_ms;     /* airtime kept below the link layer; 0: 1000 */
-	uint32_t open_timeout_ms;      /* open/connect; 0: 10000 */
-	uint32_t reconnect_min_ms;     /* 0: never reconnect on error */
-	uint32_t reconnect_max_ms;     /* backoff cap (doubling from min) */
-	/* AT dialogues (at_chat.h), run in DIALING / on close. n == 0: none. */
-	const struct at_step *init_steps;
-	size_t n_init_steps;
-	const struct at_step *dial_steps;
-	size_t n_dial_steps;
-	const struct at_step *hangup_steps;
-	size_t n_hangup_steps;
-	/* Watch the data stream for the modem's in-band "NO CARRIER". */
-	bool inband_carrier;
+	uint32_t buffer_ms;       /* airtime kept below the link layer; 0: 1000 */
+	uint32_t open_timeout_ms; /* open/connect/dialogue step cap; 0: 10000 */
+	uint32_t reconnect_min_ms; /* 0: never reconnect after a failure */
+	uint32_t reconnect_max_ms; /* backoff cap (doubling from min) */
 };
 
 /* Where the driver runs. loop may be NULL only for drivers that do no I/O of

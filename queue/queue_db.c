@@ -555,11 +555,17 @@ queue__db_check(struct queue__db *d, bool full)
 		return queue__db_err(rc);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *t = (const char *)sqlite3_column_text(s, 0);
+		char line[256];
 		if (t && strcmp(t, "ok") == 0)
 			continue;
 		bad++;
+		/* one finding, one log line */
+		snprintf(line, sizeof(line), "%s", t ? t : "?");
+		for (char *p = line; *p; p++)
+			if (*p == '\n' || *p == '"')
+				*p = ' ';
 		GW_LOGE(SUB, "event=corruption check=%s finding=\"%s\"",
-		    full ? "integrity" : "quick", t ? t : "?");
+		    full ? "integrity" : "quick", line);
 	}
 	rc = rc == SQLITE_DONE ? 0 : queue__db_err(rc);
 	sqlite3_finalize(s);

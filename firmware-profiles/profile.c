@@ -216,7 +216,7 @@ hexval(int ch)
 }
 
 /* Unescape a dialogue text: optional surrounding double quotes (to keep
- * blanks), \r \n \t \s(space) \\ \" \xHH. Returns length, or a negative
+ * leading or trailing blanks; a '"' inside is then written \"), \r \n \t \s(space) \\ \" \xHH. Returns length, or a negative
  * code with why[] set. */
 static int
 unescape(const char *in, char *out, size_t outlen, char *why, size_t whylen)
@@ -224,12 +224,17 @@ unescape(const char *in, char *out, size_t outlen, char *why, size_t whylen)
 	size_t n = strlen(in), o = 0;
 	const char *s = in, *end = in + n;
 
-	if (n >= 2 && in[0] == '"' && in[n - 1] == '"') {
+	if (n >= 1 && in[0] == '"') {
+		/* quoted: must end in a quote that is not escaped */
+		size_t bs = 0;
+		while (n >= 3 + bs && in[n - 2 - bs] == '\\')
+			bs++;
+		if (n < 2 || in[n - 1] != '"' || bs % 2 == 1) {
+			snprintf(why, whylen, "unbalanced quote in %s", in);
+			return GW_ESYNTAX;
+		}
 		s++;
 		end--;
-	} else if (n >= 1 && (in[0] == '"' || in[n - 1] == '"')) {
-		snprintf(why, whylen, "unbalanced quote in \"%s\"", in);
-		return GW_ESYNTAX;
 	}
 	while (s < end) {
 		int ch = (unsigned char)*s++;
@@ -776,15 +781,13 @@ load(const char *path, const char *text, struct prof *out, char *err,
 	if (rc != 0 && ini_err[0]) {
 		/* reader-level error (cannot open, syntax, line too long):
 		 * the message already names file:line */
-		if (c.nerr == 0)
-			c.first_code = rc;
-		if (c.nerr == 0 || rc == GW_ENOENT || rc == GW_ESYNTAX) {
-			if (c.nerr == 0)
-				snprintf(err, errlen, "%s", ini_err);
-			c.nerr++;
-			if (fn)
-				fn(ini_err, arg);
-		}
+		/* a malformed line makes later messages suspect: it is the
+		 * error to show first (the reader finds it only at the end) */
+		c.first_code = rc;
+		snprintf(err, errlen, "%s", ini_err);
+		c.nerr++;
+		if (fn)
+			fn(ini_err, arg);
 		if (rc == GW_ENOENT)
 			goto fail;
 	}

@@ -1,0 +1,269 @@
+/*
+ * sched.h - the scheduler: which message's next segment goes on which link
+ * now, and which deadline, alternate-recipient and expiry decisions are due.
+ *
+ * A sans-I/O state machine over an in-memory index of queued work (the
+ * SQLite queue is the truth; this index is a cache rebuilt from it at start).
+ * The unit of work is a *job*: one message on one route, holding that
+ * message's recipients on that route. Callers:
+ *   - the queue glue adds jobs (sched_add) as recipients become ready and
+ *     removes them when the queue resolves them (sched_remove);
+ *   - the transfer protocol asks sched_next() at every segment boundary of
+ *     a link (that is what gives preemption), reports bytes sent
+ *     (sched_progress) and publishes the measured link (sched_route_link,
+ *     sched_route_state);
+ *   - outcomes come back through sched_report();
+ *   - the daemon calls sched_tick() when its one timer fires and re-arms it
+ *     for the returned wake-up time.
+ * Decisions (redirects, DSNs owed, failures) come out as struct
+ * sched_decision records; the caller carries them out (queue updates,
+ * sched_redirect_build(), dsn_build()). A recipient resolved by a decision is
+ * already gone from the scheduler, so it is never scheduled again: a
+ * redirected recipient can never also be delivered to its primary.
+ *
+ * Time: every argument named now/..._ms is monotonic milliseconds from the
+ * injectable clock (common/clock.h); the scheduler never reads a clock.
+ * Thread: the loop thread that owns the struct sched.
+ */
+#ifndef GW_GATEWAY_SCHED_H
+#define GW_GATEWAY_SCHED_H
+
+#include "gateway/dsn.h"
+#include "gateway/predict.h"
+#include "gateway/retry.h"
+#include "gateway/sched_rules.h"
+#include "queue/queue.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCHED_BANDS RETRY_BANDS   /* priority bands 0 (lowest) .. 7 */
+#define SCHED_ROUTES_MAX 64
+#define SCHED_ROUTE_NAME_MAX 64
+
+enum sched_link {
+	SCHED_LINK_UP = 0,
+	SCHED_LINK_DOWN,
+	SCHED_LINK_THROTTLED,   /* up, but not to be used before a time */
+};
+
+/* Scheduler configuration. Keys (sched_cfg_fields, [policy]):
+ *   sched_starvation_share  0   0 or 2..1000: every Nth segment goes to a
+ *                                lower band while one has work (0: strict)
+ *   sched_edf               yes earliest deadline first within a band
+ *                                (no: arrival order only)
+ *   predict_reeval          5s  100ms..10m  re-prediction period while
+ *                                deadline work is queued
+ * plus sched_rules_cfg_fields and retry_cfg_fields. */
+struct sched_cfg {
+	int64_t share_n;
+	bool edf;
+	int64_t reeval_ms;
+	struct sched_rules_cfg rules;
+	struct retry_cfg retry;
+};
+
+extern const struct cfg_field sched_cfg_fields[];
+void sched_cfg_default(struct sched_cfg *c);
+
+/* One recipient as the caller describes it. */
+struct sched_rcpt_spec {
+	uint32_t idx;        /* index of the recipient in the message */
+	unsigned notify;     /* QUEUE_NOTIFY_* bits */
+	bool has_arcpt;      /* an alternate recipient was given */
+};
+
+/* One job as the caller describes it. Times are monotonic ms; 0 = none. */
+struct sched_job_spec {
+	uint8_t id[QUEUE_ID_LEN];
+	int route;
+	int band;            /* 0..SCHED_BANDS-1 (clamped) */
+	int priority;        /* MT-PRIORITY value, carried into decisions */
+	int64_t arrival_ms;
+	int64_t by_ms;
+	char by_mode;        /* 'R', 'N', 0 */
+	bool by_trace;
+	int64_t aby_ms;
+	bool null_sender;    /* reverse path <>: no DSN is ever owed */
+	int64_t size_bytes;  /* uncompressed content size */
+	int64_t sent_bytes;  /* already acknowledged by the far end */
+	int attempts;        /* failed attempts so far */
+	int64_t not_before_ms; /* backoff: not to be sent before, 0 = now */
+	bool held;           /* operator hold */
+	const struct sched_rcpt_spec *rcpts;
+	size_t nrcpts;       /* >= 1 */
+};
+
+/* Fill spec from a queued envelope for the recipients rcpt_idx[0..n) that
+ * routing sent to route. rcpts must have room for n entries (spec borrows
+ * it). Wall-clock deadlines are converted with (now_ms, now_wall_s). */
+void sched_spec_from_envelope(struct sched_job_spec *spec,
+    struct sched_rcpt_spec *rcpts, const struct queue_envelope *env,
+    int route, const size_t *rcpt_idx, size_t n, int64_t size_bytes,
+    int64_t now_ms, int64_t now_wall_s);
+
+enum sched_rcpt_state { SCHED_RCPT_ACTIVE = 0, SCHED_RCPT_RESOLVED };
+
+struct sched_rcpt {
+	uint32_t idx;
+	unsigned notify;
+	bool has_arcpt;
+	enum sched_rcpt_state state;
+	int reply_class;          /* last reply of the primary's hop 0/4/5 */
+	char reply_status[12];    /* its enhanced code */
+	int64_t tempfail_since_ms;
+	bool delay_sent, warned;
+};
+
+/* Job states: see the diagram in sched.c. */
+enum sched_job_state { SCHED_JOB_READY = 0, SCHED_JOB_WAITING,
+	SCHED_JOB_HELD, SCHED_JOB_DOOMED };
+
+struct sched__node {
+	struct sched__node *l, *r;
+	uint64_t prio;
+	int64_t k1, k2;
+	uint64_t seq;
+};
+
+/* Owned by the scheduler; callers read it and pass it back, never write.
+ * The pointer is valid until sched_remove(), or until a decision resolved
+ * its last recipient (sched_tick/sched_report say so: job_gone). */
+struct sched_job {
+	uint8_t id[QUEUE_ID_LEN];
+	int route, band, priority;
+	int64_t arrival_ms, by_ms, aby_ms;
+	char by_mode;
+	bool by_trace, null_sender;
+	int64_t size_bytes, sent_bytes;
+	int attempts;
+	int64_t not_before_ms;
+	enum sched_job_state state;
+	int64_t pred_ms;          /* predicted completion, PREDICT_NEVER */
+	int64_t slack_ms;         /* deadline - pred (INT64_MAX: no deadline) */
+	struct sched_rcpt *rcpts;
+	size_t nrcpts, nactive;
+	/* private */
+	uint64_t seq;
+	int64_t air_bytes;        /* counted in the route's band totals */
+	int64_t next_event_ms;
+	struct sched__node qnode, enode;
+	struct sched_job *hnext, *rprev, *rnext;
+	bool in_events;
+	bool tracked;             /* counted in the route's ntracked */
+};
+
+enum sched_act {
+	SCHED_ACT_REDIRECT,   /* send a copy to the alternate (see
+				 sched_redirect.h); primary resolved */
+	SCHED_ACT_FAIL,       /* primary resolved as failed */
+	SCHED_ACT_DELAYED,    /* still queued; a delayed DSN may be owed */
+	SCHED_ACT_RELAYED,    /* resolved: handed to the next hop */
+	SCHED_ACT_DELIVERED,  /* resolved: delivered locally */
+};
+
+struct sched_decision {
+	enum sched_act act;
+	enum sched_cause cause;
+	uint8_t id[QUEUE_ID_LEN];
+	int route;
+	uint32_t rcpt_idx;
+	int priority, band;
+	char status[12];       /* enhanced status for the DSN */
+	bool dsn;              /* a DSN is owed to the sender (dsn_owed) */
+	enum dsn_action dsn_action;
+	int64_t at_ms;
+	int64_t by_left_ms;    /* REDIRECT: BY time left for the copy,
+				  0 = the message had no BY */
+	bool job_gone;         /* this resolved the job's last recipient */
+};
+
+/* A growable list of decisions plus the next wake-up. Owner: caller. */
+struct sched_out {
+	struct sched_decision *v;
+	size_t n, cap;
+	int64_t wake_ms;       /* INT64_MAX: nothing to wait for */
+};
+
+void sched_out_init(struct sched_out *o);
+void sched_out_reset(struct sched_out *o);
+void sched_out_fini(struct sched_out *o);
+
+struct sched;
+
+struct sched *sched_new(const struct sched_cfg *cfg);
+void sched_free(struct sched *s);
+
+/* Routes. A route is a link (airtime-bound) or an onward path (local
+ * delivery, SMTP) modelled with a high rate and a latency. Returns the route
+ * number (>= 0), or GW_EEXIST / GW_ELIMIT. */
+int sched_route_add(struct sched *s, const char *name,
+    const struct predict_link *l);
+int sched_route_find(const struct sched *s, const char *name);
+/* Publish a new measurement (rate, ratio, turnaround). Marks the route for
+ * re-prediction. GW_ENOENT for a bad route. */
+int sched_route_link(struct sched *s, int route, const struct predict_link *l);
+/* Link state. THROTTLED takes until_ms (no segment before it). */
+int sched_route_state(struct sched *s, int route, enum sched_link st,
+    int64_t until_ms, int64_t now);
+const struct predict_link *sched_route_model(const struct sched *s,
+    int route);
+
+/* Add a job. Returns 0 and *out; GW_EEXIST when (id, route) is queued;
+ * GW_ENOENT for a bad route; GW_EINVAL for a spec without recipients. */
+int sched_add(struct sched *s, const struct sched_job_spec *spec, int64_t now,
+    struct sched_job **out);
+struct sched_job *sched_find(const struct sched *s,
+    const uint8_t id[QUEUE_ID_LEN], int route);
+/* Forget a job (the queue resolved or cancelled it). */
+void sched_remove(struct sched *s, struct sched_job *job);
+/* Operator hold / release. */
+void sched_hold(struct sched *s, struct sched_job *job, bool hold,
+    int64_t now);
+/* Do not send before until_ms (backoff). */
+void sched_defer(struct sched *s, struct sched_job *job, int64_t until_ms,
+    int64_t now);
+/* sent_bytes of the content have been acknowledged by the far end. */
+void sched_progress(struct sched *s, struct sched_job *job,
+    int64_t sent_bytes);
+
+/* The job whose next segment should go on route now, or NULL (route down or
+ * throttled, or nothing ready). Strict priority between bands, except
+ * that with a starvation share every Nth call goes to the highest lower
+ * band with work; earliest deadline, then arrival, within a band. A BY;R
+ * job past its deadline is never returned (it is set aside for the next
+ * tick to fail). */
+struct sched_job *sched_next(struct sched *s, int route, int64_t now);
+
+/* Outcome of an attempt for one recipient (rcpt_idx as in the message). */
+enum sched_outcome {
+	SCHED_OUT_DELIVERED,  /* delivered locally (final) */
+	SCHED_OUT_RELAYED,    /* accepted by the next hop */
+	SCHED_OUT_TEMPFAIL,   /* 4xx: retry after backoff */
+	SCHED_OUT_PERMFAIL,   /* 5xx */
+};
+/* Relay facts for SCHED_OUT_RELAYED. */
+#define SCHED_HOP_NO_DSN 0x1u       /* the hop does not speak DSN */
+#define SCHED_HOP_NO_DELIVERBY 0x2u /* the hop does not speak DELIVERBY */
+
+/* Report an outcome; decisions are appended to out. status is the hop's
+ * enhanced code ("5.1.1") or NULL. Returns 0, or GW_ENOENT when the
+ * recipient is not (or no longer) active in job. */
+int sched_report(struct sched *s, struct sched_job *job, uint32_t rcpt_idx,
+    enum sched_outcome outcome, const char *status, unsigned hop_flags,
+    int64_t now, struct sched_out *out);
+
+/* Run everything due at now: backoffs ending, re-prediction of routes whose
+ * load, rate or state changed (or whose period ran out), deadline rules.
+ * Appends decisions to out and sets out->wake_ms; returns it too. */
+int64_t sched_tick(struct sched *s, int64_t now, struct sched_out *out);
+
+/* Counts, for the console and tests. */
+size_t sched_count(const struct sched *s);
+size_t sched_route_count(const struct sched *s, int route, int band);
+
+/* Debug: check every invariant listed in sched.c; aborts on violation. */
+void sched_check(const struct sched *s);
+
+#endif

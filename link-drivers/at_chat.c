@@ -244,6 +244,12 @@ at_chat_input(struct at_chat *c, const uint8_t *p, size_t n, int64_t now_ms)
 			if (c->line_len > 0) {
 				check_line(c, true, now_ms);
 				c->line_len = 0;
+				/* A CR LF ending the final line belongs to
+				 * the dialogue, not to the data after it. */
+				if (c->status != AT_CHAT_RUNNING &&
+				    p[i] == '\r' && i + 1 < n &&
+				    p[i + 1] == '\n')
+					i++;
 			}
 			continue;
 		}
@@ -252,6 +258,7 @@ at_chat_input(struct at_chat *c, const uint8_t *p, size_t n, int64_t now_ms)
 	}
 	if (c->status == AT_CHAT_RUNNING && c->line_len > 0)
 		check_line(c, false, now_ms);
+	c->used = i;
 	return c->status;
 }
 

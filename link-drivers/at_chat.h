@@ -75,6 +75,9 @@ struct at_chat {
 				    * text), GW_ETOOBIG (expansion) */
 	int abort_index;           /* FAILED by an abort text: its index */
 	char reason[160];          /* FAILED: human-readable */
+	size_t used;               /* bytes the last at_chat_input consumed:
+				    * less than given when the dialogue ended
+				    * inside the input (the rest is data) */
 	struct buf out;            /* bytes to write to the modem */
 	at_chat_trace_fn trace;
 	void *trace_arg;
@@ -89,7 +92,9 @@ void at_chat_set_trace(struct at_chat *c, at_chat_trace_fn fn, void *arg);
  * dialogue is DONE at once). */
 enum at_chat_status at_chat_start(struct at_chat *c,
     const struct prof_dialogue *dlg, const char *number, int64_t now_ms);
-/* Bytes read from the modem. Returns the status. */
+/* Bytes read from the modem. Returns the status; c->used tells how many
+ * were consumed (input after the line that ended the dialogue, and a CR LF
+ * ending that line, is left for the caller). */
 enum at_chat_status at_chat_input(struct at_chat *c, const uint8_t *p,
     size_t n, int64_t now_ms);
 /* Time passed: fires an expired EXPECT (FAILED) or PAUSE (next step). */

@@ -145,6 +145,10 @@ enum drv_ev_type {
 	DRV_EV_DATA,     /* RAW framing: bytes read (data, len) */
 	DRV_EV_FRAME,    /* SYNC/KISS: one complete frame (data, len, port) */
 	DRV_EV_WRITABLE, /* buffered airtime fell to low water: write more */
+	DRV_EV_CARRIER,  /* carrier detect (profile carrier = dcd) changed:
+			  * the modem hears a signal (carrier) or not. This
+			  * is channel state, not link state: HF modems
+			  * raise DCD only while they receive. */
 };
 
 struct drv_event {
@@ -156,6 +160,7 @@ struct drv_event {
 	const uint8_t *data;    /* DATA/FRAME: borrowed for the call only */
 	size_t len;
 	unsigned port;          /* FRAME from KISS: the TNC port */
+	bool carrier;           /* CARRIER: signal heard */
 };
 
 typedef void (*drv_event_cb)(struct drv *d, const struct drv_event *ev,
@@ -197,6 +202,9 @@ struct drv_class {
 	/* Close everything; call drv__closed(d) once every handle's close
 	 * callback has run (may be called synchronously). */
 	void (*close)(struct drv *d);
+	/* Key or unkey the transmitter (profile keying = rts or dtr); NULL
+	 * when the backend has no modem lines. */
+	void (*set_ptt)(struct drv *d, bool on);
 };
 
 /* The set of driver classes a process knows. Owned by the caller (the
@@ -294,5 +302,11 @@ void drv__out_consume(struct drv *d, size_t n);
 void drv__closed(struct drv *d);
 /* The rate after CONNECT <rate> or a modem report. */
 void drv__set_rate(struct drv *d, uint32_t rate_bps);
+/* Carrier detect changed (emits DRV_EV_CARRIER while UP). */
+void drv__carrier(struct drv *d, bool on);
+/* True once drv_close was called: a backend read loop stops feeding. */
+bool drv__closing(const struct drv *d);
+/* Time now on the driver's clock. */
+int64_t drv__now_ms(const struct drv *d);
 
 #endif

@@ -41,6 +41,12 @@ queue_tool_close(struct queue_tool *t)
 }
 
 int
+queue_tool_is_committed(struct queue_tool *t, const uint8_t id[QUEUE_ID_LEN])
+{
+	return queue__db_known(t->db, id);
+}
+
+int
 queue_tool_check(struct queue_tool *t, bool full)
 {
 	return queue__db_check(t->db, full);

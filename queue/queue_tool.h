@@ -19,6 +19,11 @@ struct queue_tool;
 int queue_tool_open(const char *path, struct queue_tool **out);
 void queue_tool_close(struct queue_tool *t);
 
+/* As queue_is_committed(): GW_EDUP if id is queued or remembered as
+ * finished, 0 if unknown. */
+int queue_tool_is_committed(struct queue_tool *t,
+    const uint8_t id[QUEUE_ID_LEN]);
+
 /* As queue_check(): GW_ECORRUPT if the check reports anything. */
 int queue_tool_check(struct queue_tool *t, bool full);
 int queue_tool_stats(struct queue_tool *t, struct queue_stats *s);

@@ -1,0 +1,115 @@
+/*
+ * deliver.h - onward delivery of one message: choose the agent per recipient
+ * (onward SMTP, LMTP, Maildir) and report one outcome per recipient.
+ *
+ * The first half of this header is the outcome vocabulary shared by the
+ * delivery agents (smtpc, maildir) and read by the scheduler and the DSN
+ * code; the second half is the glue.
+ *
+ * Glossary:
+ *   delivered  final delivery done (Maildir, LMTP 2xx)
+ *   relayed    handed to an onward SMTP server that took responsibility
+ *   deferred   temporary failure: try again later (4xx, local trouble)
+ *   failed     permanent failure: a "failed" DSN is due (5xx, policy)
+ *   to_link    the route sends this recipient over a radio link; the
+ *              scheduler hands it to the transfer protocol, not us
+ *
+ * Thread: everything runs on the loop thread; callbacks too.
+ */
+#ifndef GW_GATEWAY_DELIVER_H
+#define GW_GATEWAY_DELIVER_H
+
+#include "common/clock.h"
+#include "queue/queue.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+enum deliver_action {
+	DELIVER_DELIVERED = 0,
+	DELIVER_RELAYED,
+	DELIVER_DEFERRED,
+	DELIVER_FAILED,
+	DELIVER_TO_LINK,
+};
+
+const char *deliver_action_name(enum deliver_action a);
+
+/* The outcome for one recipient. For DSNs: Status is `status`, the
+ * Diagnostic-Code is "smtp; <code> <status> <text>" when code != 0, and
+ * Remote-MTA is remote_mta when not empty. */
+struct deliver_outcome {
+	size_t rcpt;               /* index into env->rcpts */
+	enum deliver_action action;
+	int code;                  /* SMTP/LMTP reply code; 0 = decided here */
+	char status[16];           /* enhanced status, e.g. "5.3.3" */
+	char text[400];            /* reply text (after the status) or why */
+	char remote_mta[280];      /* "host [addr]:port" that answered, or "" */
+	/* A "relayed" DSN is owed to the sender for this recipient: NOTIFY had
+	 * SUCCESS and the next hop lacks DSN (RFC 3461 s6.2.1), or BY had the
+	 * trace flag T (RFC 2852 s4.1.4), or a BY mode-N message went to a hop
+	 * without DELIVERBY before its deadline; never with NOTIFY=NEVER. */
+	bool dsn_relayed;
+	char link[32];             /* DELIVER_TO_LINK: the link name */
+};
+
+/* Fill an outcome decided locally (code 0). */
+void deliver_outcome_set(struct deliver_outcome *o, enum deliver_action a,
+    const char *status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Map a negative local error (GW_E* or -errno) to a deferred/failed outcome:
+ * GW_ENOSPC/ENOSPC -> deferred 4.3.1, EDQUOT -> deferred 4.2.2,
+ * EACCES/EPERM/EROFS -> deferred 4.3.0, anything else -> deferred 4.3.0. */
+void deliver_outcome_from_err(struct deliver_outcome *o, int err,
+    const char *what);
+
+/* ---- the glue ---- */
+
+struct route_table;
+struct smtpc_client;
+
+struct deliver_opts {
+	const char *hostname;      /* our name: EHLO, Maildir file names */
+	int64_t max_received;      /* loop threshold (config_policy) */
+};
+
+struct deliver;
+
+/* A delivery context. Borrows loop, clock, routes and the SMTP client (the
+ * daemon owns them and keeps them alive until deliver_free). */
+struct deliver *deliver_new(uv_loop_t *loop, const struct gw_clock *clock,
+    const struct route_table *routes, struct smtpc_client *smtpc,
+    const struct deliver_opts *opts);
+/* Only once no job is running (a job in flight trips GW_REQUIRE). */
+void deliver_free(struct deliver *d);
+
+/* One outcome: called once per recipient of the request, on the loop
+ * thread, in no particular order; o is valid only during the call. */
+typedef void (*deliver_outcome_cb)(void *arg, const struct deliver_outcome *o);
+/* All outcomes were reported; the request's borrowed data may be freed. */
+typedef void (*deliver_done_cb)(void *arg);
+
+struct deliver_req {
+	const struct queue_envelope *env; /* borrowed until done */
+	const uint8_t *content;    /* RFC 5322 message, CRLF; borrowed */
+	size_t len;
+	const size_t *rcpts;       /* which env->rcpts to deliver; NULL = all */
+	size_t nrcpts;
+};
+
+/* Deliver one message. Recipients are grouped by route target (the rcpt's
+ * own route, if set, is a target spec that overrides the table); each group
+ * goes to its agent. A loop (route_is_loop) fails every recipient with
+ * 5.4.6; an unroutable recipient fails with 5.4.4; a link target gives
+ * DELIVER_TO_LINK. Returns 0 (callbacks will follow, done last, never
+ * before this returns) or GW_EINVAL for a malformed request. */
+int deliver_start(struct deliver *d, const struct deliver_req *req,
+    deliver_outcome_cb on_outcome, deliver_done_cb on_done, void *arg);
+
+/* Jobs still running. */
+size_t deliver_active(const struct deliver *d);
+
+#endif

@@ -295,6 +295,12 @@ complete_byte(struct sim_channel *ch, int si, int64_t t)
 
 	s->burst_bytes++;
 	ch->st.side[si].tx_bytes++;
+	if (s->txq_off >= 65536 && s->txq_off >= txq_len(s)) {
+		/* compact while transmitting (amortised: at most as many
+		 * bytes move as were sent) */
+		buf_consume(&s->txq, s->txq_off);
+		s->txq_off = 0;
+	}
 	if (!signal_ok_at(ch, t)) {
 		rs->rx_lost_bytes++;
 	} else {

@@ -304,8 +304,8 @@ at_dial(struct sim_modem *m, int64_t now)
 		m->st.busy++;
 		return;
 	}
-	enter_state(m, SIM_MODEM_DIALING);
 	m->dial_deadline = now + HANDSHAKE_MS + 2 * lat;
+	enter_state(m, SIM_MODEM_DIALING);
 	if (sim_channel_signal_ok(m->ch, now))
 		result(o, 2, "RING");
 }

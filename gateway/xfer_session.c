@@ -1,0 +1,988 @@
+/*
+ * xfer_session.c - the transfer protocol core (see xfer_session.h and
+ * docs/air-protocol.md s6-s8). Owner: the link object of the daemon, or a
+ * test/bench harness; one thread.
+ *
+ * Sender, per outbound message (struct xout):
+ *
+ *   QUEUED --picked: MSG (+SEG)--> SENDING --last SEG--> SENT --ACK--> gone
+ *     ^                              |  ^                   |
+ *     +------ link session down -----+  +-- HAVE(off<size) -+
+ *   (HAVE sets next_off in any state; NAK sets it to 0.)
+ *
+ *   Invariants: next_off <= env.size; handle != 0 iff state != QUEUED;
+ *   relayed() is called exactly once, on the first ACK.
+ *
+ * Receiver, per inbound message (struct xin), keyed by id and, inside one
+ * session, by the sender's handle:
+ *
+ *   RECV --have == size, hash ok--> COMMITTING --commit ok--> ACK, gone
+ *     ^  \--hash bad: NAK, have = 0       \--commit failed: NAK, gone
+ *
+ *   Invariants: content.len == have; durable <= have; an id is never both
+ *   committed (store) and present here except during COMMITTING.
+ *
+ * Stream per direction and link session: records (xfer_wire.h) compressed
+ * by one raw-deflate stream with the negotiated preset dictionary. A
+ * "round" is what pull produces at once: pending control records, then
+ * segments chosen one by one by the scheduler until seg_bytes of content,
+ * then a sync flush, so the receiver can decode everything it got and a
+ * higher-priority message waits at most one round. Rounds of incompressible
+ * content run at level 0 (stored blocks).
+ */
+#include "gateway/xfer_session.h"
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "gateway/air_dict.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+enum xout_state { XO_QUEUED, XO_SENDING, XO_SENT };
+enum xin_state { XI_RECV, XI_COMMITTING };
+
+struct xout {
+	struct xfer_env env;
+	enum xout_state st;
+	uint64_t handle;
+	uint64_t next_off;
+	uint64_t arrival;
+	int64_t added_ms;
+	int incompressible; /* -1 unknown, 0 no, 1 yes */
+};
+
+struct xin {
+	struct xfer_env env;
+	enum xin_state st;
+	struct buf content;   /* [0, have) */
+	uint64_t durable;
+	uint64_t handle;      /* this session's handle, 0: none */
+	bool have_sent;       /* a HAVE went out since the last in-sync SEG */
+	crypto_hash_sha256_state sha;
+	uint64_t hashed;      /* bytes fed to sha */
+};
+
+/* A handle of this session that maps to nothing useful: the message was
+ * a duplicate or is being committed; its segments are skipped. */
+#define XIN_DISCARD ((size_t)-1)
+
+struct hmap {
+	uint64_t handle;
+	size_t idx; /* into ins, or XIN_DISCARD */
+	uint8_t id[XFER_ID_BYTES];
+};
+
+struct xfer {
+	struct xfer_config cfg;
+	struct xfer_store store;
+	char name[32];
+	int err;
+
+	/* Session. */
+	bool up, compress, peer_have_end;
+	uint16_t dict_id;
+	z_stream def, inf;
+	bool def_ok, inf_ok;
+	int cur_level;
+	uint64_t next_handle;
+
+	struct xout *outs;
+	size_t nout, capout;
+	uint64_t arrivals;
+
+	struct xin **ins;
+	size_t nin;
+	struct hmap *hm;
+	size_t nhm;
+
+	struct buf ctl;      /* pending control records (plaintext) */
+	struct buf out;      /* compressed bytes ready for the link */
+	struct buf inplain;  /* decompressed, unparsed records */
+	struct buf tmp, rec;
+	struct xfer_cand *cands;
+	size_t ncands;
+	struct xfer_stats stats;
+};
+
+void
+xfer_sha256(uint8_t out[XFER_SHA_BYTES], const uint8_t *p, size_t n)
+{
+	crypto_hash_sha256(out, p, n);
+}
+
+static int64_t
+now_ms(const struct xfer *x)
+{
+	return x->cfg.clock ? clk_mono_ms(x->cfg.clock) : 0;
+}
+
+struct xfer *
+xfer_new(const struct xfer_config *cfg, const struct xfer_store *store)
+{
+	struct xfer *x = xcalloc(1, sizeof(*x));
+	x->cfg = *cfg;
+	x->store = *store;
+	snprintf(x->name, sizeof(x->name), "%s", cfg->name ? cfg->name : "");
+	x->cfg.name = x->name;
+	if (!x->cfg.rate_bps)
+		x->cfg.rate_bps = 2400;
+	if (!x->cfg.seg_ms)
+		x->cfg.seg_ms = 2000;
+	if (!x->cfg.seg_bytes)
+		x->cfg.seg_bytes = (size_t)x->cfg.rate_bps / 8 *
+		    x->cfg.seg_ms / 1000;
+	if (x->cfg.seg_bytes < 128)
+		x->cfg.seg_bytes = 128;
+	if (!x->cfg.level)
+		x->cfg.level = 9;
+	return x;
+}
+
+static void
+xin_free(struct xin *in)
+{
+	if (!in)
+		return;
+	xfer_env_fini(&in->env);
+	buf_fini(&in->content);
+	free(in);
+}
+
+static void
+streams_end(struct xfer *x)
+{
+	if (x->def_ok)
+		deflateEnd(&x->def);
+	if (x->inf_ok)
+		inflateEnd(&x->inf);
+	x->def_ok = x->inf_ok = false;
+}
+
+void
+xfer_free(struct xfer *x)
+{
+	if (!x)
+		return;
+	streams_end(x);
+	for (size_t i = 0; i < x->nout; i++)
+		xfer_env_fini(&x->outs[i].env);
+	free(x->outs);
+	for (size_t i = 0; i < x->nin; i++)
+		xin_free(x->ins[i]);
+	free(x->ins);
+	free(x->hm);
+	free(x->cands);
+	buf_fini(&x->ctl);
+	buf_fini(&x->out);
+	buf_fini(&x->inplain);
+	buf_fini(&x->tmp);
+	buf_fini(&x->rec);
+	free(x);
+}
+
+int
+xfer_error(const struct xfer *x)
+{
+	return x->err;
+}
+
+const struct xfer_stats *
+xfer_get_stats(const struct xfer *x)
+{
+	return &x->stats;
+}
+
+size_t
+xfer_out_count(const struct xfer *x)
+{
+	return x->nout;
+}
+
+static void
+fail(struct xfer *x, const char *why)
+{
+	if (!x->err)
+		GW_LOGW("xfer", "link=%s event=stream-error reason=\"%s\"",
+		    x->name, why);
+	x->err = GW_EPROTO;
+	x->stats.proto_errors++;
+}
+
+/*
+ * Control records.
+ */
+
+static void
+ctl_id_rec(struct xfer *x, uint8_t type, const uint8_t *id, uint64_t v,
+    bool v_is_byte)
+{
+	buf_reset(&x->rec);
+	buf_append(&x->rec, id, XFER_ID_BYTES);
+	if (v_is_byte)
+		buf_append_byte(&x->rec, (uint8_t)v);
+	else
+		xfer_put_varint(&x->rec, v);
+	xfer_rec_begin(&x->ctl, type, x->rec.len);
+	buf_append(&x->ctl, x->rec.data, x->rec.len);
+}
+
+/*
+ * Session.
+ */
+
+static void
+set_dict(struct xfer *x, bool deflate_side)
+{
+	size_t len;
+	const uint8_t *d = air_dict_get(x->dict_id, &len);
+	if (!d)
+		return;
+	if (deflate_side)
+		GW_REQUIRE(deflateSetDictionary(&x->def, d, (uInt)len) == Z_OK);
+	else
+		GW_REQUIRE(inflateSetDictionary(&x->inf, d, (uInt)len) == Z_OK);
+}
+
+static void
+streams_start(struct xfer *x)
+{
+	streams_end(x);
+	if (!x->compress)
+		return;
+	memset(&x->def, 0, sizeof(x->def));
+	memset(&x->inf, 0, sizeof(x->inf));
+	GW_REQUIRE(deflateInit2(&x->def, x->cfg.level, Z_DEFLATED, -15, 9,
+	    Z_DEFAULT_STRATEGY) == Z_OK);
+	GW_REQUIRE(inflateInit2(&x->inf, -15) == Z_OK);
+	x->def_ok = x->inf_ok = true;
+	x->cur_level = x->cfg.level;
+	set_dict(x, true);
+	set_dict(x, false);
+}
+
+void
+xfer_link_up(struct xfer *x, bool compress, uint16_t dict_id)
+{
+	x->up = true;
+	x->err = 0;
+	x->compress = compress;
+	x->dict_id = compress ? dict_id : 0;
+	x->peer_have_end = false;
+	x->next_handle = 1;
+	streams_start(x);
+	buf_reset(&x->ctl);
+	buf_reset(&x->out);
+	buf_reset(&x->inplain);
+	x->nhm = 0;
+	for (size_t i = 0; i < x->nout; i++) {
+		x->outs[i].st = XO_QUEUED;
+		x->outs[i].handle = 0;
+		x->outs[i].next_off = 0; /* until the peer's HAVE says more */
+	}
+	/* Our resume list: every partial transfer we hold. */
+	for (size_t i = 0; i < x->nin; i++) {
+		struct xin *in = x->ins[i];
+		in->handle = 0;
+		in->have_sent = false;
+		if (in->st == XI_RECV && in->content.len > 0)
+			ctl_id_rec(x, XFER_R_HAVE, in->env.id, in->content.len,
+			    false);
+	}
+	xfer_rec_begin(&x->ctl, XFER_R_HAVE_END, 0);
+}
+
+void
+xfer_link_down(struct xfer *x)
+{
+	x->up = false;
+	streams_end(x);
+	buf_reset(&x->ctl);
+	buf_reset(&x->out);
+	buf_reset(&x->inplain);
+	x->nhm = 0;
+	for (size_t i = 0; i < x->nout; i++) {
+		x->outs[i].st = XO_QUEUED;
+		x->outs[i].handle = 0;
+	}
+}
+
+/*
+ * Sender.
+ */
+
+static struct xout *
+out_find(struct xfer *x, const uint8_t *id)
+{
+	for (size_t i = 0; i < x->nout; i++)
+		if (memcmp(x->outs[i].env.id, id, XFER_ID_BYTES) == 0)
+			return &x->outs[i];
+	return NULL;
+}
+
+int
+xfer_out_add(struct xfer *x, const struct xfer_env *env)
+{
+	if (out_find(x, env->id))
+		return GW_EEXIST;
+	if (x->nout == x->capout) {
+		x->capout = x->capout ? x->capout * 2 : 16;
+		x->outs = xrealloc(x->outs, x->capout * sizeof(*x->outs));
+	}
+	struct xout *o = &x->outs[x->nout++];
+	memset(o, 0, sizeof(*o));
+	xfer_env_copy(&o->env, env);
+	o->st = XO_QUEUED;
+	o->arrival = x->arrivals++;
+	o->added_ms = now_ms(x);
+	o->incompressible = -1;
+	return 0;
+}
+
+static void
+out_del(struct xfer *x, struct xout *o)
+{
+	size_t i = (size_t)(o - x->outs);
+	xfer_env_fini(&o->env);
+	memmove(&x->outs[i], &x->outs[i + 1],
+	    (x->nout - i - 1) * sizeof(*x->outs));
+	x->nout--;
+}
+
+int
+xfer_out_remove(struct xfer *x, const uint8_t id[XFER_ID_BYTES])
+{
+	struct xout *o = out_find(x, id);
+	if (!o)
+		return GW_ENOENT;
+	out_del(x, o);
+	return 0;
+}
+
+static int
+default_pick(const struct xfer_cand *c, size_t n)
+{
+	int best = -1;
+	for (size_t i = 0; i < n; i++) {
+		if (best < 0 || c[i].env->priority > c[best].env->priority ||
+		    (c[i].env->priority == c[best].env->priority &&
+		    c[i].arrival < c[best].arrival))
+			best = (int)i;
+	}
+	return best;
+}
+
+/* The message to send next (index into outs), or -1. */
+static long
+pick_next(struct xfer *x)
+{
+	if (!x->up || !x->peer_have_end || x->err)
+		return -1;
+	if (x->ncands < x->nout) {
+		x->cands = xrealloc(x->cands, x->nout * sizeof(*x->cands));
+		x->ncands = x->nout;
+	}
+	size_t map[64], n = 0;
+	size_t *mp = map;
+	size_t *heap = NULL;
+	if (x->nout > GW_ARRAY_LEN(map))
+		mp = heap = xmalloc(x->nout * sizeof(*heap));
+	for (size_t i = 0; i < x->nout; i++) {
+		struct xout *o = &x->outs[i];
+		if (o->st == XO_SENT)
+			continue;
+		x->cands[n].env = &o->env;
+		x->cands[n].next_off = o->next_off;
+		x->cands[n].arrival = o->arrival;
+		x->cands[n].started = o->st == XO_SENDING;
+		mp[n++] = i;
+	}
+	int k = -1;
+	if (n)
+		k = x->cfg.pick ? x->cfg.pick(x->cfg.pick_arg, x->cands, n) :
+		    default_pick(x->cands, n);
+	long r = (k >= 0 && (size_t)k < n) ? (long)mp[k] : -1;
+	free(heap);
+	return r;
+}
+
+static int
+is_incompressible(struct xfer *x, struct xout *o)
+{
+	if (o->incompressible >= 0)
+		return o->incompressible;
+	uint8_t sample[4096];
+	size_t want = o->env.size < sizeof(sample) ? (size_t)o->env.size :
+	    sizeof(sample);
+	long got = want ? x->store.read(x->store.arg, o->env.id, 0, sample,
+	    want) : 0;
+	o->incompressible = 0;
+	if (got >= 512) {
+		uLongf dl = compressBound((uLong)got);
+		uint8_t *d = xmalloc(dl);
+		if (compress2(d, &dl, sample, (uLong)got, 1) == Z_OK &&
+		    dl * 10 > (uLongf)got * 9)
+			o->incompressible = 1;
+		free(d);
+	}
+	return o->incompressible;
+}
+
+/* Feed plaintext into the stream (or straight out when not
+ * compressing). */
+static void
+def_feed(struct xfer *x, const uint8_t *p, size_t n, int flush)
+{
+	x->stats.plain_out += n;
+	if (!x->compress) {
+		buf_append(&x->out, p, n);
+		x->stats.comp_out += n;
+		return;
+	}
+	x->def.next_in = (Bytef *)(uintptr_t)p;
+	x->def.avail_in = (uInt)n;
+	do {
+		buf_reserve(&x->out, 4096);
+		x->def.next_out = x->out.data + x->out.len;
+		x->def.avail_out = (uInt)(x->out.cap - x->out.len);
+		int rc = deflate(&x->def, flush);
+		GW_REQUIRE(rc == Z_OK || rc == Z_BUF_ERROR);
+		size_t made = (size_t)(x->out.cap - x->out.len) -
+		    x->def.avail_out;
+		x->out.len += made;
+		x->out.data[x->out.len] = '\0';
+		x->stats.comp_out += made;
+	} while (x->def.avail_in > 0 || x->def.avail_out == 0);
+}
+
+static void
+set_level(struct xfer *x, int level)
+{
+	if (!x->compress || level == x->cur_level)
+		return;
+	/* At a round boundary no input is pending, so deflateParams only
+	 * ends the current block. */
+	buf_reserve(&x->out, 256);
+	x->def.next_in = NULL;
+	x->def.avail_in = 0;
+	x->def.next_out = x->out.data + x->out.len;
+	x->def.avail_out = (uInt)(x->out.cap - x->out.len);
+	int rc = deflateParams(&x->def, level, Z_DEFAULT_STRATEGY);
+	GW_REQUIRE(rc == Z_OK);
+	size_t made = (size_t)(x->out.cap - x->out.len) - x->def.avail_out;
+	x->out.len += made;
+	x->out.data[x->out.len] = '\0';
+	x->stats.comp_out += made;
+	x->cur_level = level;
+}
+
+static void
+emit_rec(struct xfer *x, uint8_t type, const struct buf *body)
+{
+	buf_reset(&x->tmp);
+	xfer_rec_begin(&x->tmp, type, body->len);
+	buf_append(&x->tmp, body->data, body->len);
+	def_feed(x, x->tmp.data, x->tmp.len, Z_NO_FLUSH);
+}
+
+static int64_t
+remaining(int64_t s, int64_t elapsed_ms)
+{
+	if (s < 0)
+		return -1;
+	int64_t r = s - elapsed_ms / 1000;
+	return r < 0 ? 0 : r;
+}
+
+static void
+emit_msg(struct xfer *x, struct xout *o)
+{
+	struct xfer_env e = o->env; /* shallow: only the deadlines change */
+	int64_t el = now_ms(x) - o->added_ms;
+	e.by_s = remaining(o->env.by_s, el);
+	e.aby_s = remaining(o->env.aby_s, el);
+	o->handle = x->next_handle++;
+	buf_reset(&x->rec);
+	xfer_put_varint(&x->rec, o->handle);
+	xfer_env_encode(&e, &x->rec);
+	emit_rec(x, XFER_R_MSG, &x->rec);
+	o->st = XO_SENDING;
+	x->stats.msgs_sent++;
+}
+
+/* One round into x->out; false when there was nothing to send. */
+static bool
+produce_round(struct xfer *x)
+{
+	size_t plain = 0;
+	bool any = false;
+	int round_level = -1;
+
+	if (!x->up || x->err)
+		return false;
+	for (;;) {
+		long i = pick_next(x);
+		if (i < 0)
+			break;
+		struct xout *o = &x->outs[i];
+		int lvl = is_incompressible(x, o) ? 0 : x->cfg.level;
+		if (round_level >= 0 && lvl != round_level)
+			break; /* keep one level per round */
+		if (round_level < 0) {
+			set_level(x, lvl);
+			round_level = lvl;
+			if (lvl == 0)
+				x->stats.stored_rounds++;
+		}
+		if (!any && x->ctl.len) {
+			def_feed(x, x->ctl.data, x->ctl.len, Z_NO_FLUSH);
+			buf_reset(&x->ctl);
+		}
+		any = true;
+		if (o->st == XO_QUEUED)
+			emit_msg(x, o);
+		uint64_t left = o->env.size - o->next_off;
+		size_t chunk = x->cfg.seg_bytes > plain ?
+		    x->cfg.seg_bytes - plain : 0;
+		if (chunk < 64)
+			chunk = 64;
+		if (chunk > left)
+			chunk = (size_t)left;
+		if (chunk) {
+			buf_reset(&x->rec);
+			xfer_put_varint(&x->rec, o->handle);
+			xfer_put_varint(&x->rec, o->next_off);
+			size_t hdr = x->rec.len;
+			buf_reserve(&x->rec, chunk);
+			long got = x->store.read(x->store.arg, o->env.id,
+			    o->next_off, x->rec.data + hdr, chunk);
+			if (got <= 0) {
+				GW_LOGW("xfer", "link=%s event=read-failed "
+				    "err=%ld", x->name, got);
+				out_del(x, o);
+				continue;
+			}
+			x->rec.len = hdr + (size_t)got;
+			emit_rec(x, XFER_R_SEG, &x->rec);
+			o->next_off += (uint64_t)got;
+			plain += (size_t)got;
+		}
+		plain += 16;
+		if (o->next_off >= o->env.size)
+			o->st = XO_SENT;
+		if (plain >= x->cfg.seg_bytes)
+			break;
+	}
+	if (!any && x->ctl.len) {
+		def_feed(x, x->ctl.data, x->ctl.len, Z_NO_FLUSH);
+		buf_reset(&x->ctl);
+		any = true;
+	}
+	if (any && x->compress)
+		def_feed(x, NULL, 0, Z_SYNC_FLUSH);
+	return any;
+}
+
+size_t
+xfer_pull(struct xfer *x, uint8_t *p, size_t room)
+{
+	while (x->out.len < room && produce_round(x))
+		;
+	size_t n = x->out.len < room ? x->out.len : room;
+	memcpy(p, x->out.data, n);
+	buf_consume(&x->out, n);
+	return n;
+}
+
+bool
+xfer_pending(struct xfer *x)
+{
+	if (!x->up || x->err)
+		return false;
+	return x->out.len > 0 || x->ctl.len > 0 || pick_next(x) >= 0;
+}
+
+/*
+ * Receiver.
+ */
+
+static struct xin *
+in_find(struct xfer *x, const uint8_t *id, size_t *idx)
+{
+	for (size_t i = 0; i < x->nin; i++) {
+		if (memcmp(x->ins[i]->env.id, id, XFER_ID_BYTES) == 0) {
+			if (idx)
+				*idx = i;
+			return x->ins[i];
+		}
+	}
+	return NULL;
+}
+
+static struct xin *
+in_add(struct xfer *x, const struct xfer_env *env)
+{
+	struct xin *in = xcalloc(1, sizeof(*in));
+	xfer_env_copy(&in->env, env);
+	crypto_hash_sha256_init(&in->sha);
+	x->ins = xrealloc(x->ins, (x->nin + 1) * sizeof(*x->ins));
+	x->ins[x->nin++] = in;
+	return in;
+}
+
+static void
+in_del(struct xfer *x, struct xin *in)
+{
+	for (size_t i = 0; i < x->nin; i++) {
+		if (x->ins[i] != in)
+			continue;
+		memmove(&x->ins[i], &x->ins[i + 1],
+		    (x->nin - i - 1) * sizeof(*x->ins));
+		x->nin--;
+		break;
+	}
+	/* Handle map entries re-find their xin by id (on_seg). */
+	xin_free(in);
+}
+
+static void
+in_reset(struct xin *in)
+{
+	buf_reset(&in->content);
+	in->durable = 0;
+	in->hashed = 0;
+	crypto_hash_sha256_init(&in->sha);
+}
+
+void
+xfer_in_restore(struct xfer *x, const struct xfer_env *env,
+    const uint8_t *content, uint64_t len)
+{
+	struct xin *in = in_find(x, env->id, NULL);
+	if (!in)
+		in = in_add(x, env);
+	in_reset(in);
+	if (len > env->size)
+		len = env->size;
+	buf_append(&in->content, content, (size_t)len);
+	in->durable = len;
+}
+
+void
+xfer_partial_done(struct xfer *x, const uint8_t id[XFER_ID_BYTES],
+    uint64_t durable_off)
+{
+	struct xin *in = in_find(x, id, NULL);
+	if (in && durable_off > in->durable && durable_off <= in->content.len)
+		in->durable = durable_off;
+}
+
+void
+xfer_commit_done(struct xfer *x, const uint8_t id[XFER_ID_BYTES], int err)
+{
+	struct xin *in = in_find(x, id, NULL);
+	if (!in || in->st != XI_COMMITTING)
+		return;
+	if (err < 0) {
+		GW_LOGW("xfer", "link=%s event=commit-failed err=%s", x->name,
+		    gw_errname(err));
+		ctl_id_rec(x, XFER_R_NAK, id, 2, true);
+		x->stats.naks_sent++;
+	} else {
+		ctl_id_rec(x, XFER_R_ACK, id, 0, true);
+		x->stats.committed++;
+	}
+	in_del(x, in);
+}
+
+static struct hmap *
+hm_find(struct xfer *x, uint64_t handle)
+{
+	for (size_t i = 0; i < x->nhm; i++)
+		if (x->hm[i].handle == handle)
+			return &x->hm[i];
+	return NULL;
+}
+
+static void
+hm_add(struct xfer *x, uint64_t handle, const uint8_t *id, size_t idx)
+{
+	x->hm = xrealloc(x->hm, (x->nhm + 1) * sizeof(*x->hm));
+	x->hm[x->nhm].handle = handle;
+	x->hm[x->nhm].idx = idx;
+	memcpy(x->hm[x->nhm].id, id, XFER_ID_BYTES);
+	x->nhm++;
+}
+
+static void
+on_msg(struct xfer *x, const uint8_t *p, size_t n)
+{
+	uint64_t handle;
+	struct xfer_env env;
+	if (xfer_get_varint(&p, &n, &handle) < 0 || handle == 0 ||
+	    hm_find(x, handle) || xfer_env_decode(p, n, &env) < 0) {
+		fail(x, "bad MSG record");
+		return;
+	}
+	size_t idx;
+	struct xin *in = in_find(x, env.id, &idx);
+	if ((!in || in->st != XI_COMMITTING) &&
+	    x->store.committed(x->store.arg, env.id)) {
+		/* Committed before; its ACK was lost. */
+		x->stats.dups_seen++;
+		ctl_id_rec(x, XFER_R_ACK, env.id, 1, true);
+		hm_add(x, handle, env.id, XIN_DISCARD);
+		if (in)
+			in_del(x, in);
+		xfer_env_fini(&env);
+		return;
+	}
+	if (in && in->st == XI_COMMITTING) {
+		hm_add(x, handle, env.id, XIN_DISCARD);
+		xfer_env_fini(&env);
+		return;
+	}
+	if (in && (in->env.size != env.size ||
+	    memcmp(in->env.sha256, env.sha256, XFER_SHA_BYTES) != 0)) {
+		in_reset(in); /* not the content we hold: start over */
+		xfer_env_fini(&in->env);
+		xfer_env_copy(&in->env, &env);
+	}
+	if (!in) {
+		in = in_add(x, &env);
+		idx = x->nin - 1;
+	} else {
+		/* Keep the freshest envelope (deadlines moved on). */
+		xfer_env_fini(&in->env);
+		xfer_env_copy(&in->env, &env);
+		x->stats.resumes += in->content.len > 0;
+	}
+	in->handle = handle;
+	in->have_sent = false;
+	hm_add(x, handle, env.id, idx);
+	xfer_env_fini(&env);
+	if (in->env.size == 0 && in->content.len == 0) {
+		uint8_t none = 0;
+		in->st = XI_COMMITTING;
+		x->store.commit(x->store.arg, &in->env, &none, 0);
+	}
+}
+
+static void
+complete(struct xfer *x, struct xin *in)
+{
+	uint8_t sha[XFER_SHA_BYTES];
+	crypto_hash_sha256_update(&in->sha, in->content.data + in->hashed,
+	    in->content.len - in->hashed);
+	in->hashed = in->content.len;
+	crypto_hash_sha256_final(&in->sha, sha);
+	if (memcmp(sha, in->env.sha256, XFER_SHA_BYTES) != 0) {
+		GW_LOGW("xfer", "link=%s event=hash-mismatch size=%llu",
+		    x->name, (unsigned long long)in->env.size);
+		ctl_id_rec(x, XFER_R_NAK, in->env.id, 1, true);
+		x->stats.naks_sent++;
+		in_reset(in);
+		return;
+	}
+	in->st = XI_COMMITTING;
+	x->store.commit(x->store.arg, &in->env, in->content.data,
+	    in->content.len);
+}
+
+static void
+on_seg(struct xfer *x, const uint8_t *p, size_t n)
+{
+	uint64_t handle, off;
+	if (xfer_get_varint(&p, &n, &handle) < 0 ||
+	    xfer_get_varint(&p, &n, &off) < 0) {
+		fail(x, "bad SEG record");
+		return;
+	}
+	struct hmap *h = hm_find(x, handle);
+	if (!h) {
+		fail(x, "SEG for an unknown handle");
+		return;
+	}
+	if (h->idx == XIN_DISCARD)
+		return;
+	struct xin *in = h->idx < x->nin ? x->ins[h->idx] : NULL;
+	if (!in || memcmp(in->env.id, h->id, XFER_ID_BYTES) != 0) {
+		in = in_find(x, h->id, &h->idx);
+		if (!in) {
+			h->idx = XIN_DISCARD;
+			return;
+		}
+	}
+	if (in->st != XI_RECV)
+		return;
+	uint64_t have = in->content.len;
+	if (off + n > in->env.size) {
+		fail(x, "SEG beyond the message size");
+		return;
+	}
+	if (off > have || off + n <= have) {
+		/* A gap (we lost what came before, e.g. after a restart) or
+		 * data we hold already (the sender restarted): tell the
+		 * sender where we are, once until it catches up. */
+		if (!in->have_sent && !(n == 0 && off == have)) {
+			ctl_id_rec(x, XFER_R_HAVE, in->env.id, have, false);
+			in->have_sent = true;
+		}
+		return;
+	}
+	in->have_sent = false;
+	size_t skip = (size_t)(have - off);
+	buf_append(&in->content, p + skip, n - skip);
+	x->store.partial(x->store.arg, &in->env, have, p + skip, n - skip);
+	if (in->content.len == in->env.size)
+		complete(x, in);
+}
+
+static void
+on_ctl(struct xfer *x, uint8_t type, const uint8_t *p, size_t n)
+{
+	if (type == XFER_R_HAVE_END) {
+		if (n != 0)
+			fail(x, "bad HAVE_END");
+		x->peer_have_end = true;
+		return;
+	}
+	if (n < XFER_ID_BYTES + 1) {
+		fail(x, "short control record");
+		return;
+	}
+	const uint8_t *id = p;
+	p += XFER_ID_BYTES;
+	n -= XFER_ID_BYTES;
+	struct xout *o = out_find(x, id);
+	switch (type) {
+	case XFER_R_ACK:
+		if (n != 1) {
+			fail(x, "bad ACK");
+			return;
+		}
+		if (!o)
+			return; /* acknowledged before */
+		x->stats.msgs_acked++;
+		x->stats.dup_acked += p[0] == 1;
+		uint8_t idc[XFER_ID_BYTES];
+		memcpy(idc, id, XFER_ID_BYTES);
+		out_del(x, o);
+		x->store.relayed(x->store.arg, idc, p[0] == 1);
+		return;
+	case XFER_R_HAVE: {
+		uint64_t off;
+		if (xfer_get_varint(&p, &n, &off) < 0 || n != 0) {
+			fail(x, "bad HAVE");
+			return;
+		}
+		if (!o)
+			return;
+		if (off > o->env.size)
+			off = o->env.size;
+		if (off < o->next_off)
+			x->stats.rewinds++;
+		o->next_off = off;
+		if (o->st == XO_SENT && off < o->env.size)
+			o->st = XO_SENDING;
+		if (o->st == XO_SENDING && off == o->env.size)
+			o->st = XO_SENT;
+		return;
+	}
+	case XFER_R_NAK:
+		if (n != 1) {
+			fail(x, "bad NAK");
+			return;
+		}
+		x->stats.naks_rcvd++;
+		if (!o)
+			return;
+		o->next_off = 0;
+		if (o->st == XO_SENT)
+			o->st = XO_SENDING;
+		if (p[0] == 2) { /* commit failed there: offer again */
+			o->st = XO_QUEUED;
+			o->handle = 0;
+		}
+		return;
+	default:
+		fail(x, "unknown record");
+	}
+}
+
+static void
+parse_records(struct xfer *x)
+{
+	size_t pos = 0;
+	while (!x->err) {
+		uint8_t type;
+		const uint8_t *body;
+		size_t len, used;
+		int rc = xfer_rec_parse(x->inplain.data + pos,
+		    x->inplain.len - pos, &type, &body, &len, &used);
+		if (rc < 0) {
+			fail(x, "malformed record");
+			break;
+		}
+		if (rc == 0)
+			break;
+		pos += used;
+		switch (type) {
+		case XFER_R_MSG:
+			on_msg(x, body, len);
+			break;
+		case XFER_R_SEG:
+			on_seg(x, body, len);
+			break;
+		default:
+			on_ctl(x, type, body, len);
+		}
+	}
+	buf_consume(&x->inplain, pos);
+}
+
+void
+xfer_deliver(struct xfer *x, const uint8_t *p, size_t n)
+{
+	if (!x->up || x->err)
+		return;
+	size_t before = x->inplain.len;
+	if (!x->compress) {
+		buf_append(&x->inplain, p, n);
+	} else {
+		x->inf.next_in = (Bytef *)(uintptr_t)p;
+		x->inf.avail_in = (uInt)n;
+		while (x->inf.avail_in > 0) {
+			buf_reserve(&x->inplain, 16384);
+			x->inf.next_out = x->inplain.data + x->inplain.len;
+			x->inf.avail_out = (uInt)(x->inplain.cap -
+			    x->inplain.len);
+			int rc = inflate(&x->inf, Z_SYNC_FLUSH);
+			size_t made = (size_t)(x->inplain.cap -
+			    x->inplain.len) - x->inf.avail_out;
+			x->inplain.len += made;
+			x->inplain.data[x->inplain.len] = '\0';
+			if (rc == Z_NEED_DICT) {
+				fail(x, "stream needs an unknown dictionary");
+				return;
+			}
+			if (rc != Z_OK && rc != Z_BUF_ERROR) {
+				fail(x, "corrupt compressed stream");
+				return;
+			}
+			if (rc == Z_BUF_ERROR && made == 0)
+				break;
+			if (x->inplain.len > XFER_RECORD_MAX * 2) {
+				x->stats.plain_in += x->inplain.len - before;
+				parse_records(x);
+				before = x->inplain.len;
+			}
+		}
+	}
+	x->stats.plain_in += x->inplain.len - before;
+	parse_records(x);
+}

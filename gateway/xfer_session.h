@@ -1,0 +1,131 @@
+/*
+ * xfer_session.h - the transfer protocol between two gateways, above one
+ * link session (link-drivers/link_session.h): envelopes and content
+ * segments at uncompressed offsets, end-to-end SHA-256, commit-then-ack,
+ * duplicate suppression by message id, resume from the receiver's offset,
+ * preemption at segment granularity, and compression as it goes (one zlib
+ * stream per direction and link session, preset dictionary, sync flush per
+ * round, incompressible content stored).
+ *
+ * Sans-I/O. The link layer calls xfer_pull/xfer_pending/xfer_deliver; the
+ * owner reports link state (xfer_link_up/xfer_link_down) and storage
+ * completions (xfer_partial_done, xfer_commit_done). Storage sits behind
+ * struct xfer_store so tests use memory and the daemon the SQLite queue.
+ * One xfer per link, symmetric: it sends and receives.
+ *
+ * Thread: the owner's (loop) thread. Store callbacks are called
+ * synchronously from xfer calls and may call the completion functions
+ * before returning.
+ */
+#ifndef GW_GATEWAY_XFER_SESSION_H
+#define GW_GATEWAY_XFER_SESSION_H
+
+#include "common/clock.h"
+#include "gateway/xfer_wire.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct xfer;
+
+/* The storage side. */
+struct xfer_store {
+	/* Sender: copy content [off, off+len) of message id into p. Returns
+	 * bytes copied (len unless at the end) or a negative error. Must not
+	 * block: the owner keeps the content of every message it handed to
+	 * xfer_out_add readable from memory (or a prefetched cache). */
+	long (*read)(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off,
+	    uint8_t *p, size_t len);
+	/* Sender: the far gateway committed id (duplicate: it had it
+	 * already); mark its recipients relayed. Called once per id. */
+	void (*relayed)(void *arg, const uint8_t id[XFER_ID_BYTES],
+	    bool duplicate);
+	/* Receiver: was id committed here before? Must not block (the owner
+	 * keeps committed ids in memory, loaded at start). */
+	bool (*committed)(void *arg, const uint8_t id[XFER_ID_BYTES]);
+	/* Receiver: make content [off, off+len) of a partial transfer durable
+	 * (env describes it; off == 0 starts it afresh, dropping any older
+	 * partial). Completion: xfer_partial_done. */
+	void (*partial)(void *arg, const struct xfer_env *env, uint64_t off,
+	    const uint8_t *p, size_t len);
+	/* Receiver: commit a complete, verified message (one transaction).
+	 * Completion: xfer_commit_done. After success, committed(id) must
+	 * answer true and the partial may be dropped. */
+	void (*commit)(void *arg, const struct xfer_env *env,
+	    const uint8_t *content, size_t len);
+	void *arg;
+};
+
+/* One candidate for the next segment (the scheduler's view). */
+struct xfer_cand {
+	const struct xfer_env *env;
+	uint64_t next_off;    /* next content offset to send */
+	uint64_t arrival;     /* order of xfer_out_add */
+	bool started;         /* some content already went this session */
+};
+
+/* Choose the next message to send a segment of: index into c, or -1 to
+ * send nothing now. NULL: highest priority first, then arrival. */
+typedef int (*xfer_pick_fn)(void *arg, const struct xfer_cand *c, size_t n);
+
+struct xfer_config {
+	const struct gw_clock *clock; /* remaining BY/ABY at send time */
+	uint32_t rate_bps;      /* link rate, sizes segments; 0: 2400 */
+	uint32_t seg_ms;        /* airtime per segment round; 0: 2000 */
+	size_t seg_bytes;       /* plaintext per round; 0: from rate, seg_ms */
+	int level;              /* deflate level 1..9; 0: 9 */
+	bool cross_message;     /* keep one stream across messages (default
+	                           on; off resets the context per message,
+	                           for measurement only) */
+	xfer_pick_fn pick;
+	void *pick_arg;
+	const char *name;       /* for logs */
+};
+
+struct xfer_stats {
+	uint64_t plain_out, comp_out;   /* stream bytes before/after deflate */
+	uint64_t plain_in;
+	uint64_t msgs_sent, msgs_acked, dup_acked, committed, dups_seen;
+	uint64_t naks_sent, naks_rcvd, resumes, rewinds;
+	uint64_t stored_rounds;          /* rounds sent at level 0 */
+	uint64_t proto_errors;
+};
+
+struct xfer *xfer_new(const struct xfer_config *cfg,
+    const struct xfer_store *store);
+void xfer_free(struct xfer *x);
+
+/* Link glue. up: a fresh link session (compress per negotiated feature,
+ * dict_id 0 for none). */
+void xfer_link_up(struct xfer *x, bool compress, uint16_t dict_id);
+void xfer_link_down(struct xfer *x);
+size_t xfer_pull(struct xfer *x, uint8_t *p, size_t room);
+bool xfer_pending(struct xfer *x);
+void xfer_deliver(struct xfer *x, const uint8_t *p, size_t n);
+/* A stream error (corrupt compressed data, malformed record): the owner
+ * must reset the link session. 0 or a GW_E* code. */
+int xfer_error(const struct xfer *x);
+
+/* Sender: hand over a message to send (env copied; its by_s/aby_s are the
+ * remaining seconds now). GW_EEXIST if id is already queued. */
+int xfer_out_add(struct xfer *x, const struct xfer_env *env);
+/* Sender: withdraw a message (cancelled, redirected); 0 or GW_ENOENT. */
+int xfer_out_remove(struct xfer *x, const uint8_t id[XFER_ID_BYTES]);
+size_t xfer_out_count(const struct xfer *x);
+
+/* Receiver: after a restart, a partial transfer from the store: content
+ * [0, len) is durable. */
+void xfer_in_restore(struct xfer *x, const struct xfer_env *env,
+    const uint8_t *content, uint64_t len);
+void xfer_partial_done(struct xfer *x, const uint8_t id[XFER_ID_BYTES],
+    uint64_t durable_off);
+void xfer_commit_done(struct xfer *x, const uint8_t id[XFER_ID_BYTES],
+    int err);
+
+const struct xfer_stats *xfer_get_stats(const struct xfer *x);
+
+/* SHA-256 helper for callers building envelopes. */
+void xfer_sha256(uint8_t out[XFER_SHA_BYTES], const uint8_t *p, size_t n);
+
+#endif

@@ -477,7 +477,8 @@ static int
 submit_queue(void *arg, struct queue_envelope *env, struct buf *content,
     queue_submit_cb cb, void *cb_arg)
 {
-	struct smtp_server *srv = arg;
+	struct conn *c = arg;
+	struct smtp_server *srv = c->srv;
 
 	if (srv->opts.submit != NULL)
 		return srv->opts.submit(srv->opts.submit_arg, env, content, cb,

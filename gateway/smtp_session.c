@@ -1010,6 +1010,7 @@ process(struct smtp_session *s)
 	while (!s->closing && s->state != SMTP_S_COMMIT_WAIT) {
 		const char *p = (const char *)s->in.data + s->in_off;
 		size_t n = s->in.len - s->in_off, used;
+		enum smtp_state before = s->state;
 
 		if (n == 0 && !(s->state == SMTP_S_BDAT && s->chunk_left == 0))
 			break;
@@ -1025,8 +1026,8 @@ process(struct smtp_session *s)
 			break;
 		}
 		s->in_off += used;
-		if (used == 0 && s->state != SMTP_S_BDAT)
-			break;
+		if (used == 0 && s->state == before)
+			break; /* needs more input */
 	}
 	if (s->closing) {
 		buf_reset(&s->in);

@@ -404,7 +404,11 @@ poll_cb(uv_poll_t *h, int status, int events)
 	if (s->closing || h != s->poll)
 		return;
 	if (status < 0) {
-		drv__device_failed(&s->base, status, false, "poll failed");
+		/* libuv reports POLLERR as UV_EBADF: on a tty that is a
+		 * hang-up (the far side of a pty closed, a USB adapter was
+		 * unplugged). */
+		drv__device_failed(&s->base, status, false,
+		    "device error or hung up");
 		return;
 	}
 	if (events & (UV_READABLE | UV_DISCONNECT))

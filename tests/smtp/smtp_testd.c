@@ -10,7 +10,8 @@
  * later loop iteration (after --commit-delay-ms), like the queue's owner
  * thread does. --fail-submit makes completions fail with GW_ENOSPC or
  * GW_EIO. SIGTERM runs smtp_server_close() and exits 0 once it is done;
- * SIGHUP reconfigures with --hup-max-size as the new SIZE.
+ * SIGHUP reconfigures with --hup-max-size as the new SIZE; SIGUSR1 prints
+ * the server's statistics to stderr ("stats connections=.. sessions=..").
  *
  * The bound port is written to --port-file (use --port 0).
  */
@@ -46,7 +47,7 @@ struct testd {
 	int fail_status;
 	uint64_t counter;
 	int64_t hup_max_size;
-	uv_signal_t sigterm, sighup;
+	uv_signal_t sigterm, sighup, sigusr1;
 	const char *conneg_caps;
 	size_t pending;
 	struct queue *q;
@@ -143,6 +144,7 @@ closed_cb(void *arg)
 		queue_close(d->q, NULL, NULL);
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sighup, NULL);
+	uv_close((uv_handle_t *)&d->sigusr1, NULL);
 }
 
 static void
@@ -150,6 +152,18 @@ on_signal(uv_signal_t *h, int sig)
 {
 	struct testd *d = h->data;
 
+	if (sig == SIGUSR1) {
+		struct smtp_server_stats st;
+		if (d->srv == NULL)
+			return;
+		smtp_server_stats(d->srv, &st);
+		fprintf(stderr, "stats connections=%llu refused=%llu "
+		    "messages=%llu sessions=%zu\n",
+		    (unsigned long long)st.connections,
+		    (unsigned long long)st.refused,
+		    (unsigned long long)st.messages, st.sessions);
+		return;
+	}
 	if (sig == SIGHUP) {
 		struct smtp_server_opts o = d->opts;
 		if (d->hup_max_size > 0)
@@ -304,7 +318,9 @@ main(int argc, char **argv)
 	}
 	uv_signal_init(d.loop, &d.sigterm);
 	uv_signal_init(d.loop, &d.sighup);
-	d.sigterm.data = d.sighup.data = &d;
+	uv_signal_init(d.loop, &d.sigusr1);
+	d.sigterm.data = d.sighup.data = d.sigusr1.data = &d;
+	uv_signal_start(&d.sigusr1, on_signal, SIGUSR1);
 	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&d.sighup, on_signal, SIGHUP);
 	signal(SIGPIPE, SIG_IGN);

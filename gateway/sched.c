@@ -849,6 +849,7 @@ struct sched_job *
 sched_next(struct sched *s, int route, int64_t now)
 {
 	struct sched_route *r = route_get(s, route);
+	struct sched__node *n;
 	struct sched_job *j;
 	int top, low, b;
 
@@ -878,7 +879,10 @@ sched_next(struct sched *s, int route, int64_t now)
 				b = low;
 			}
 		}
-		j = JOB_OF(treap_min(r->ready[b]), qnode);
+		n = treap_min(r->ready[b]);
+		if (n == NULL) /* nready says otherwise: cannot happen */
+			return NULL;
+		j = JOB_OF(n, qnode);
 		if (j->by_mode == 'R' && now >= j->by_ms) {
 			/* Never send after a BY;R deadline; the tick fails
 			 * it with 5.4.7. */

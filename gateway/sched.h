@@ -131,6 +131,7 @@ struct sched__node {
  * The pointer is valid until sched_remove(), or until a decision resolved
  * its last recipient (sched_tick/sched_report say so: job_gone). */
 struct sched_job {
+	struct sched__node qnode; /* private; first, so a node is its job */
 	uint8_t id[QUEUE_ID_LEN];
 	int route, band, priority;
 	int64_t arrival_ms, by_ms, aby_ms;
@@ -148,7 +149,7 @@ struct sched_job {
 	uint64_t seq;
 	int64_t air_bytes;        /* counted in the route's band totals */
 	int64_t next_event_ms;
-	struct sched__node qnode, enode;
+	struct sched__node enode;
 	struct sched_job *hnext, *rprev, *rnext;
 	bool in_events;
 	bool tracked;             /* counted in the route's ntracked */

@@ -128,7 +128,7 @@ struct queue_opts {
 #define QUEUE_EVENT_RETENTION_DEFAULT_S (7 * 86400)
 #define QUEUE_MAX_BATCH_DEFAULT 256u
 #define QUEUE_READ_MAX (1u << 20) /* largest queue_read_content maxlen */
-#define QUEUE_CHUNK_BYTES 65536u  /* content is stored in rows this big */
+#define QUEUE_CHUNK_BYTES 4056u   /* content row size: one 4 KiB page */
 
 /* Defaults: retention 7 days, quick check, system clock, no page limit. */
 void queue_opts_init(struct queue_opts *o);

@@ -11,10 +11,16 @@
  *               the arrival order (rowids only grow while rows exist).
  *               complete = 0 marks a partial transfer: invisible to
  *               selection, airtime, operator actions and tools' listings.
- *   chunk       content rows (mid, off, data) of at most QUEUE_CHUNK_BYTES
- *               (partial transfers store what each append brought); read
- *               with incremental blob I/O so a segment never loads more
- *               than the rows it spans.
+ *   chunk       content in rows of exactly QUEUE_CHUNK_BYTES: row k of
+ *               message mid has rowid (mid << 20) | k, so rows need no
+ *               index and a message's rows are contiguous. 4056 bytes is
+ *               the largest row that a 4 KiB page holds without an
+ *               overflow chain: each row is one page, ~99 % full.
+ *   tail        the last (size mod QUEUE_CHUNK_BYTES) bytes of a message,
+ *               one row per message (possibly empty), packed densely.
+ *               Partial transfers keep their not-yet-full row here too.
+ *               Reads at an offset open only the rows they span
+ *               (incremental blob I/O), never the whole message.
  *   rcpt        one row per recipient with its state (queue_rcpt.h), the
  *               message's band and size and its effective deadline copied
  *               in so the scheduling index covers selection and airtime.
@@ -76,10 +82,10 @@ static const char schema_v1[] =
     " created INTEGER NOT NULL);"
     "CREATE TABLE chunk("
     " cid INTEGER PRIMARY KEY,"
-    " mid INTEGER NOT NULL,"
-    " off INTEGER NOT NULL,"
     " data BLOB NOT NULL);"
-    "CREATE UNIQUE INDEX chunk_mid_off ON chunk(mid, off);"
+    "CREATE TABLE tail("
+    " mid INTEGER PRIMARY KEY,"
+    " data BLOB NOT NULL);"
     "CREATE TABLE rcpt("
     " rid INTEGER PRIMARY KEY,"
     " mid INTEGER NOT NULL,"
@@ -155,15 +161,13 @@ static const char *const migrations[] = {
 	XX(MSG_SET_SIZE, "UPDATE message SET size = ?2 WHERE mid = ?1")      \
 	XX(MSG_COMPLETE, "UPDATE message SET complete = 1, sha256 = ?2"      \
 			 " WHERE mid = ?1")                                  \
-	XX(CHUNK_INSERT, "INSERT INTO chunk(mid, off, data)"                 \
-			 " VALUES(?1, ?2, ?3)")                              \
-	XX(CHUNK_AT, "SELECT cid, off, length(data) FROM chunk"              \
-		     " WHERE mid = ?1 AND off <= ?2 ORDER BY off DESC"        \
-		     " LIMIT 1")                                              \
-	XX(CHUNK_AFTER, "SELECT cid, off, length(data) FROM chunk"           \
-			" WHERE mid = ?1 AND off > ?2 ORDER BY off")          \
-	XX(CHUNK_ALL, "SELECT data FROM chunk WHERE mid = ?1 ORDER BY off")  \
-	XX(CHUNK_DELETE, "DELETE FROM chunk WHERE mid = ?1")                 \
+	XX(CHUNK_INSERT, "INSERT INTO chunk(cid, data) VALUES(?1, ?2)")     \
+	XX(CHUNK_RANGE, "SELECT data FROM chunk WHERE cid BETWEEN ?1 AND ?2" \
+			" ORDER BY cid")                                     \
+	XX(CHUNK_DELETE, "DELETE FROM chunk WHERE cid BETWEEN ?1 AND ?2")   \
+	XX(TAIL_SET, "INSERT OR REPLACE INTO tail(mid, data) VALUES(?1, ?2)") \
+	XX(TAIL_GET, "SELECT data FROM tail WHERE mid = ?1")                 \
+	XX(TAIL_DELETE, "DELETE FROM tail WHERE mid = ?1")                   \
 	XX(RCPT_INSERT, "INSERT INTO rcpt(mid, idx, addr, notify, orcpt,"    \
 			" arcpt, flags, route, state, attempts,"             \
 			" next_attempt, band, deadline, size, parent)"       \
@@ -449,7 +453,10 @@ queue__db_open(const char *path, bool readonly, int64_t max_pages,
 		goto fail;
 	if (!readonly) {
 		sqlite3_stmt *s;
-		if ((rc = exec(d, "PRAGMA synchronous = FULL;"
+		/* page_size only takes effect on a new database; the content
+		 * row size (QUEUE_CHUNK_BYTES) is chosen for 4 KiB pages. */
+		if ((rc = exec(d, "PRAGMA page_size = 4096;"
+				  "PRAGMA synchronous = FULL;"
 				  "PRAGMA journal_size_limit = 16777216")) != 0)
 			goto fail;
 		rc = sqlite3_prepare_v2(d->db, "PRAGMA journal_mode = WAL", -1,
@@ -625,6 +632,102 @@ event(struct queue__db *d, int64_t now, const uint8_t *id, int64_t rid,
 	return run(s);
 }
 
+#define CHUNK_SHIFT 20
+#define MAX_CHUNKS (1 << CHUNK_SHIFT)
+
+static int64_t
+chunk_id(int64_t mid, int64_t k)
+{
+	return (mid << CHUNK_SHIFT) | k;
+}
+
+static int
+chunk_insert(struct queue__db *d, int64_t mid, int64_t k,
+    const uint8_t *data)
+{
+	sqlite3_stmt *s = stmt(d, ST_CHUNK_INSERT);
+
+	sqlite3_bind_int64(s, 1, chunk_id(mid, k));
+	sqlite3_bind_blob(s, 2, data, QUEUE_CHUNK_BYTES, SQLITE_STATIC);
+	return run(s);
+}
+
+static int
+tail_set(struct queue__db *d, int64_t mid, const uint8_t *data, size_t len)
+{
+	sqlite3_stmt *s = stmt(d, ST_TAIL_SET);
+
+	sqlite3_bind_int64(s, 1, mid);
+	sqlite3_bind_blob(s, 2, len ? (const void *)data : "", (int)len,
+	    SQLITE_STATIC);
+	return run(s);
+}
+
+/* Store content bytes [size, size + len) of message mid, whose stored
+ * tail holds [size - size % C, size): full rows go to chunk, the rest
+ * becomes the new tail. */
+static int
+content_append(struct queue__db *d, int64_t mid, int64_t size,
+    const uint8_t *data, size_t len)
+{
+	struct buf t = BUF_INIT;
+	int64_t k = size / QUEUE_CHUNK_BYTES;
+	size_t off = 0;
+	int rc = 0;
+
+	if ((size + (int64_t)len) / QUEUE_CHUNK_BYTES >= MAX_CHUNKS)
+		return GW_ETOOBIG;
+	if (size % QUEUE_CHUNK_BYTES != 0) {
+		sqlite3_stmt *s = stmt(d, ST_TAIL_GET);
+		sqlite3_bind_int64(s, 1, mid);
+		rc = step(s);
+		if (rc <= 0)
+			return rc ? rc : GW_ECORRUPT;
+		buf_append(&t, sqlite3_column_blob(s, 0),
+		    (size_t)sqlite3_column_bytes(s, 0));
+		sqlite3_reset(s);
+		rc = 0;
+		if ((int64_t)t.len != size % QUEUE_CHUNK_BYTES) {
+			buf_fini(&t);
+			return GW_ECORRUPT;
+		}
+		/* complete the stored partial row first */
+		size_t need = QUEUE_CHUNK_BYTES - t.len;
+		size_t n = len < need ? len : need;
+		buf_append(&t, data, n);
+		off = n;
+		if (t.len == QUEUE_CHUNK_BYTES) {
+			rc = chunk_insert(d, mid, k++, t.data);
+			buf_reset(&t);
+		}
+	}
+	while (rc == 0 && len - off >= QUEUE_CHUNK_BYTES) {
+		rc = chunk_insert(d, mid, k++, data + off);
+		off += QUEUE_CHUNK_BYTES;
+	}
+	if (rc == 0 && off < len)
+		buf_append(&t, data + off, len - off);
+	if (rc == 0)
+		rc = tail_set(d, mid, t.data, t.len);
+	buf_fini(&t);
+	return rc;
+}
+
+static int
+content_delete(struct queue__db *d, int64_t mid)
+{
+	sqlite3_stmt *s = stmt(d, ST_CHUNK_DELETE);
+	int rc;
+
+	sqlite3_bind_int64(s, 1, chunk_id(mid, 0));
+	sqlite3_bind_int64(s, 2, chunk_id(mid, MAX_CHUNKS - 1));
+	if ((rc = run(s)) != 0)
+		return rc;
+	s = stmt(d, ST_TAIL_DELETE);
+	sqlite3_bind_int64(s, 1, mid);
+	return run(s);
+}
+
 struct msg_row {
 	int64_t mid, band, size, total, by_deadline;
 	bool complete;
@@ -708,9 +811,7 @@ gc(struct queue__db *d, int64_t mid, const uint8_t id[QUEUE_ID_LEN],
 	sqlite3_reset(s);
 	if (live > 0)
 		return 0;
-	s = stmt(d, ST_CHUNK_DELETE);
-	sqlite3_bind_int64(s, 1, mid);
-	if ((rc = run(s)) != 0)
+	if ((rc = content_delete(d, mid)) != 0)
 		return rc;
 	s = stmt(d, ST_RCPT_DELETE);
 	sqlite3_bind_int64(s, 1, mid);
@@ -798,18 +899,6 @@ msg_insert(struct queue__db *d, const struct queue_envelope *e,
 	return 0;
 }
 
-static int
-chunk_insert(struct queue__db *d, int64_t mid, int64_t off,
-    const uint8_t *data, size_t len)
-{
-	sqlite3_stmt *s = stmt(d, ST_CHUNK_INSERT);
-
-	sqlite3_bind_int64(s, 1, mid);
-	sqlite3_bind_int64(s, 2, off);
-	sqlite3_bind_blob64(s, 3, data, len, SQLITE_STATIC);
-	return run(s);
-}
-
 /* --- submit -------------------------------------------------------------- */
 
 int
@@ -840,13 +929,8 @@ queue__db_submit(struct queue__db *d, const struct queue_envelope *env,
 	rc = msg_insert(d, env, (int64_t)len, (int64_t)len, sha, now, &mid);
 	if (rc)
 		return rc;
-	for (size_t off = 0; off < len; off += QUEUE_CHUNK_BYTES) {
-		size_t n = len - off < QUEUE_CHUNK_BYTES ? len - off :
-		    QUEUE_CHUNK_BYTES;
-		if ((rc = chunk_insert(d, mid, (int64_t)off, content + off,
-			 n)) != 0)
-			return rc;
-	}
+	if ((rc = content_append(d, mid, 0, content, len)) != 0)
+		return rc;
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		const struct queue_rcpt *r = &env->rcpts[i];
 		rc = rcpt_insert(d, mid, (int)i, r, QUEUE_R_QUEUED, env->band,
@@ -856,8 +940,7 @@ queue__db_submit(struct queue__db *d, const struct queue_envelope *env,
 	}
 	if ((rc = rb_acct(d, mid, env->band, (int64_t)len, +1)) != 0)
 		return rc;
-	return event(d, now, env->id, 0, "queued", -1, QUEUE_R_QUEUED,
-	    env->client);
+	return event(d, now, env->id, 0, "queued", -1, QUEUE_R_QUEUED, NULL);
 }
 
 /* --- selection and airtime ----------------------------------------------- */
@@ -1340,20 +1423,23 @@ queue__db_load(struct queue__db *d, const uint8_t id[QUEUE_ID_LEN],
 	return 0;
 }
 
-/* Copy [off, off + n) of chunk row cid (which starts at row_off) to out. */
+/* Append n bytes at in_row of row id of table (chunk or tail) to out,
+ * through the handle *blob of that table (opened on first use). */
 static int
-blob_copy(struct queue__db *d, sqlite3_blob **blob, int64_t cid,
-    int64_t in_row, size_t n, struct buf *out)
+blob_copy(struct queue__db *d, sqlite3_blob **blob, const char *table,
+    int64_t id, int64_t in_row, size_t n, struct buf *out)
 {
 	int rc;
 
 	if (*blob == NULL)
-		rc = sqlite3_blob_open(d->db, "main", "chunk", "data", cid, 0,
+		rc = sqlite3_blob_open(d->db, "main", table, "data", id, 0,
 		    blob);
 	else
-		rc = sqlite3_blob_reopen(*blob, cid);
+		rc = sqlite3_blob_reopen(*blob, id);
 	if (rc != SQLITE_OK)
-		return queue__db_err(rc);
+		return rc == SQLITE_ERROR ? GW_ECORRUPT : queue__db_err(rc);
+	if (in_row + (int64_t)n > sqlite3_blob_bytes(*blob))
+		return GW_ECORRUPT;
 	buf_reserve(out, n);
 	rc = sqlite3_blob_read(*blob, out->data + out->len, (int)n,
 	    (int)in_row);
@@ -1369,9 +1455,8 @@ queue__db_read(struct queue__db *d, const uint8_t id[QUEUE_ID_LEN],
     int64_t offset, size_t maxlen, struct buf *out, int64_t *total)
 {
 	struct msg_row m;
-	sqlite3_blob *blob = NULL;
-	sqlite3_stmt *s;
-	int64_t pos = offset, end;
+	sqlite3_blob *cb = NULL, *tb = NULL;
+	int64_t pos = offset, end, full;
 	int rc;
 
 	if ((rc = msg_get(d, id, &m)) != 0)
@@ -1382,60 +1467,25 @@ queue__db_read(struct queue__db *d, const uint8_t id[QUEUE_ID_LEN],
 	end = offset + (int64_t)maxlen;
 	if (end > m.size)
 		end = m.size;
-	if (pos >= end)
-		return 0;
-	/* The row holding offset, then the rows after it. */
-	s = stmt(d, ST_CHUNK_AT);
-	sqlite3_bind_int64(s, 1, m.mid);
-	sqlite3_bind_int64(s, 2, offset);
-	rc = step(s);
-	if (rc <= 0) {
-		rc = rc ? rc : GW_ECORRUPT;
-		goto out;
-	}
-	{
-		int64_t cid = sqlite3_column_int64(s, 0);
-		int64_t roff = sqlite3_column_int64(s, 1);
-		int64_t rlen = sqlite3_column_int64(s, 2);
-		sqlite3_reset(s);
-		if (roff + rlen <= pos) {
-			rc = GW_ECORRUPT;
-			goto out;
-		}
-		int64_t n = roff + rlen < end ? roff + rlen - pos : end - pos;
-		if ((rc = blob_copy(d, &blob, cid, pos - roff, (size_t)n,
-			 out)) != 0)
-			goto out;
+	full = m.size / QUEUE_CHUNK_BYTES * QUEUE_CHUNK_BYTES;
+	while (rc == 0 && pos < end) {
+		int64_t k = pos / QUEUE_CHUNK_BYTES;
+		int64_t in_row = pos % QUEUE_CHUNK_BYTES;
+		int64_t n = QUEUE_CHUNK_BYTES - in_row;
+		if (n > end - pos)
+			n = end - pos;
+		if (pos < full)
+			rc = blob_copy(d, &cb, "chunk", chunk_id(m.mid, k),
+			    in_row, (size_t)n, out);
+		else
+			rc = blob_copy(d, &tb, "tail", m.mid, in_row,
+			    (size_t)n, out);
 		pos += n;
 	}
-	if (pos < end) {
-		s = stmt(d, ST_CHUNK_AFTER);
-		sqlite3_bind_int64(s, 1, m.mid);
-		sqlite3_bind_int64(s, 2, offset);
-		while (pos < end && (rc = step(s)) > 0) {
-			int64_t cid = sqlite3_column_int64(s, 0);
-			int64_t roff = sqlite3_column_int64(s, 1);
-			int64_t rlen = sqlite3_column_int64(s, 2);
-			int64_t n;
-			if (roff != pos) {
-				rc = GW_ECORRUPT;
-				break;
-			}
-			n = rlen < end - pos ? rlen : end - pos;
-			if ((rc = blob_copy(d, &blob, cid, 0, (size_t)n,
-				 out)) != 0)
-				break;
-			pos += n;
-		}
-		sqlite3_reset(s);
-		if (rc == 0 && pos < end)
-			rc = GW_ECORRUPT;
-		if (rc > 0)
-			rc = 0;
-	}
-out:
-	if (blob)
-		sqlite3_blob_close(blob);
+	if (cb)
+		sqlite3_blob_close(cb);
+	if (tb)
+		sqlite3_blob_close(tb);
 	return rc;
 }
 
@@ -1444,13 +1494,26 @@ hash_mid(struct queue__db *d, int64_t mid, int64_t expect_len,
     uint8_t sha[32])
 {
 	crypto_hash_sha256_state h;
-	sqlite3_stmt *s = stmt(d, ST_CHUNK_ALL);
+	sqlite3_stmt *s = stmt(d, ST_CHUNK_RANGE);
 	int64_t len = 0;
 	int rc;
 
 	crypto_hash_sha256_init(&h);
-	sqlite3_bind_int64(s, 1, mid);
+	sqlite3_bind_int64(s, 1, chunk_id(mid, 0));
+	sqlite3_bind_int64(s, 2, chunk_id(mid, MAX_CHUNKS - 1));
 	while ((rc = step(s)) > 0) {
+		const void *p = sqlite3_column_blob(s, 0);
+		int n = sqlite3_column_bytes(s, 0);
+		crypto_hash_sha256_update(&h, p, (unsigned long long)n);
+		len += n;
+	}
+	sqlite3_reset(s);
+	if (rc < 0)
+		return rc;
+	s = stmt(d, ST_TAIL_GET);
+	sqlite3_bind_int64(s, 1, mid);
+	rc = step(s);
+	if (rc > 0) {
 		const void *p = sqlite3_column_blob(s, 0);
 		int n = sqlite3_column_bytes(s, 0);
 		crypto_hash_sha256_update(&h, p, (unsigned long long)n);
@@ -1499,6 +1562,8 @@ queue__db_partial_begin(struct queue__db *d,
 		return rc;
 	if ((rc = msg_insert(d, env, 0, total, NULL, now, &mid)) != 0)
 		return rc;
+	if ((rc = tail_set(d, mid, NULL, 0)) != 0)
+		return rc;
 	for (size_t i = 0; i < env->nrcpts; i++) {
 		const struct queue_rcpt *r = &env->rcpts[i];
 		rc = rcpt_insert(d, mid, (int)i, r, QUEUE_R_INCOMING,
@@ -1532,13 +1597,8 @@ queue__db_partial_append(struct queue__db *d,
 		return GW_ETOOBIG;
 	if (len == 0)
 		return 0;
-	for (size_t off = 0; off < len; off += QUEUE_CHUNK_BYTES) {
-		size_t n = len - off < QUEUE_CHUNK_BYTES ? len - off :
-		    QUEUE_CHUNK_BYTES;
-		if ((rc = chunk_insert(d, m.mid, m.size + (int64_t)off,
-			 data + off, n)) != 0)
-			return rc;
-	}
+	if ((rc = content_append(d, m.mid, m.size, data, len)) != 0)
+		return rc;
 	s = stmt(d, ST_MSG_SET_SIZE);
 	sqlite3_bind_int64(s, 1, m.mid);
 	sqlite3_bind_int64(s, 2, m.size + (int64_t)len);
@@ -1569,9 +1629,7 @@ msg_drop(struct queue__db *d, int64_t mid)
 	sqlite3_stmt *s;
 	int rc;
 
-	s = stmt(d, ST_CHUNK_DELETE);
-	sqlite3_bind_int64(s, 1, mid);
-	if ((rc = run(s)) != 0)
+	if ((rc = content_delete(d, mid)) != 0)
 		return rc;
 	s = stmt(d, ST_RCPT_DELETE);
 	sqlite3_bind_int64(s, 1, mid);

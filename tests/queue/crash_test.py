@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 
-VERIFY_EVERY = 4
+VERIFY_EVERY = 8
 
 
 def main():
@@ -46,7 +46,7 @@ def main():
                                       str(rng.getrandbits(63))],
                                      stdout=out)
                 # kill anywhere: during open/recovery, mid-batch, mid-fsync
-                time.sleep(rng.uniform(0.0, 0.1))
+                time.sleep(rng.uniform(0.0, 0.2))
                 p.kill()
                 p.wait()
             if p.returncode not in (-9, 0):

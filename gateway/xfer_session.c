@@ -25,10 +25,12 @@
  * Stream per direction and link session: records (xfer_wire.h) compressed
  * by one raw-deflate stream with the negotiated preset dictionary. A
  * "round" is what pull produces at once: pending control records, then
- * segments chosen one by one by the scheduler until seg_bytes of content,
- * then a sync flush, so the receiver can decode everything it got and a
- * higher-priority message waits at most one round. Rounds of incompressible
- * content run at level 0 (stored blocks).
+ * segments chosen one by one by the scheduler until about seg_bytes of
+ * compressed output (seg_ms of airtime; the plaintext bound is seg_bytes
+ * times the compression ratio measured so far), then a sync flush, so the
+ * receiver can decode everything it got and a higher-priority message
+ * waits at most about one round. Rounds of incompressible content run at
+ * level 0 (stored blocks).
  */
 #include "gateway/xfer_session.h"
 
@@ -106,6 +108,7 @@ struct xfer {
 	struct buf tmp, rec;
 	struct xfer_cand *cands;
 	size_t ncands;
+	uint64_t ratio_plain, ratio_comp; /* compressed rounds, for sizing */
 	struct xfer_stats stats;
 };
 
@@ -195,6 +198,13 @@ const struct xfer_stats *
 xfer_get_stats(const struct xfer *x)
 {
 	return &x->stats;
+}
+
+void
+xfer_set_pick(struct xfer *x, xfer_pick_fn pick, void *arg)
+{
+	x->cfg.pick = pick;
+	x->cfg.pick_arg = arg;
 }
 
 size_t
@@ -514,13 +524,30 @@ emit_msg(struct xfer *x, struct xout *o)
 	x->stats.msgs_sent++;
 }
 
+/* Plaintext per compressed round: seg_bytes of output at the ratio seen so
+ * far (3 until measured, clamped to 1..8). */
+static size_t
+round_bound(const struct xfer *x)
+{
+	uint64_t r10 = 30;
+	if (x->ratio_comp > 0)
+		r10 = x->ratio_plain * 10 / x->ratio_comp;
+	if (r10 < 10)
+		r10 = 10;
+	if (r10 > 80)
+		r10 = 80;
+	return (size_t)((uint64_t)x->cfg.seg_bytes * r10 / 10);
+}
+
 /* One round into x->out; false when there was nothing to send. */
 static bool
 produce_round(struct xfer *x)
 {
-	size_t plain = 0;
+	size_t plain = 0, out0 = x->out.len;
+	uint64_t plain0 = x->stats.plain_out;
 	bool any = false;
 	int round_level = -1;
+	size_t bound = x->cfg.seg_bytes;
 
 	if (!x->up || x->err)
 		return false;
@@ -537,6 +564,9 @@ produce_round(struct xfer *x)
 			round_level = lvl;
 			if (lvl == 0)
 				x->stats.stored_rounds++;
+			else if (x->compress)
+				bound = round_bound(x);
+			out0 = x->out.len;
 		}
 		if (!any && x->ctl.len) {
 			def_feed(x, x->ctl.data, x->ctl.len, Z_NO_FLUSH);
@@ -546,8 +576,7 @@ produce_round(struct xfer *x)
 		if (o->st == XO_QUEUED)
 			emit_msg(x, o);
 		uint64_t left = o->env.size - o->next_off;
-		size_t chunk = x->cfg.seg_bytes > plain ?
-		    x->cfg.seg_bytes - plain : 0;
+		size_t chunk = bound > plain ? bound - plain : 0;
 		if (chunk < 64)
 			chunk = 64;
 		if (chunk > left)
@@ -574,7 +603,7 @@ produce_round(struct xfer *x)
 		plain += 16;
 		if (o->next_off >= o->env.size)
 			o->st = XO_SENT;
-		if (plain >= x->cfg.seg_bytes)
+		if (plain >= bound)
 			break;
 	}
 	if (!any && x->ctl.len) {
@@ -582,8 +611,13 @@ produce_round(struct xfer *x)
 		buf_reset(&x->ctl);
 		any = true;
 	}
-	if (any && x->compress)
+	if (any && x->compress) {
 		def_feed(x, NULL, 0, Z_SYNC_FLUSH);
+		if (round_level > 0) {
+			x->ratio_plain += x->stats.plain_out - plain0;
+			x->ratio_comp += x->out.len - out0;
+		}
+	}
 	return any;
 }
 

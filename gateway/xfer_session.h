@@ -75,9 +75,6 @@ struct xfer_config {
 	uint32_t seg_ms;        /* airtime per segment round; 0: 2000 */
 	size_t seg_bytes;       /* plaintext per round; 0: from rate, seg_ms */
 	int level;              /* deflate level 1..9; 0: 9 */
-	bool cross_message;     /* keep one stream across messages (default
-	                           on; off resets the context per message,
-	                           for measurement only) */
 	xfer_pick_fn pick;
 	void *pick_arg;
 	const char *name;       /* for logs */
@@ -124,6 +121,8 @@ void xfer_commit_done(struct xfer *x, const uint8_t id[XFER_ID_BYTES],
     int err);
 
 const struct xfer_stats *xfer_get_stats(const struct xfer *x);
+/* Replace the scheduler hook (NULL: the default policy). */
+void xfer_set_pick(struct xfer *x, xfer_pick_fn pick, void *arg);
 
 /* SHA-256 helper for callers building envelopes. */
 void xfer_sha256(uint8_t out[XFER_SHA_BYTES], const uint8_t *p, size_t n);

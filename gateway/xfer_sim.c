@@ -46,6 +46,8 @@ struct side {
 	uint64_t gen;
 	struct link *link;
 	struct xfer *xfer;
+	xfer_pick_fn pick;
+	void *pick_arg;
 	int64_t reopen_at;
 	/* driver queue */
 	struct buf *q;
@@ -367,6 +369,8 @@ side_build(struct side *sd)
 		.rate_bps = s->cfg.caps.rate_bps,
 		.seg_bytes = s->cfg.seg_bytes,
 		.name = sd->idx ? "B" : "A",
+		.pick = sd->pick,
+		.pick_arg = sd->pick_arg,
 	};
 	sd->xfer = xfer_new(&xc, &store);
 	for (size_t i = 0; i < sd->nsent; i++)
@@ -541,6 +545,14 @@ xsim_at(struct xsim *s, int64_t t_ms, void (*fn)(struct xsim *s, void *arg),
 	s->timed[s->ntimed].fn = fn;
 	s->timed[s->ntimed].arg = arg;
 	s->ntimed++;
+}
+
+void
+xsim_set_pick(struct xsim *s, int side, xfer_pick_fn pick, void *arg)
+{
+	s->side[side].pick = pick;
+	s->side[side].pick_arg = arg;
+	xfer_set_pick(s->side[side].xfer, pick, arg);
 }
 
 struct link *

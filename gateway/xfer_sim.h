@@ -103,6 +103,9 @@ void xsim_set_tap(struct xsim *s, void (*tap)(void *arg, int side,
 void xsim_at(struct xsim *s, int64_t t_ms, void (*fn)(struct xsim *s,
     void *arg), void *arg);
 
+/* The scheduler hook of side's transfer (kept across restarts). */
+void xsim_set_pick(struct xsim *s, int side, xfer_pick_fn pick, void *arg);
+
 int64_t xsim_now(const struct xsim *s);
 struct link *xsim_link(struct xsim *s, int side);
 struct xfer *xsim_xfer(struct xsim *s, int side);

@@ -168,7 +168,7 @@ link_enter_state(struct link *l, enum link_state st, int err,
 	enum link_state old = l->st;
 	l->st = st;
 	l->err = err;
-	if (reason)
+	if (reason && reason != l->reason)
 		snprintf(l->reason, sizeof(l->reason), "%s", reason);
 	if (st == LINK_S_ERROR)
 		GW_LOGW("link", "id=%s event=state old=%s new=%s err=%s "

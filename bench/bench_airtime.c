@@ -1,0 +1,402 @@
+/*
+ * bench_airtime.c - B1: a batch of real mail over HF (BENCHMARKS.md).
+ *
+ *   bench_airtime CORPUS_DIR NAME COUNT [JSON_OUT]
+ *
+ * Loads the first COUNT messages (*.txt in name order) of CORPUS_DIR, with
+ * CRLF line ends as on the air, and measures in one run, on the hf-2400-hd
+ * channel model (2400 bit/s, half duplex, 2000 ms turnaround, 120 s maximum
+ * transmission, MTU 1024; the values of firmware-profiles/hf-2400-hd):
+ *   skywave  both gateways in process (xfer_sim), all messages submitted at
+ *            t=0 to A; channel time from the first byte on air to the last
+ *            commit at B; every byte on air; direction changes.
+ *   smtp     SMTP with PIPELINING over the link: exact dialogue bytes and 9
+ *            direction changes per message.
+ *   b2f      each message raw-deflated on its own (-9) plus 250 bytes of
+ *            framing; proposals in blocks of 5, 6 direction changes a block.
+ *   limit    the batch as one xz -9e stream, one burst, no turnarounds.
+ * Also prints the compression alternatives measured on the same messages
+ * (per-message deflate, with the preset dictionary, one stream, one stream
+ * with the dictionary) that docs/air-protocol.md s7 cites.
+ *
+ * Prints a table; with JSON_OUT writes one JSON object (appends nothing).
+ */
+#include "common/buf.h"
+#include "common/xmalloc.h"
+#include "gateway/air_dict.h"
+#include "gateway/xfer_sim.h"
+
+#include <dirent.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#define RATE_BPS 2400
+#define TURN_MS 2000
+#define BYTES_PER_S (RATE_BPS / 8)
+
+struct msg {
+	char *name;
+	struct buf data; /* CRLF */
+	char from[256], to[256];
+};
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+header_addr(const struct buf *b, const char *field, char *out, size_t cap,
+    const char *dflt)
+{
+	size_t fl = strlen(field);
+	const char *p = (const char *)b->data;
+	snprintf(out, cap, "%s", dflt);
+	while (p && *p && !(p[0] == '\r' && p[1] == '\n')) {
+		if (strncasecmp(p, field, fl) == 0) {
+			const char *lt = strchr(p, '<'), *eol = strstr(p, "\r\n");
+			const char *v = p + fl;
+			if (lt && eol && lt < eol) {
+				const char *gt = memchr(lt, '>', (size_t)(eol - lt));
+				if (gt && gt > lt + 1) {
+					snprintf(out, cap, "%.*s",
+					    (int)(gt - lt - 1), lt + 1);
+					return;
+				}
+			}
+			while (*v == ' ')
+				v++;
+			if (eol && eol > v && !memchr(v, ' ', (size_t)(eol - v))) {
+				snprintf(out, cap, "%.*s", (int)(eol - v), v);
+				return;
+			}
+		}
+		p = strstr(p, "\r\n");
+		if (p)
+			p += 2;
+	}
+}
+
+static size_t
+load(const char *dir, size_t want, struct msg **out)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		perror(dir);
+		exit(2);
+	}
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		if (l > 4 && strcmp(de->d_name + l - 4, ".txt") == 0) {
+			names = xrealloc(names, (n + 1) * sizeof(*names));
+			names[n++] = xstrdup(de->d_name);
+		}
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > want)
+		n = want;
+	struct msg *m = xcalloc(n, sizeof(*m));
+	for (size_t i = 0; i < n; i++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		FILE *f = fopen(path, "rb");
+		if (!f) {
+			perror(path);
+			exit(2);
+		}
+		int c, prev = 0;
+		while ((c = getc(f)) != EOF) {
+			if (c == '\n' && prev != '\r')
+				buf_append_byte(&m[i].data, '\r');
+			buf_append_byte(&m[i].data, (uint8_t)c);
+			prev = c;
+		}
+		fclose(f);
+		m[i].name = names[i];
+		header_addr(&m[i].data, "Return-Path:", m[i].from,
+		    sizeof(m[i].from), "sender@field.example");
+		header_addr(&m[i].data, "Delivered-To:", m[i].to,
+		    sizeof(m[i].to), "rcpt@base.example");
+	}
+	for (size_t i = n; i < want && names && names[i]; i++)
+		;
+	free(names);
+	*out = m;
+	return n;
+}
+
+struct fig {
+	double channel_s;
+	uint64_t air_bytes, turns;
+};
+
+static bool
+all_done(struct xsim *s, void *arg)
+{
+	(void)arg;
+	return xsim_all_done(s, XSIM_A);
+}
+
+static struct fig
+run_skywave(const struct msg *m, size_t n, double *wall_s, uint16_t dict,
+    size_t seg_bytes)
+{
+	struct xsim_config c = {
+		.seed = 1,
+		.caps = { .mtu_bytes = 1024, .rate_bps = RATE_BPS,
+			.full_duplex = false, .turnaround_ms = TURN_MS,
+			.latency_ms = 0, .max_tx_ms = 120000 },
+		.dict_id = dict,
+		.seg_bytes = seg_bytes,
+		.quiet = true,
+	};
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct xsim *s = xsim_new(&c);
+	for (size_t i = 0; i < n; i++) {
+		struct xfer_env e;
+		xfer_env_init(&e);
+		for (int k = 0; k < XFER_ID_BYTES; k++)
+			e.id[k] = (uint8_t)((i * 131 + (size_t)k * 7 + 1) >> (k % 3));
+		memcpy(e.id, &i, sizeof(i));
+		e.from = xstrdup(m[i].from);
+		xfer_env_add_rcpt(&e, m[i].to, 0, NULL, NULL);
+		xsim_submit(s, XSIM_A, &e, m[i].data.data, m[i].data.len);
+		xfer_env_fini(&e);
+	}
+	xsim_start(s);
+	if (!xsim_run(s, 24LL * 3600 * 1000, all_done, NULL)) {
+		fprintf(stderr, "bench_airtime: batch not done in 24 h\n");
+		exit(1);
+	}
+	char why[200];
+	if (xsim_check(s, why, sizeof(why)) != 0) {
+		fprintf(stderr, "bench_airtime: invariant: %s\n", why);
+		exit(1);
+	}
+	int64_t last = 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct xsim_msg *d = xsim_delivered(s, XSIM_A, i);
+		if (d && d->commit_ms > last)
+			last = d->commit_ms;
+	}
+	struct fig f = {
+		.channel_s = (double)(last - xsim_first_air_ms(s)) / 1000.0,
+		.air_bytes = xsim_chan(s)->air_bytes,
+		.turns = xsim_chan(s)->turns,
+	};
+	xsim_free(s);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	*wall_s = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	return f;
+}
+
+static struct fig
+run_smtp(const struct msg *m, size_t n)
+{
+	/* One session: greeting, EHLO and its reply, then per message the
+	 * PIPELINING group and replies, the dot-stuffed content, the final
+	 * reply; QUIT at the end. Direction changes per message: 9 (the
+	 * figure BENCHMARKS.md fixes for SMTP with PIPELINING). */
+	uint64_t bytes = strlen("220 gw-b.example ESMTP skywave\r\n") +
+	    strlen("EHLO gw-a.example\r\n") +
+	    strlen("250-gw-b.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n"
+		   "250-8BITMIME\r\n250-DSN\r\n250 ENHANCEDSTATUSCODES\r\n") +
+	    strlen("QUIT\r\n") + strlen("221 2.0.0 Bye\r\n");
+	uint64_t turns = 2;
+	for (size_t i = 0; i < n; i++) {
+		char line[700];
+		bytes += (uint64_t)snprintf(line, sizeof(line),
+		    "MAIL FROM:<%s> SIZE=%zu\r\nRCPT TO:<%s>\r\nDATA\r\n",
+		    m[i].from, m[i].data.len, m[i].to);
+		bytes += strlen("250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+		    "354 End data with <CR><LF>.<CR><LF>\r\n");
+		const uint8_t *p = m[i].data.data;
+		size_t len = m[i].data.len;
+		bytes += len;
+		/* dot-stuffing */
+		if (len && p[0] == '.')
+			bytes++;
+		for (size_t k = 0; k + 2 < len; k++)
+			if (p[k] == '\r' && p[k + 1] == '\n' && p[k + 2] == '.')
+				bytes++;
+		if (len < 2 || p[len - 2] != '\r' || p[len - 1] != '\n')
+			bytes += 2;
+		bytes += strlen(".\r\n");
+		bytes += strlen("250 2.0.0 Ok: queued as 4Bx7Yz1234\r\n");
+		turns += 9;
+	}
+	struct fig f = { .air_bytes = bytes, .turns = turns };
+	f.channel_s = (double)bytes / BYTES_PER_S + (double)turns * TURN_MS /
+	    1000.0;
+	return f;
+}
+
+static size_t
+deflate_size(const uint8_t *p, size_t n, const uint8_t *dict, size_t dl)
+{
+	z_stream z;
+	memset(&z, 0, sizeof(z));
+	deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY);
+	if (dict)
+		deflateSetDictionary(&z, dict, (uInt)dl);
+	uLong bound = deflateBound(&z, (uLong)n);
+	uint8_t *out = xmalloc(bound + 64);
+	z.next_in = (Bytef *)(uintptr_t)p;
+	z.avail_in = (uInt)n;
+	z.next_out = out;
+	z.avail_out = (uInt)bound + 64;
+	deflate(&z, Z_FINISH);
+	size_t r = z.total_out;
+	deflateEnd(&z);
+	free(out);
+	return r;
+}
+
+static struct fig
+run_b2f(const struct msg *m, size_t n)
+{
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < n; i++)
+		bytes += deflate_size(m[i].data.data, m[i].data.len, NULL, 0) +
+		    250;
+	uint64_t blocks = (n + 4) / 5;
+	struct fig f = { .air_bytes = bytes, .turns = blocks * 6 };
+	f.channel_s = (double)bytes / BYTES_PER_S + (double)f.turns * TURN_MS /
+	    1000.0;
+	return f;
+}
+
+static struct fig
+run_limit(const struct msg *m, size_t n)
+{
+	char tmpl[] = "/tmp/bench_airtime_XXXXXX";
+	int fd = mkstemp(tmpl);
+	if (fd < 0) {
+		perror("mkstemp");
+		exit(2);
+	}
+	FILE *f = fdopen(fd, "wb");
+	for (size_t i = 0; i < n; i++)
+		fwrite(m[i].data.data, 1, m[i].data.len, f);
+	fclose(f);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "xz -9e -c %s | wc -c", tmpl);
+	FILE *p = popen(cmd, "r");
+	unsigned long long sz = 0;
+	if (!p || fscanf(p, "%llu", &sz) != 1) {
+		fprintf(stderr, "bench_airtime: xz failed\n");
+		exit(2);
+	}
+	pclose(p);
+	unlink(tmpl);
+	struct fig r = { .air_bytes = sz, .turns = 0 };
+	r.channel_s = (double)sz / BYTES_PER_S;
+	return r;
+}
+
+static void
+ratios(const struct msg *m, size_t n, uint64_t raw)
+{
+	size_t dl;
+	const uint8_t *dict = air_dict_get(AIR_DICT_HEADERS, &dl);
+	uint64_t per = 0, perd = 0;
+	struct buf all = BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		per += deflate_size(m[i].data.data, m[i].data.len, NULL, 0);
+		perd += deflate_size(m[i].data.data, m[i].data.len, dict, dl);
+		buf_append(&all, m[i].data.data, m[i].data.len);
+	}
+	uint64_t st = deflate_size(all.data, all.len, NULL, 0);
+	uint64_t std = deflate_size(all.data, all.len, dict, dl);
+	printf("compression (raw/compressed): per-message %.2fx, per-message"
+	    "+dict %.2fx, stream %.2fx, stream+dict %.2fx\n",
+	    (double)raw / (double)per, (double)raw / (double)perd,
+	    (double)raw / (double)st, (double)raw / (double)std);
+	buf_fini(&all);
+}
+
+static void
+json_fig(FILE *f, const char *name, const struct fig *x, bool last)
+{
+	fprintf(f, "\"%s\": {\"channel_s\": %.1f, \"air_bytes\": %llu, "
+	    "\"turns\": %llu}%s", name, x->channel_s,
+	    (unsigned long long)x->air_bytes, (unsigned long long)x->turns,
+	    last ? "" : ", ");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr, "usage: bench_airtime CORPUS_DIR NAME COUNT "
+		    "[JSON_OUT] [SEG_BYTES]\n");
+		return 64;
+	}
+	if (sodium_init() < 0)
+		return 1;
+	struct msg *m;
+	size_t n = load(argv[1], (size_t)strtoul(argv[3], NULL, 10), &m);
+	size_t seg = argc > 5 ? (size_t)strtoul(argv[5], NULL, 10) : 0;
+	uint64_t raw = 0;
+	for (size_t i = 0; i < n; i++)
+		raw += m[i].data.len;
+
+	double wall, wall_nd;
+	struct fig sw = run_skywave(m, n, &wall, AIR_DICT_HEADERS, seg);
+	struct fig nd = run_skywave(m, n, &wall_nd, AIR_DICT_NONE, seg);
+	struct fig sm = run_smtp(m, n), bf = run_b2f(m, n),
+		   lim = run_limit(m, n);
+
+	printf("B1 airtime: %s, %zu messages, %llu raw bytes, hf-2400-hd\n",
+	    argv[2], n, (unsigned long long)raw);
+	printf("%-18s %10s %10s %6s %9s\n", "method", "channel_s", "air_bytes",
+	    "turns", "ratio");
+	const struct fig *all[] = { &sw, &nd, &sm, &bf, &lim };
+	const char *names[] = { "skywave", "skywave-nodict", "smtp", "b2f",
+		"limit" };
+	for (int i = 0; i < 5; i++)
+		printf("%-18s %10.1f %10llu %6llu %8.3fx\n", names[i],
+		    all[i]->channel_s, (unsigned long long)all[i]->air_bytes,
+		    (unsigned long long)all[i]->turns,
+		    all[i]->channel_s / sw.channel_s);
+	printf("skywave/smtp %.3f (goal <= 0.12), skywave/b2f %.3f (goal <= "
+	    "0.40), skywave/limit %.2f (goal <= 1.6); wall %.2f s\n",
+	    sw.channel_s / sm.channel_s, sw.channel_s / bf.channel_s,
+	    sw.channel_s / lim.channel_s, wall);
+	ratios(m, n, raw);
+
+	if (argc > 4) {
+		FILE *f = fopen(argv[4], "w");
+		if (!f) {
+			perror(argv[4]);
+			return 2;
+		}
+		fprintf(f, "{\"corpus\": \"%s\", \"messages\": %zu, "
+		    "\"raw_bytes\": %llu, ", argv[2], n,
+		    (unsigned long long)raw);
+		json_fig(f, "skywave", &sw, false);
+		json_fig(f, "skywave_nodict", &nd, false);
+		json_fig(f, "smtp", &sm, false);
+		json_fig(f, "b2f", &bf, false);
+		json_fig(f, "limit", &lim, false);
+		fprintf(f, "\"wall_s\": %.2f}\n", wall);
+		fclose(f);
+	}
+	for (size_t i = 0; i < n; i++) {
+		buf_fini(&m[i].data);
+		free(m[i].name);
+	}
+	free(m);
+	return 0;
+}

@@ -165,6 +165,11 @@ parse_cidr(const char *s, size_t len, struct policy_net *net)
 	if (v4 && prefix > 32)
 		return GW_ERANGE;
 	net->prefix = v4 ? 96 + prefix : prefix;
+	/* ::ffff:a.b.c.d/(96+n) written in IPv6 form is an IPv4 network */
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0xff, 0xff };
+	net->v4 = v4 || (net->prefix >= 96 &&
+	    memcmp(net->addr, mapped, 12) == 0);
 	/* Clear host bits so matching compares whole bytes cheaply. */
 	for (int bit = net->prefix; bit < 128; bit++)
 		net->addr[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
@@ -454,7 +459,12 @@ sa_bytes(const struct sockaddr *sa, uint8_t out[16])
 static bool
 match_bytes(const struct policy_net *net, const uint8_t a[16])
 {
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+		0xff, 0xff };
 	int full = net->prefix / 8, rest = net->prefix % 8;
+
+	if (net->v4 != (memcmp(a, mapped, 12) == 0))
+		return false;
 
 	if (memcmp(net->addr, a, (size_t)full) != 0)
 		return false;

@@ -46,6 +46,9 @@ enum policy_prio { POLICY_PRIO_STANAG4406 = 0, POLICY_PRIO_MIXER,
 struct policy_net {
 	uint8_t addr[16];
 	int prefix;        /* 0..128 (IPv4 /n is stored as 96 + n) */
+	bool v4;           /* an IPv4 network: matches IPv4 clients only, and
+			      IPv6 networks match IPv6 clients only (so ::/0
+			      is "every IPv6 client") */
 	int max_priority;
 };
 

@@ -1345,6 +1345,115 @@ test_glue_close_aborts(void **state)
 	drain_loop(&loop);
 }
 
+
+/* Big content through the real glue: several 64 KiB blocks, with leading
+ * dots right at block boundaries (dot-stuffing state carried across
+ * blocks), then the same through BDAT (CHUNKING AUTO above 1 MiB). */
+static void
+test_glue_large_bodies(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	struct tclock ck;
+	struct fake_smtp fk = { .ehlo = "250-f\r\n250-PIPELINING\r\n"
+	    "250 CHUNKING" };
+	struct tenv te;
+	struct done d = { 0 }, d2 = { 0 };
+	char spec[80];
+	struct buf big = BUF_INIT;
+
+	buf_append_str(&big, "Subject: big\r\n\r\n");
+	while (big.len < 1600000) {
+		/* lines of varying length so dots land on every offset */
+		size_t n = (big.len * 7919) % 97;
+		buf_append_byte(&big, '.');
+		for (size_t i = 0; i < n; i++)
+			buf_append_byte(&big, (uint8_t)('a' + i % 26));
+		buf_append_str(&big, "\r\n");
+	}
+	uv_loop_init(&loop);
+	tclock_init(&ck, true);
+	assert_int_equal(fake_smtp_start(&fk, &loop), 0);
+	tenv_init(&te, "a@x.test", ONE);
+	struct smtpc_opts o;
+	smtpc_opts_default(&o, "gw.test");
+	o.chunking_min_bytes = 1000000;
+	struct smtpc_client *c = smtpc_client_new(&loop, &ck.base, &o);
+	snprintf(spec, sizeof(spec), "smtp:127.0.0.1:%d", fk.port);
+	struct route_target t = target(spec);
+
+	/* 300 KB: DATA with dot-stuffing over five blocks. */
+	struct smtpc_msg m = { &te.env, big.data, 300000, NULL, 0 };
+	assert_int_equal(smtpc_client_send(c, &t, &m, on_done, &d), 0);
+	run_until(&loop, &d.calls, 1);
+	assert_int_equal(d.o[0].action, DELIVER_RELAYED);
+	/* The fake unstuffs and ends every line with CRLF; our cut at 300000
+	 * may split a line, which the client then closes with CRLF. */
+	assert_true(fk.data.len >= 300000 && fk.data.len <= 300002);
+	assert_memory_equal(fk.data.data, big.data, 300000);
+	assert_non_null(strstr(buf_cstr(&fk.transcript), "C: DATA"));
+
+	/* 1.6 MB: BDAT, one chunk, no stuffing. */
+	struct smtpc_msg m2 = { &te.env, big.data, big.len, NULL, 0 };
+	assert_int_equal(smtpc_client_send(c, &t, &m2, on_done, &d2), 0);
+	run_until(&loop, &d2.calls, 1);
+	assert_int_equal(d2.o[0].action, DELIVER_RELAYED);
+	assert_int_equal(fk.data.len, big.len);
+	assert_memory_equal(fk.data.data, big.data, big.len);
+	char bdat[64];
+	snprintf(bdat, sizeof(bdat), "BDAT %zu LAST", big.len);
+	assert_non_null(strstr(buf_cstr(&fk.batches), bdat));
+
+	smtpc_client_close(c, NULL, NULL);
+	fake_smtp_stop(&fk);
+	drain_loop(&loop);
+	buf_fini(&big);
+}
+
+/* Random replies, split at random points, never break the session: every
+ * run ends DONE with a consistent result (sess_check aborts otherwise). */
+static void
+test_random_replies(void **state)
+{
+	(void)state;
+	uint64_t seed = tu_seed("test_random_replies");
+	static const char *const pool[] = {
+		"220 hi", "250 ok", "250-a\r\n250 PIPELINING", "354 go",
+		"550 5.1.1 no", "451 4.3.0 later", "221 bye", "500 what",
+		"250-x\r\n251 mixed", "2", "999 bad", "250 2.0.0", "421 bye",
+		"250-hop\r\n250-DSN\r\n250-CHUNKING\r\n250 DELIVERBY 5",
+		"\xff\xfe", "",
+	};
+	gw_log_set_level(GW_LOG_ERR); /* protocol errors are the point */
+	for (int run = 0; run < 3000; run++) {
+		struct fx f;
+		fx_init(&f, THREE, MSG);
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		f.te.env.by_deadline = (seed >> 40) % 3 ? 0 : f.ck.wall + 10;
+		f.te.env.by_mode = (seed >> 20) & 1 ? 'R' : 'N';
+		f.s = new_sess(&f.m, &f.ck, (seed >> 50) & 1);
+		smtpc_sess_connected(f.s, f.ck.mono);
+		for (int k = 0; k < 40 && smtpc_sess_state(f.s) !=
+		    SMTPC_S_DONE; k++) {
+			seed = seed * 6364136223846793005ULL + 1;
+			const char *r = pool[(seed >> 33) % GW_ARRAY_LEN(pool)];
+			size_t n = strlen(r), cut = n ? (seed >> 13) % n : 0;
+			smtpc_sess_input(f.s, (const uint8_t *)r, cut, 0);
+			smtpc_sess_input(f.s, (const uint8_t *)r + cut, n - cut,
+			    0);
+			smtpc_sess_input(f.s, (const uint8_t *)"\r\n", 2, 0);
+			buf_reset(smtpc_sess_output(f.s));
+			smtpc_sess_drained(f.s, 0);
+		}
+		if (smtpc_sess_state(f.s) != SMTPC_S_DONE)
+			smtpc_sess_eof(f.s, 0);
+		assert_int_equal(smtpc_sess_state(f.s), SMTPC_S_DONE);
+		assert_true(smtpc_sess_end(f.s) != SMTPC_END_NONE);
+		fx_fini(&f);
+	}
+	gw_log_set_level(GW_LOG_WARN);
+}
+
 int
 main(void)
 {
@@ -1384,6 +1493,8 @@ main(void)
 		cmocka_unit_test(test_glue_lmtp),
 		cmocka_unit_test(test_glue_connection_limit),
 		cmocka_unit_test(test_glue_close_aborts),
+		cmocka_unit_test(test_glue_large_bodies),
+		cmocka_unit_test(test_random_replies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -259,7 +259,8 @@ maildir_write(const struct maildir_req *req, char *name, size_t namelen)
 	}
 	fd = -1;
 
-	if (snprintf(rel, sizeof(rel), "new/%lld.M%06ldP%ldV%llxI%llx.%s,S=%lld",
+	if (snprintf(rel, sizeof(rel),
+	    "new/%lld.M%06ldP%ldV%llxI%llx.%s,S=%lld",
 	    (long long)tv.tv_sec, (long)tv.tv_usec, (long)getpid(),
 	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino, host,
 	    (long long)w->total) >= (int)sizeof(rel) ||
@@ -440,7 +441,8 @@ maildir_seen_delivered_to(const uint8_t *msg, size_t len, const char *rcpt)
 				v++;
 				vl--;
 			}
-			while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+			while (vl > 0 && (v[vl - 1] == ' ' ||
+			    v[vl - 1] == '\t'))
 				vl--;
 			if (vl >= 2 && v[0] == '<' && v[vl - 1] == '>') {
 				v++;

@@ -35,7 +35,7 @@ struct route_entry {
 };
 
 struct route_table {
-	struct route_entry *e;  /* exact first, suffixes longest first, default */
+	struct route_entry *e;  /* exact, suffixes longest first, default */
 	size_t n;
 };
 

@@ -15,11 +15,11 @@
  * Session state machine (one TCP connection):
  *
  *   CONNECT --connected--> GREETING --220--> EHLO --250--> TX
- *      |                      |               |  \--5xx (SMTP)--> HELO --250--> TX
- *      |                      |               |                      |
- *      +--fail/timeout--+     +--not 2xx--+   +--not 2xx / refused---+
- *                       v                 v                          v
- *                     DONE              QUIT <-----------------------+
+ *      |                      |              |  \--5xx (SMTP)--> HELO
+ *      |                      |              |                   |  \-250-> TX
+ *      +--fail/timeout--+     +--not 2xx--+  +--not 2xx/refused--+
+ *                       v                 v                      v
+ *                     DONE              QUIT <-------------------+
  *
  *   TX: MAIL, RCPT..., [DATA] (one group with PIPELINING)
  *     --354 / BDAT-------------> BODY --all written--> DOT

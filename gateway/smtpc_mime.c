@@ -140,7 +140,8 @@ field_value(const uint8_t *h, size_t hlen, const char *name, char *dst,
 				continue;
 			if (ch == '\t')
 				ch = ' ';
-			dst[o++] = lower ? (char)tolower((unsigned char)ch) : ch;
+			dst[o++] = lower ? (char)tolower((unsigned char)ch) :
+			    ch;
 		}
 		dst[o] = '\0';
 		/* trim */

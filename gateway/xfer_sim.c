@@ -847,9 +847,12 @@ xsim_step(struct xsim *s)
 	}
 	for (int i = 0; i < 2; i++) {
 		struct side *sd = &s->side[i];
-		if (link_next_deadline_ms(sd->link) <= now) {
+		int64_t dl = link_next_deadline_ms(sd->link);
+		if (dl <= now) {
 			link_tick(sd->link, now);
-			any = true;
+			/* Progress only if the timer moved (a "send now" wish
+			 * waits for the driver to drain). */
+			any |= link_next_deadline_ms(sd->link) != dl;
 		}
 		if (sd->reopen_at <= now) {
 			sd->reopen_at = INT64_MAX;

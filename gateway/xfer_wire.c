@@ -128,7 +128,7 @@ xfer_env_encode(const struct xfer_env *e, struct buf *out)
 	buf_append(out, e->id, XFER_ID_BYTES);
 	buf_append_byte(out, flags);
 	int64_t pr = e->priority;
-	xfer_put_varint(out, (uint64_t)((pr << 1) ^ (pr >> 63)));
+	xfer_put_varint(out, ((uint64_t)pr << 1) ^ (uint64_t)(pr >> 63));
 	xfer_put_varint(out, e->size);
 	buf_append(out, e->sha256, XFER_SHA_BYTES);
 	if (flags & 1) {

@@ -101,6 +101,7 @@ struct link {
 	uint32_t since_poll;
 
 	uint32_t silent; /* consecutive timeouts without a valid frame */
+	bool probe;      /* after a timeout: hand the turn straight back */
 
 	/* Measurement. */
 	int64_t last_sack_ms;
@@ -545,6 +546,10 @@ poll_half(struct link *l, int64_t now, struct buf *out)
 	size_t sack_reserve = link_frame_wire_bytes(3 + l->cfg.window / 8,
 	    l->keyed);
 
+	if (l->probe) {
+		l->probe = false;
+		l->closing_burst = true;
+	}
 	if (!l->closing_burst) {
 		size_t used = l->burst_bytes + sack_reserve;
 		size_t room = budget > used ? budget - used : 0;
@@ -729,8 +734,10 @@ link_tick(struct link *l, int64_t now_ms)
 				session_lost(l, now_ms);
 				return;
 			}
-			link_arq_tx_expire(&l->atx, INT64_MAX);
+			/* Do not resend a whole burst into silence: ask for
+			 * the peer's SACK first (a SACK|TURN of our own). */
 			take_turn(l, now_ms);
+			l->probe = true;
 		}
 		return;
 	}
@@ -806,7 +813,7 @@ rdstr(struct rd *r, char *out, size_t cap)
 	memcpy(out, r->p, n);
 	out[n] = '\0';
 	for (size_t i = 0; i < n; i++)
-		if (out[i] < 0x21 || out[i] > 0x7e)
+		if (out[i] < 0x20 || out[i] > 0x7e)
 			r->bad = true;
 	r->p += n;
 	r->n -= n;

@@ -74,6 +74,6 @@ void fake_do_action(void *arg, const struct control_action *act,
 #define FAKE_RISK_ID "9c1d77e2a0b34f5c8d6e1a2b3c4d5e6f"
 #define FAKE_HELD_ID "77aa0b1c2d3e4f5061728394a5b6c7d8"
 #define FAKE_ONAIR_TOTAL 60000
-#define FAKE_ONAIR_BPS 600  /* bytes per second of progress */
+#define FAKE_ONAIR_BPS 1200 /* bytes per second of progress */
 
 #endif

@@ -309,24 +309,34 @@ link_start(struct sched *s, struct link *l, struct traffic *t, int64_t now)
 
 	if (l->busy_until != 0)
 		return;
-	if (l->burst_ms >= l->model.max_burst_ms)
-		j = NULL;
-	else
-		j = sched_next(s, l->route, now);
-	if (j == NULL) {
-		if (l->burst_ms > 0) {
-			/* End of burst: acknowledgement and back. */
-			l->turning = true;
-			l->busy_until = now + 2 * l->model.turnaround_ms;
+	for (;;) {
+		if (l->burst_ms >= l->model.max_burst_ms)
+			j = NULL;
+		else
+			j = sched_next(s, l->route, now);
+		if (j == NULL) {
+			if (l->burst_ms > 0) {
+				/* End of burst: acknowledgement and back. */
+				l->turning = true;
+				l->busy_until = now +
+				    2 * l->model.turnaround_ms;
+			}
+			return;
 		}
-		return;
+		m = &t->m[get_id(j->id)];
+		raw = j->size_bytes - j->sent_bytes;
+		if (raw > SEG_RAW)
+			raw = SEG_RAW;
+		air = raw * m->ratio_pct / 100 +
+		    (j->sent_bytes == 0 ? OVERHEAD : 0);
+		ms = (int64_t)((double)air * 1000.0 / l->model.rate_bps) + 1;
+		/* The final segment: from here the far end decides, and
+		 * it must land before a BY;R deadline. */
+		if (j->sent_bytes + raw >= j->size_bytes &&
+		    sched_commit_begin(s, j, now + ms, now) != 0)
+			continue;
+		break;
 	}
-	m = &t->m[get_id(j->id)];
-	raw = j->size_bytes - j->sent_bytes;
-	if (raw > SEG_RAW)
-		raw = SEG_RAW;
-	air = raw * m->ratio_pct / 100 + (j->sent_bytes == 0 ? OVERHEAD : 0);
-	ms = (int64_t)((double)air * 1000.0 / l->model.rate_bps) + 1;
 	memcpy(l->seg_id, j->id, QUEUE_ID_LEN);
 	l->seg_end_bytes = j->sent_bytes + raw;
 	l->in_seg = true;

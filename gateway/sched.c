@@ -30,15 +30,23 @@
  * | HELD |-------+   |    +--------------------------+     v
  * +------+           | sched_next sees BY;R passed        (HELD)
  *                    v
- *              +-----------+  tick: rules fail every recipient
- *              |  DOOMED   |------------------------------> freed
- *              +-----------+
+ *              +-----------+  rules: redirect or fail every
+ *              |  DOOMED   |  recipient (at once when predictive,
+ *              +-----------+  else at ABY / BY) -------------> freed
+ *                    ^
+ *                    | commit_begin: final segment would land late
+ *              +-----+-----+  sched_report (answer) ----------> freed
+ *  READY ----->| COMMITTING|  or back to READY (4xx/5xx left some
+ *  commit_begin+-----------+  recipient, or sched_commit_abort)
+ *
  *   any state --(sched_remove, or a decision resolving the last
  *                recipient)--> freed
  *
  * Transitions: READY<->WAITING in sched_defer/sched_report (backoff) and
- * tick_waiting; READY/WAITING<->HELD in sched_hold; READY->DOOMED in
- * sched_next; job_free from sched_remove and job_eval.
+ * sched_tick; READY/WAITING<->HELD in sched_hold; READY->DOOMED in
+ * sched_next (BY;R passed) and sched_commit_begin (would land late);
+ * READY<->COMMITTING in sched_commit_begin/sched_commit_abort/sched_report;
+ * job_free from sched_remove, sched_report and job_eval.
  *
  * Invariants (checked by sched_check):
  *   - READY    <=> in routes[route].ready[band], counted in nready[band];
@@ -48,7 +56,8 @@
  *   - in_events <=> next_event_ms != INT64_MAX <=> in the events treap.
  *   - nactive = number of ACTIVE recipients >= 1 (a job with none is freed
  *     at once), so a resolved recipient is never scheduled again.
- *   - DOOMED jobs have next_event_ms <= the time they were doomed.
+ *   - DOOMED jobs are in the events treap; COMMITTING jobs are not (no
+ *     rule is applied while the far end decides).
  */
 #include "gateway/sched.h"
 
@@ -56,6 +65,7 @@
 #include "common/xmalloc.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -71,6 +81,7 @@ struct sched_route {
 	int64_t air[SCHED_BANDS];
 	int64_t slots;           /* consecutive top-band slots (share) */
 	bool dirty;              /* re-predict at the next tick */
+	int64_t last_pred_ms;    /* time of the last prediction */
 	int64_t eval_ms;         /* periodic re-prediction due */
 	size_t ntracked;         /* jobs with a deadline or an alternate */
 	struct sched_job *jobs;
@@ -96,6 +107,8 @@ const struct cfg_field sched_cfg_fields[] = {
 	    "earliest deadline first within a band"),
 	CFG_DUR_F(SC, reeval_ms, "predict_reeval", "5s", 100, 600000,
 	    "re-prediction period while deadline work is queued"),
+	CFG_DUR_F(SC, min_interval_ms, "predict_min_interval", "1s", 0, 60000,
+	    "shortest interval between re-predictions of a busy route"),
 	CFG_END,
 };
 #undef SC
@@ -106,8 +119,35 @@ sched_cfg_default(struct sched_cfg *c)
 	c->share_n = 0;
 	c->edf = true;
 	c->reeval_ms = 5000;
+	c->min_interval_ms = 1000;
 	sched_rules_cfg_default(&c->rules);
 	retry_cfg_default(&c->retry);
+}
+
+int
+sched_cfg_set(struct sched_cfg *c, const char *key, const char *value,
+    char *err, size_t errlen)
+{
+	const struct cfg_field *f;
+
+	if ((f = cfgtab_find(sched_cfg_fields, key)) != NULL)
+		return cfgtab_set(f, c, value, err, errlen);
+	if ((f = cfgtab_find(sched_rules_cfg_fields, key)) != NULL)
+		return cfgtab_set(f, &c->rules, value, err, errlen);
+	if ((f = cfgtab_find(retry_cfg_fields, key)) != NULL)
+		return cfgtab_set(f, &c->retry, value, err, errlen);
+	return GW_ENOENT;
+}
+
+int
+sched_cfg_check(const struct sched_cfg *c, char *err, size_t errlen)
+{
+	if (c->share_n == 1) {
+		snprintf(err, errlen, "sched_starvation_share must be 0 "
+		    "(strict) or 2..1000");
+		return GW_ERANGE;
+	}
+	return retry_cfg_check(&c->retry, err, errlen);
 }
 
 /* ---- treap ---- */
@@ -204,6 +244,10 @@ treap_min(struct sched__node *root)
 		root = root->l;
 	return root;
 }
+
+/* sched_walk and the qnode casts rely on this. */
+_Static_assert(offsetof(struct sched_job, qnode) == 0,
+    "a job's queue node is its first member");
 
 #define JOB_OF(node, member) \
 	((struct sched_job *)(void *)((char *)(node) - \
@@ -392,7 +436,7 @@ job_requeue(struct sched *s, struct sched_job *j, int64_t now)
 {
 	bool held = j->state == SCHED_JOB_HELD;
 
-	if (j->state == SCHED_JOB_DOOMED)
+	if (j->state == SCHED_JOB_DOOMED || j->state == SCHED_JOB_COMMITTING)
 		return;
 	job_unqueue(s, j);
 	job_enqueue(s, j, held, now);
@@ -462,6 +506,11 @@ job_eval(struct sched *s, struct sched_job *j, int64_t now,
 	bool last = false;
 	size_t i;
 
+	if (j->state == SCHED_JOB_COMMITTING) {
+		/* The far end decides; the answer comes by sched_report. */
+		set_event(s, j, INT64_MAX);
+		return true;
+	}
 	memset(&in, 0, sizeof(in));
 	in.now_ms = now;
 	in.by_ms = j->by_ms;
@@ -470,6 +519,11 @@ job_eval(struct sched *s, struct sched_job *j, int64_t now,
 	in.pred_ms = j->pred_ms;
 	in.lower_ms = predict_add(now,
 	    predict_lower_ms(&r->link, j->size_bytes - j->sent_bytes));
+	if (j->state == SCHED_JOB_DOOMED) {
+		/* Set aside: it cannot be delivered in time. */
+		in.pred_ms = PREDICT_NEVER - 1;
+		in.lower_ms = PREDICT_NEVER - 1;
+	}
 	in.route_down_since_ms = r->state == SCHED_LINK_DOWN ?
 	    r->down_since_ms : 0;
 	in.expire_ms = predict_add(j->arrival_ms,
@@ -533,14 +587,11 @@ job_eval(struct sched *s, struct sched_job *j, int64_t now,
 		return false;
 	}
 	job_retrack(s, j);
-	if (j->state == SCHED_JOB_DOOMED) {
-		/* Cannot happen (rule 2 resolves every recipient of a
-		 * doomed job); never spin on it if it does. */
-		GW_FAILS_ASSERT(j->state != SCHED_JOB_DOOMED);
-		job_enqueue(s, j, false, now);
-	} else if (job_deadline(j) != dl_before) {
+	if (job_deadline(j) != dl_before)
 		job_requeue(s, j, now);
-	}
+	/* A DOOMED job stays set aside until a rule resolves it; it always
+	 * has a future event (its BY;R deadline at the latest). */
+	GW_REQUIRE(j->state != SCHED_JOB_DOOMED || next != INT64_MAX);
 	set_event(s, j, next);
 	return true;
 }
@@ -812,7 +863,8 @@ sched_remove(struct sched *s, struct sched_job *job)
 void
 sched_hold(struct sched *s, struct sched_job *job, bool hold, int64_t now)
 {
-	if (job->state == SCHED_JOB_DOOMED)
+	if (job->state == SCHED_JOB_DOOMED ||
+	    job->state == SCHED_JOB_COMMITTING)
 		return;
 	if (hold == (job->state == SCHED_JOB_HELD))
 		return;
@@ -896,6 +948,33 @@ sched_next(struct sched *s, int route, int64_t now)
 }
 
 int
+sched_commit_begin(struct sched *s, struct sched_job *job, int64_t done_ms,
+    int64_t now)
+{
+	if (job->state != SCHED_JOB_READY)
+		return GW_ESTATE;
+	job_unqueue(s, job);
+	if (job->by_mode == 'R' && done_ms >= job->by_ms) {
+		job->state = SCHED_JOB_DOOMED;
+		set_event(s, job, now);
+		return GW_ETIMEDOUT;
+	}
+	job->state = SCHED_JOB_COMMITTING;
+	job->commit_done_ms = done_ms;
+	set_event(s, job, INT64_MAX);
+	return 0;
+}
+
+void
+sched_commit_abort(struct sched *s, struct sched_job *job, int64_t now)
+{
+	if (job->state != SCHED_JOB_COMMITTING)
+		return;
+	job_enqueue(s, job, false, now);
+	set_event(s, job, now);
+}
+
+int
 sched_report(struct sched *s, struct sched_job *job, uint32_t rcpt_idx,
     enum sched_outcome outcome, const char *status, unsigned hop_flags,
     int64_t now, struct sched_out *out)
@@ -911,6 +990,9 @@ sched_report(struct sched *s, struct sched_job *job, uint32_t rcpt_idx,
 			rc = &job->rcpts[i];
 	if (rc == NULL)
 		return GW_ENOENT;
+	if (job->state == SCHED_JOB_COMMITTING &&
+	    (outcome == SCHED_OUT_TEMPFAIL || outcome == SCHED_OUT_PERMFAIL))
+		job_enqueue(s, job, false, now);
 	switch (outcome) {
 	case SCHED_OUT_DELIVERED:
 	case SCHED_OUT_RELAYED:
@@ -1048,11 +1130,15 @@ route_predict(struct sched *s, struct sched_route *r, int64_t now,
 			    w.start;
 			set_pred(j, predict_add(st, predict_duration_ms(
 			    &r->link, ahead[j->band])));
+		} else if (j->state == SCHED_JOB_COMMITTING) {
+			set_pred(j, j->commit_done_ms > now ?
+			    j->commit_done_ms : now);
 		} else if (j->state != SCHED_JOB_READY) {
 			set_pred(j, PREDICT_NEVER);
 		}
 	}
 	r->dirty = false;
+	r->last_pred_ms = now;
 	r->eval_ms = now + s->cfg.reeval_ms;
 	for (j = r->jobs; j != NULL; j = nx) {
 		nx = j->rnext;
@@ -1083,7 +1169,9 @@ sched_tick(struct sched *s, int64_t now, struct sched_out *out)
 		r = &s->routes[i];
 		if (!r->used || r->ntracked == 0)
 			continue;
-		if (r->dirty || now >= r->eval_ms)
+		if ((r->dirty && (r->last_pred_ms == 0 || now >=
+		    r->last_pred_ms + s->cfg.min_interval_ms)) ||
+		    now >= r->eval_ms)
 			route_predict(s, r, now, out);
 	}
 	if ((n = treap_min(s->events)) != NULL && n->k1 < wake)
@@ -1099,12 +1187,42 @@ sched_tick(struct sched *s, int64_t now, struct sched_out *out)
 			wake = r->throttle_until_ms;
 		if (r->ntracked > 0 && r->eval_ms < wake)
 			wake = r->eval_ms;
+		if (r->ntracked > 0 && r->dirty &&
+		    r->last_pred_ms + s->cfg.min_interval_ms < wake)
+			wake = r->last_pred_ms + s->cfg.min_interval_ms;
 	}
 	out->wake_ms = wake;
 	return wake;
 }
 
 /* ---- introspection ---- */
+
+static void
+walk_tree(const struct sched__node *n, sched_walk_fn fn, void *arg)
+{
+	while (n != NULL) {
+		walk_tree(n->l, fn, arg);
+		fn((const struct sched_job *)(const void *)n, arg);
+		n = n->r;
+	}
+}
+
+void
+sched_walk(const struct sched *s, int route, sched_walk_fn fn, void *arg)
+{
+	const struct sched_route *r;
+	const struct sched_job *j;
+	int b;
+
+	if (route < 0 || route >= SCHED_ROUTES_MAX || !s->routes[route].used)
+		return;
+	r = &s->routes[route];
+	for (b = SCHED_BANDS - 1; b >= 0; b--)
+		walk_tree(r->ready[b], fn, arg);
+	for (j = r->jobs; j != NULL; j = j->rnext)
+		if (j->state != SCHED_JOB_READY)
+			fn(j, arg);
+}
 
 size_t
 sched_count(const struct sched *s)
@@ -1174,6 +1292,8 @@ sched_check(const struct sched *s)
 				air[j->band] += j->air_bytes;
 			} else if (j->state == SCHED_JOB_DOOMED) {
 				GW_REQUIRE(j->in_events);
+			} else if (j->state == SCHED_JOB_COMMITTING) {
+				GW_REQUIRE(!j->in_events);
 			}
 		}
 		GW_REQUIRE(i == r->njobs);

@@ -19,7 +19,11 @@
  * sched_decision records; the caller carries them out (queue updates,
  * sched_redirect_build(), dsn_build()). A recipient resolved by a decision is
  * already gone from the scheduler, so it is never scheduled again: a
- * redirected recipient can never also be delivered to its primary.
+ * redirected recipient can never also be delivered to its primary. The
+ * transfer protocol checks at each segment boundary that the job it was
+ * sending still exists (sched_find) and abandons the partial transfer when
+ * it does not; before the final segment it calls sched_commit_begin(), so
+ * no decision can race the far end's commit.
  *
  * Time: every argument named now/..._ms is monotonic milliseconds from the
  * injectable clock (common/clock.h); the scheduler never reads a clock.
@@ -55,17 +59,28 @@ enum sched_link {
  *                                (no: arrival order only)
  *   predict_reeval          5s  100ms..10m  re-prediction period while
  *                                deadline work is queued
+ *   predict_min_interval    1s  0..1m  a route whose load changed is
+ *                                re-predicted at most this often
  * plus sched_rules_cfg_fields and retry_cfg_fields. */
 struct sched_cfg {
 	int64_t share_n;
 	bool edf;
 	int64_t reeval_ms;
+	int64_t min_interval_ms;
 	struct sched_rules_cfg rules;
 	struct retry_cfg retry;
 };
 
 extern const struct cfg_field sched_cfg_fields[];
 void sched_cfg_default(struct sched_cfg *c);
+/* Set one key of any of the three tables (sched_cfg_fields,
+ * sched_rules_cfg_fields, retry_cfg_fields) from configuration text.
+ * Returns 0; GW_ENOENT for a key none of them has; GW_EINVAL / GW_ERANGE
+ * with a message in err (from cfgtab_set). */
+int sched_cfg_set(struct sched_cfg *c, const char *key, const char *value,
+    char *err, size_t errlen);
+/* Cross-field checks after all keys are set: 0 or GW_ERANGE with err. */
+int sched_cfg_check(const struct sched_cfg *c, char *err, size_t errlen);
 
 /* One recipient as the caller describes it. */
 struct sched_rcpt_spec {
@@ -118,7 +133,7 @@ struct sched_rcpt {
 
 /* Job states: see the diagram in sched.c. */
 enum sched_job_state { SCHED_JOB_READY = 0, SCHED_JOB_WAITING,
-	SCHED_JOB_HELD, SCHED_JOB_DOOMED };
+	SCHED_JOB_HELD, SCHED_JOB_DOOMED, SCHED_JOB_COMMITTING };
 
 struct sched__node {
 	struct sched__node *l, *r;
@@ -153,6 +168,7 @@ struct sched_job {
 	struct sched_job *hnext, *rprev, *rnext;
 	bool in_events;
 	bool tracked;             /* counted in the route's ntracked */
+	int64_t commit_done_ms;   /* COMMITTING: expected far-end commit */
 };
 
 enum sched_act {
@@ -237,6 +253,23 @@ void sched_progress(struct sched *s, struct sched_job *job,
  * tick to fail). */
 struct sched_job *sched_next(struct sched *s, int route, int64_t now);
 
+/*
+ * The transfer protocol is about to hand the job's final segment to the
+ * link; done_ms is when the far end will hold all of it (and commit). From
+ * then on the far end decides the outcome: no redirect or expiry is decided
+ * for the job until sched_report() brings the answer, or
+ * sched_commit_abort() says the link failed first. This is what keeps a
+ * redirect from racing a delivery (never both).
+ * Returns 0; GW_ETIMEDOUT when the job is BY;R and done_ms is past its
+ * deadline: the segment must not be sent, the job is set aside and the
+ * rules resolve it (redirect, or fail 5.4.7); GW_ESTATE when the job is
+ * not READY.
+ */
+int sched_commit_begin(struct sched *s, struct sched_job *job,
+    int64_t done_ms, int64_t now);
+/* The final segment was not acknowledged (link lost): back to READY. */
+void sched_commit_abort(struct sched *s, struct sched_job *job, int64_t now);
+
 /* Outcome of an attempt for one recipient (rcpt_idx as in the message). */
 enum sched_outcome {
 	SCHED_OUT_DELIVERED,  /* delivered locally (final) */
@@ -259,6 +292,13 @@ int sched_report(struct sched *s, struct sched_job *job, uint32_t rcpt_idx,
  * load, rate or state changed (or whose period ran out), deadline rules.
  * Appends decisions to out and sets out->wake_ms; returns it too. */
 int64_t sched_tick(struct sched *s, int64_t now, struct sched_out *out);
+
+/* For the console: every job of route in scheduling order (READY by band
+ * and deadline), then the others, with pred_ms / slack_ms as of the last
+ * tick. fn must not change the scheduler. */
+typedef void (*sched_walk_fn)(const struct sched_job *job, void *arg);
+void sched_walk(const struct sched *s, int route, sched_walk_fn fn,
+    void *arg);
 
 /* Counts, for the console and tests. */
 size_t sched_count(const struct sched *s);

@@ -91,16 +91,8 @@ sched_rules_decide(const struct sched_rules_cfg *cfg,
 
 	set(out, SCHED_RULES_NONE, SCHED_CAUSE_NONE, NULL);
 
-	/* 1: permanent failure of the primary. */
-	if (in->reply_class == 5) {
-		if (alt)
-			set(out, SCHED_RULES_REDIRECT, SCHED_CAUSE_PERMFAIL,
-			    NULL);
-		else
-			set(out, SCHED_RULES_FAIL, SCHED_CAUSE_PERMFAIL, NULL);
-		goto done;
-	}
-	/* 2: BY;R reached. */
+	/* 1: BY;R reached: nothing can be done in time any more, not even
+	 * by an alternate (whatever the hop answered). */
 	if (mode_r) {
 		if (now >= in->by_ms) {
 			set(out, SCHED_RULES_FAIL, SCHED_CAUSE_BY_EXPIRED,
@@ -108,6 +100,15 @@ sched_rules_decide(const struct sched_rules_cfg *cfg,
 			goto done;
 		}
 		later(&next, now, in->by_ms);
+	}
+	/* 2: permanent failure of the primary. */
+	if (in->reply_class == 5) {
+		if (alt)
+			set(out, SCHED_RULES_REDIRECT, SCHED_CAUSE_PERMFAIL,
+			    NULL);
+		else
+			set(out, SCHED_RULES_FAIL, SCHED_CAUSE_PERMFAIL, NULL);
+		goto done;
 	}
 	if (alt) {
 		/* 3: ABY reached. */

@@ -9,9 +9,10 @@
  *
  * Rules, first match wins (times are monotonic ms, 0 = not set):
  *
- *   1 primary's next hop answered 5xx      arcpt ? REDIRECT : FAIL (its code)
- *   2 BY;R deadline reached                FAIL 5.4.7 (no time left for an
- *                                          alternate either)
+ *   1 BY;R deadline reached                FAIL 5.4.7 (no time left for an
+ *                                          alternate either, whatever the
+ *                                          hop answered)
+ *   2 primary's next hop answered 5xx      arcpt ? REDIRECT : FAIL (its code)
  *   3 ABY deadline reached                 arcpt ? REDIRECT
  *   4 4xx for longer than tempfail_persist arcpt ? REDIRECT
  *   5 route down for longer than the limit arcpt ? REDIRECT
@@ -32,7 +33,7 @@
  * at once tells the sender while there is time to act and frees airtime
  * for messages that can still make their deadlines. A mere *prediction* of
  * lateness (which new load, a better rate or a cancellation can undo) never
- * fails a message: without an alternate it keeps its place until rule 2.
+ * fails a message: without an alternate it keeps its place until rule 1.
  */
 #ifndef GW_GATEWAY_SCHED_RULES_H
 #define GW_GATEWAY_SCHED_RULES_H
@@ -114,7 +115,7 @@ struct sched_rules_out {
 	enum sched_rules_act act;
 	enum sched_cause cause;
 	const char *status;       /* enhanced code for the DSN, or NULL: use
-				     the hop's own code (rule 1) */
+				     the hop's own code (rule 2) */
 	int64_t next_ms;          /* when the answer may change with time
 				     alone (INT64_MAX: never) */
 };

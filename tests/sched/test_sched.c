@@ -345,6 +345,14 @@ test_hold_backoff_link(void **state)
 /* ---- prediction ---- */
 
 static void
+walk_cb(const struct sched_job *j, void *arg)
+{
+	struct order { int ids[8]; int n; } *o = arg;
+
+	o->ids[o->n++] = id_of(j);
+}
+
+static void
 test_prediction(void **state)
 {
 	(void)state;
@@ -369,11 +377,31 @@ test_prediction(void **state)
 	assert_int_equal(c->pred_ms, t + predict_duration_ms(&m.model, 10400));
 	assert_int_equal(b->pred_ms, t + predict_duration_ms(&m.model, 15600));
 	assert_int_equal(b->slack_ms, t + 3600 * S - b->pred_ms);
-	/* Half of a sent: everyone moves up. */
+	/* Half of a sent: everyone moves up, at the next re-prediction
+	 * (a busy route is re-predicted at most once a second). */
 	sched_progress(m.s, a, 5000);
+	assert_int_equal(tick(&m), t + S);
+	assert_int_equal(a->pred_ms, t + predict_duration_ms(&m.model, 5200));
+	clk_virtual_advance(&m.clk, S);
+	t = now_of(&m);
 	tick(&m);
 	assert_int_equal(a->pred_ms, t + predict_duration_ms(&m.model, 2700));
 	assert_int_equal(b->pred_ms, t + predict_duration_ms(&m.model, 13100));
+	/* Without the interval, at once. */
+	sim_fini(&m);
+	cfg.min_interval_ms = 0;
+	sim_init(&m, &cfg);
+	a = add(&m, 1, 0, &(struct job_opts){ .band = 5, .size = 10000,
+	    .by_in = 3600 * S, .mode = 'N' });
+	b = add(&m, 2, 0, &(struct job_opts){ .band = 2, .size = 10000,
+	    .by_in = 3600 * S, .mode = 'N' });
+	c = add(&m, 3, 0, &(struct job_opts){ .band = 2, .size = 10000,
+	    .by_in = 3000 * S, .mode = 'N' });
+	t = now_of(&m);
+	tick(&m);
+	sched_progress(m.s, a, 5000);
+	tick(&m);
+	assert_int_equal(a->pred_ms, t + predict_duration_ms(&m.model, 2700));
 	/* The measured rate halves: predictions stretch. */
 	m.model.rate_bps = 75;
 	sched_route_link(m.s, 0, &m.model);
@@ -388,6 +416,16 @@ test_prediction(void **state)
 	sched_hold(m.s, c, true, t);
 	tick(&m);
 	assert_int_equal(c->pred_ms, PREDICT_NEVER);
+	/* The console sees them in scheduling order, then the rest. */
+	{
+		struct order { int ids[8]; int n; } o = { { 0 }, 0 };
+
+		sched_walk(m.s, 0, walk_cb, &o);
+		assert_int_equal(o.n, 3);
+		assert_int_equal(o.ids[0], 1);
+		assert_int_equal(o.ids[1], 2);
+		assert_int_equal(o.ids[2], 3);
+	}
 	sim_fini(&m);
 }
 
@@ -753,6 +791,153 @@ test_warning_and_lifetime(void **state)
 	sim_fini(&m);
 }
 
+/* ---- the final segment ---- */
+
+static void
+test_commit(void **state)
+{
+	(void)state;
+	struct sched_cfg cfg;
+	const struct sched_decision *d;
+	struct sched_job *j;
+	struct sim m;
+	int64_t t;
+	int pass;
+
+	sched_cfg_default(&cfg);
+	sim_init(&m, &cfg);
+	t = now_of(&m);
+	/* In flight to the far end when ABY passes: no redirect races the
+	 * delivery. */
+	j = add(&m, 1, 0, &(struct job_opts){ .band = 2, .by_in = 600 * S,
+	    .aby_in = 60 * S, .arcpt = true });
+	tick(&m);
+	assert_int_equal(sched_commit_begin(m.s, j, t + 70 * S, t), 0);
+	assert_int_equal(j->state, SCHED_JOB_COMMITTING);
+	assert_null(sched_next(m.s, 0, t));
+	run_until(&m, t + 70 * S);
+	assert_int_equal(m.out.n, 0);
+	assert_int_equal(sched_report(m.s, j, 0, SCHED_OUT_RELAYED, NULL, 0,
+	    now_of(&m), &m.out), 0);
+	assert_int_equal(m.out.n, 1);
+	assert_int_equal(m.out.v[0].act, SCHED_ACT_RELAYED);
+	/* The link drops first: back to READY, and ABY has passed. */
+	sched_out_reset(&m.out);
+	t = now_of(&m);
+	j = add(&m, 2, 0, &(struct job_opts){ .band = 2, .by_in = 600 * S,
+	    .aby_in = 60 * S, .arcpt = true });
+	tick(&m);
+	assert_int_equal(sched_commit_begin(m.s, j, t + 10 * S, t), 0);
+	assert_int_equal(sched_commit_begin(m.s, j, t + 10 * S, t),
+	    GW_ESTATE);
+	run_until(&m, t + 65 * S);
+	assert_int_equal(m.out.n, 0);
+	sched_commit_abort(m.s, j, now_of(&m));
+	tick(&m);
+	d = find_dec(&m, 2);
+	assert_non_null(d);
+	assert_int_equal(d->act, SCHED_ACT_REDIRECT);
+	assert_int_equal(d->cause, SCHED_CAUSE_ABY_EXPIRED);
+	/* The far end refuses (5xx): back from COMMITTING, then decided. */
+	sched_out_reset(&m.out);
+	j = add(&m, 3, 0, &(struct job_opts){ .band = 2 });
+	tick(&m);
+	assert_int_equal(sched_commit_begin(m.s, j, now_of(&m) + S,
+	    now_of(&m)), 0);
+	sched_report(m.s, j, 0, SCHED_OUT_PERMFAIL, "5.7.1", 0, now_of(&m),
+	    &m.out);
+	assert_int_equal(m.out.v[0].act, SCHED_ACT_FAIL);
+	assert_string_equal(m.out.v[0].status, "5.7.1");
+	sim_fini(&m);
+
+	/* A final segment that would land after BY;R is refused; the job is
+	 * resolved at once when predictive, else at the deadline. */
+	for (pass = 0; pass < 3; pass++) {
+		sched_cfg_default(&cfg);
+		cfg.rules.predictive = pass != 2;
+		sim_init(&m, &cfg);
+		t = now_of(&m);
+		j = add(&m, 4, 0, &(struct job_opts){ .band = 2,
+		    .by_in = 300 * S, .arcpt = pass == 1 });
+		tick(&m);
+		assert_int_equal(m.out.n, 0);
+		assert_int_equal(sched_commit_begin(m.s, j, t + 300 * S, t),
+		    GW_ETIMEDOUT);
+		assert_null(sched_next(m.s, 0, t));
+		tick(&m);
+		if (pass == 2) {
+			assert_int_equal(m.out.n, 0);
+			run_until(&m, t + 300 * S);
+		}
+		assert_int_equal(m.out.n, 1);
+		d = &m.out.v[0];
+		assert_int_equal(d->act, pass == 1 ? SCHED_ACT_REDIRECT :
+		    SCHED_ACT_FAIL);
+		assert_int_equal(d->cause, pass == 0 ?
+		    SCHED_CAUSE_CERTAIN_MISS : pass == 1 ?
+		    SCHED_CAUSE_PREDICTED : SCHED_CAUSE_BY_EXPIRED);
+		assert_int_equal(d->at_ms, pass == 2 ? t + 300 * S : t);
+		sim_fini(&m);
+	}
+}
+
+/* ---- configuration ---- */
+
+static void
+test_cfg(void **state)
+{
+	(void)state;
+	struct sched_cfg a, b;
+	char err[160];
+
+	/* The tables' defaults are the C defaults. */
+	sched_cfg_default(&a);
+	memset(&b, 0x5a, sizeof(b));
+	assert_int_equal(cfgtab_defaults(sched_cfg_fields, &b, err,
+	    sizeof(err)), 0);
+	assert_int_equal(cfgtab_defaults(sched_rules_cfg_fields, &b.rules,
+	    err, sizeof(err)), 0);
+	assert_int_equal(cfgtab_defaults(retry_cfg_fields, &b.retry, err,
+	    sizeof(err)), 0);
+	assert_int_equal(a.share_n, b.share_n);
+	assert_int_equal(a.edf, b.edf);
+	assert_int_equal(a.reeval_ms, b.reeval_ms);
+	assert_int_equal(a.min_interval_ms, b.min_interval_ms);
+	assert_int_equal(a.rules.predictive, b.rules.predictive);
+	assert_int_equal(a.rules.alternates, b.rules.alternates);
+	assert_int_equal(a.rules.margin_ms, b.rules.margin_ms);
+	assert_int_equal(a.rules.margin_pct, b.rules.margin_pct);
+	assert_int_equal(a.rules.tempfail_persist_ms,
+	    b.rules.tempfail_persist_ms);
+	assert_int_equal(a.rules.route_down_limit_ms,
+	    b.rules.route_down_limit_ms);
+	assert_int_equal(a.retry.backoff_ms, b.retry.backoff_ms);
+	assert_int_equal(a.retry.backoff_max_ms, b.retry.backoff_max_ms);
+	assert_int_equal(a.retry.lifetime_ms, b.retry.lifetime_ms);
+	assert_int_equal(a.retry.warn_ms, b.retry.warn_ms);
+	assert_int_equal(a.retry.band_divisor, b.retry.band_divisor);
+
+	assert_int_equal(sched_cfg_set(&a, "sched_starvation_share", "8",
+	    err, sizeof(err)), 0);
+	assert_int_equal(a.share_n, 8);
+	assert_int_equal(sched_cfg_set(&a, "altrecip_route_down_limit", "15m",
+	    err, sizeof(err)), 0);
+	assert_int_equal(a.rules.route_down_limit_ms, 15 * MINUTE);
+	assert_int_equal(sched_cfg_set(&a, "queue_lifetime", "2d", err,
+	    sizeof(err)), 0);
+	assert_int_equal(a.retry.lifetime_ms, 2 * 86400 * S);
+	assert_int_equal(sched_cfg_set(&a, "altrecip_predict", "no", err,
+	    sizeof(err)), 0);
+	assert_false(a.rules.predictive);
+	assert_int_equal(sched_cfg_set(&a, "no_such_key", "1", err,
+	    sizeof(err)), GW_ENOENT);
+	assert_int_equal(sched_cfg_set(&a, "predict_margin_percent", "101",
+	    err, sizeof(err)), GW_ERANGE);
+	assert_int_equal(sched_cfg_check(&a, err, sizeof(err)), 0);
+	a.share_n = 1;
+	assert_int_equal(sched_cfg_check(&a, err, sizeof(err)), GW_ERANGE);
+}
+
 /* ---- randomised link simulation ---- */
 
 static uint64_t rng_state;
@@ -888,6 +1073,11 @@ random_run(uint64_t seed, bool predictive)
 			memcpy(id, j->id, 16);
 			/* Compressed at the modelled ratio, 150 B/s. */
 			seg_ms = (seg / 2 + (last ? 200 : 0)) * 1000 / 150 + 1;
+			/* The final segment: the far end decides from here,
+			 * and it must land before a BY;R deadline. */
+			if (last && sched_commit_begin(m.s, j, t + seg_ms,
+			    t) != 0)
+				continue;
 			/* Decisions due during the segment come first, each
 			 * at its time: a message failed or redirected
 			 * meanwhile is not delivered. */
@@ -972,6 +1162,8 @@ main(void)
 		cmocka_unit_test(test_mode_n_delayed_then_delivered),
 		cmocka_unit_test(test_trace_and_null_sender),
 		cmocka_unit_test(test_warning_and_lifetime),
+		cmocka_unit_test(test_commit),
+		cmocka_unit_test(test_cfg),
 		cmocka_unit_test(test_random_never_late),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

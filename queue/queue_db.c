@@ -203,11 +203,20 @@ static const char *const migrations[] = {
 		     " WHERE route = ?1 AND band > ?2")                       \
 	XX(MY_DEADLINE, "SELECT min(deadline) FROM rcpt WHERE mid = ?1"      \
 			" AND route = ?2 AND state IN " PENDING_SQL)          \
-	XX(SAME_BAND_AHEAD, "SELECT coalesce(sum(size), 0) FROM"             \
+	XX(SAME_BAND_AHEAD, "SELECT count(*), coalesce(sum(size), 0) FROM"   \
 			    " (SELECT DISTINCT mid, size FROM rcpt"          \
 			    " WHERE route = ?1 AND band = ?2"                 \
 			    " AND state IN " PENDING_SQL                      \
-			    " AND (deadline, mid) < (?3, ?4))")               \
+			    " AND (deadline, mid) < (?3, ?4) AND mid <> ?4"   \
+			    " LIMIT ?5)")                                     \
+	XX(SAME_BAND_BEHIND, "SELECT count(*), coalesce(sum(size), 0) FROM"  \
+			     " (SELECT DISTINCT mid, size FROM rcpt"         \
+			     " WHERE route = ?1 AND band = ?2"                \
+			     " AND state IN " PENDING_SQL                     \
+			     " AND (deadline, mid) > (?3, ?4) AND mid <> ?4"  \
+			     " LIMIT ?5)")                                    \
+	XX(RB_BAND, "SELECT bytes FROM route_band WHERE route = ?1"          \
+		    " AND band = ?2")                                         \
 	XX(SELECT, "SELECT r.rid, m.id, r.band, r.deadline, r.size,"         \
 		   " m.arrival, r.state, r.attempts, r.addr"                  \
 		   " FROM rcpt r INDEXED BY rcpt_order JOIN message m"        \
@@ -1005,13 +1014,52 @@ scalar(sqlite3_stmt *s, int64_t *v, bool *isnull)
 	return 0;
 }
 
+/* Messages (count, bytes) of one band of route on one side of the
+ * position (dl, mid), at most cap rows (-1: no cap). */
+static int
+band_side(struct queue__db *d, enum stmt_id which, const char *route,
+    int64_t band, int64_t dl, int64_t mid, int64_t cap, int64_t *count,
+    int64_t *bytes)
+{
+	sqlite3_stmt *s = stmt(d, which);
+	int rc;
+
+	bind_text(s, 1, route);
+	sqlite3_bind_int64(s, 2, band);
+	sqlite3_bind_int64(s, 3, dl);
+	sqlite3_bind_int64(s, 4, mid);
+	sqlite3_bind_int64(s, 5, cap);
+	rc = step(s);
+	if (rc <= 0)
+		return rc ? rc : GW_EINTERNAL;
+	*count = sqlite3_column_int64(s, 0);
+	*bytes = sqlite3_column_int64(s, 1);
+	sqlite3_reset(s);
+	return 0;
+}
+
+/* Rows scanned on one side before trying the other side. */
+#define AHEAD_SCAN_CAP 2000
+
+/*
+ * Bytes ahead = bytes of the higher bands (route_band, O(bands)) + the
+ * messages of the same band before this one. The latter is a scan of the
+ * scheduling index on one side of the message, at most AHEAD_SCAN_CAP
+ * messages: ahead of it for deadline traffic (which sorts first), behind
+ * it for traffic without deadline (a recent arrival is near the end; the
+ * bytes behind are subtracted from the band's total); the other side if
+ * the first is long. Only a message deep inside a huge band pays a scan
+ * of everything ahead of it.
+ * Exact, except that a message whose recipients on the route have
+ * different deadlines is placed at its earliest.
+ */
 int
 queue__db_bytes_ahead(struct queue__db *d, const char *route,
     const uint8_t id[QUEUE_ID_LEN], int64_t *bytes)
 {
 	struct msg_row m;
 	sqlite3_stmt *s;
-	int64_t dl, above, same;
+	int64_t dl, above, n, same, band_total;
 	bool isnull;
 	int rc;
 
@@ -1032,12 +1080,33 @@ queue__db_bytes_ahead(struct queue__db *d, const char *route,
 	sqlite3_bind_int64(s, 2, m.band);
 	if ((rc = scalar(s, &above, NULL)) != 0)
 		return rc;
-	s = stmt(d, ST_SAME_BAND_AHEAD);
+	/* Deadline traffic sorts first, so few are ahead of it; a message
+	 * without deadline is placed by arrival, and usually asked about
+	 * soon after it arrived, so few are behind it. Scan that side first,
+	 * the other if the first is long, everything only if both are. */
+	enum stmt_id first = dl == QUEUE__NO_DEADLINE ? ST_SAME_BAND_BEHIND :
+	    ST_SAME_BAND_AHEAD;
+	enum stmt_id second = first == ST_SAME_BAND_AHEAD ?
+	    ST_SAME_BAND_BEHIND : ST_SAME_BAND_AHEAD;
+	s = stmt(d, ST_RB_BAND);
 	bind_text(s, 1, route);
 	sqlite3_bind_int64(s, 2, m.band);
-	sqlite3_bind_int64(s, 3, dl);
-	sqlite3_bind_int64(s, 4, m.mid);
-	if ((rc = scalar(s, &same, NULL)) != 0)
+	if ((rc = scalar(s, &band_total, NULL)) != 0)
+		return rc;
+	rc = band_side(d, first, route, m.band, dl, m.mid, AHEAD_SCAN_CAP, &n,
+	    &same);
+	if (rc == 0 && n >= AHEAD_SCAN_CAP) {
+		rc = band_side(d, second, route, m.band, dl, m.mid,
+		    AHEAD_SCAN_CAP, &n, &same);
+		if (rc == 0 && n >= AHEAD_SCAN_CAP)
+			rc = band_side(d, ST_SAME_BAND_AHEAD, route, m.band,
+			    dl, m.mid, -1, &n, &same);
+		else if (second == ST_SAME_BAND_BEHIND)
+			same = band_total - m.size - same;
+	} else if (first == ST_SAME_BAND_BEHIND) {
+		same = band_total - m.size - same;
+	}
+	if (rc)
 		return rc;
 	*bytes = above + same;
 	return 0;

@@ -393,6 +393,54 @@ test_airtime(void **state)
 	qt_teardown(&t);
 }
 
+struct bulk {
+	int done;
+	uint8_t ids[2600][QUEUE_ID_LEN];
+};
+
+static void
+bulk_cb(int status, const uint8_t id[QUEUE_ID_LEN], void *arg)
+{
+	struct bulk *b = arg;
+	assert_int_equal(status, 0);
+	memcpy(b->ids[b->done++], id, QUEUE_ID_LEN);
+}
+
+/* A band with more messages than one scan side covers: the answer is the
+ * same whichever side the computation takes. */
+static void
+test_airtime_big_band(void **state)
+{
+	struct qt t;
+	struct bulk *b = xcalloc(1, sizeof(*b));
+	int64_t bytes;
+	const int n = 2600;
+	(void)state;
+
+	qt_setup(&t, "qairbig");
+	for (int i = 0; i < n; i++) {
+		struct buf c = BUF_INIT;
+		struct queue_envelope *e = qt_env(1, 1, "hf1");
+		buf_append(&c, "0123456789", (size_t)(1 + i % 10));
+		assert_int_equal(queue_submit(t.q, e, &c, bulk_cb, b), 0);
+		buf_fini(&c);
+	}
+	while (b->done < n)
+		uv_run(&t.loop, UV_RUN_ONCE);
+	/* ids were acknowledged in submission order (one owner thread) */
+	int probes[] = { 0, 1, 1000, 1999, 2000, 2001, 2599 };
+	for (size_t k = 0; k < GW_ARRAY_LEN(probes); k++) {
+		int i = probes[k];
+		int64_t want = 0;
+		for (int j = 0; j < i; j++)
+			want += 1 + j % 10;
+		assert_int_equal(qt_ahead(&t, "hf1", b->ids[i], &bytes), 0);
+		assert_int_equal(bytes, want);
+	}
+	free(b);
+	qt_teardown(&t);
+}
+
 static void
 test_cancel_and_finish(void **state)
 {
@@ -599,6 +647,7 @@ main(void)
 		cmocka_unit_test(test_redirect),
 		cmocka_unit_test(test_redirect_copy),
 		cmocka_unit_test(test_airtime),
+		cmocka_unit_test(test_airtime_big_band),
 		cmocka_unit_test(test_cancel_and_finish),
 		cmocka_unit_test(test_dup_retention),
 		cmocka_unit_test(test_recovery),

@@ -52,6 +52,10 @@ struct deliver_outcome {
 	 * trace flag T (RFC 2852 s4.1.4), or a BY mode-N message went to a hop
 	 * without DELIVERBY before its deadline; never with NOTIFY=NEVER. */
 	bool dsn_relayed;
+	/* What the next hop lacked (replies from a hop only), for the
+	 * scheduler's SCHED_HOP_NO_DSN / SCHED_HOP_NO_DELIVERBY flags. */
+	bool hop_no_dsn;
+	bool hop_no_deliverby;
 	char link[32];             /* DELIVER_TO_LINK: the link name */
 };
 

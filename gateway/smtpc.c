@@ -387,6 +387,8 @@ decide_reply(struct smtpc_sess *s, size_t r, const struct reply *rp,
 		break;
 	}
 	o->dsn_relayed = false;
+	o->hop_no_dsn = !s->ext.dsn;
+	o->hop_no_deliverby = !s->ext.deliverby;
 	if (o->action == DELIVER_RELAYED && !(q->notify & QUEUE_NOTIFY_NEVER)) {
 		if (!s->ext.dsn && (q->notify & QUEUE_NOTIFY_SUCCESS))
 			o->dsn_relayed = true; /* RFC 3461 s6.2.1 (R10) */

@@ -854,6 +854,8 @@ test_R10_success_to_non_dsn_hop(void **state)
 	fx_run(&f, false, s1);
 	expect(f.s, 0, DELIVER_RELAYED, 250, "2.0.0");
 	assert_true(outcome(f.s, 0)->dsn_relayed);
+	assert_true(outcome(f.s, 0)->hop_no_dsn);
+	assert_true(outcome(f.s, 0)->hop_no_deliverby);
 	fx_fini(&f);
 
 	fx_init(&f, ONE, MSG);
@@ -872,6 +874,7 @@ test_R10_success_to_non_dsn_hop(void **state)
 	};
 	fx_run(&f, false, s2);
 	assert_false(outcome(f.s, 0)->dsn_relayed);
+	assert_false(outcome(f.s, 0)->hop_no_dsn);
 	fx_fini(&f);
 }
 

@@ -73,6 +73,7 @@ struct drv_core {
 	int64_t air_free_at_ms;
 	int64_t lead_ms;
 	bool ptt_on;
+	bool stalled;              /* the device refused output: wait for it */
 
 	/* Input. */
 	struct framing_dec fdec;
@@ -287,16 +288,16 @@ drv_next_deadline_ms(const struct drv *d)
 		t = c->close_deadline_ms;
 	now = drv__now_ms(d);
 	/* Pacer: wake when the device backlog has halved below the lead. */
-	if (c->outq.len > 0) {
+	if (c->outq.len > 0 && !c->stalled) {
 		int64_t p = c->air_free_at_ms - c->lead_ms / 2;
 		if (p < t)
 			t = p < now ? now : p;
 	}
 	/* Writable: when buffered airtime reaches low water. */
-	if (c->lowat_armed && c->state == DRV_S_UP) {
+	if (c->lowat_armed && c->state == DRV_S_UP && !c->stalled) {
 		size_t b = drv_buffered_bytes(d);
-		int64_t w = b > c->lowat ? now + airtime_ms(c, b - c->lowat) :
-		    now;
+		int64_t w = b > c->lowat ? now + 10 + airtime_ms(c,
+		    b - c->lowat) : now;
 		if (w < t)
 			t = w;
 	}
@@ -418,11 +419,24 @@ set_ptt(struct drv *d, bool on)
 	d->cls->set_ptt(d, on);
 }
 
+/* Offer queued output to the backend. A kick that moved nothing although
+ * the pacer allowed it means the device is full (EAGAIN, a write still in
+ * flight, flow control): the core then stops waking for the pacer until
+ * the backend, told by its own writable event, takes bytes again, so a
+ * flow-controlled modem does not make the loop spin. */
 static void
 kick(struct drv *d)
 {
-	if (d->core->outq.len > 0 && !d->core->close_started)
-		d->cls->kick(d);
+	struct drv_core *c = d->core;
+	const uint8_t *p;
+	uint64_t before = c->stats.bytes_out;
+
+	if (c->outq.len == 0 || c->close_started)
+		return;
+	d->cls->kick(d);
+	if (c->outq.len > 0 && c->stats.bytes_out == before &&
+	    drv__out_allowance(d, &p) > 0)
+		c->stalled = true;
 }
 
 static void
@@ -431,6 +445,7 @@ reset_io(struct drv *d)
 	struct drv_core *c = d->core;
 
 	buf_reset(&c->outq);
+	c->stalled = false;
 	framing_dec_reset(&c->fdec);
 	kiss_dec_reset(&c->kdec);
 	c->idle_at_ms = INT64_MAX;
@@ -899,6 +914,7 @@ drv__out_consume(struct drv *d, size_t n)
 	now = drv__now_ms(d);
 	buf_consume(&c->outq, n);
 	c->stats.bytes_out += n;
+	c->stalled = false;
 	if (c->state == DRV_S_UP) {
 		if (c->air_free_at_ms < now)
 			c->air_free_at_ms = now;

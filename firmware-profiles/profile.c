@@ -139,6 +139,8 @@ static const struct cfg_field prof_fields[] = {
 	    86400000, "mean time between fades (0: none)"),
 	CFG_DUR_F(P, sim.fade_length_ms, "sim.fade_length", "0", 0, 3600000,
 	    "mean fade duration (signal lost)"),
+	CFG_DUR_F(P, sim.holdover_ms, "sim.holdover", "20ms", 0, 1000,
+	    "time a modem stays keyed waiting for more data"),
 	CFG_END,
 };
 #undef P

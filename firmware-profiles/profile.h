@@ -154,6 +154,8 @@ struct prof_sim {
 	int64_t burst_length_ms;   /* mean burst duration */
 	int64_t fade_interval_ms;  /* mean time between fades; 0 = none */
 	int64_t fade_length_ms;    /* mean fade (signal lost) duration */
+	int64_t holdover_ms;    /* a modem whose buffer runs dry stays keyed
+				 * this long for more data before it unkeys */
 };
 
 /* Dialogue steps ([init], [dial], [hangup]), run in file order. */

@@ -3,10 +3,16 @@
  * the per-side state machine and its invariants).
  *
  * Transitions:
- *   IDLE -> ON_AIR   start_tx(): queue non-empty, the far side not on the
- *                    air (half duplex), ready_at reached, csma draw won
- *   ON_AIR -> IDLE   end_tx(): queue empty at a byte boundary, or the next
- *                    byte would pass max_tx
+ *   IDLE -> ON_AIR     start_tx(): queue non-empty, the far side not on
+ *                      the air (half duplex), ready_at reached, csma won
+ *   ON_AIR -> HOLDING  complete_byte(): queue empty, holdover > 0
+ *   HOLDING -> ON_AIR  resume(): data queued before the holdover ended
+ *   HOLDING -> IDLE    end_tx() at the end of the holdover
+ *   ON_AIR -> IDLE     end_tx(): queue empty without holdover; cutoff():
+ *                      the next byte would pass max_tx
+ * HOLDING is ON_AIR with holding set: the carrier stays up. Byte timing
+ * counts bits from the first data bit of the transmission, idle fill
+ * included, so a transmission fed in small pieces keeps exact airtime.
  * Events are processed in time order (earliest first; ties: deliveries,
  * completions, then key-ups, and side 0 before side 1 except that a side
  * that did not transmit last goes first), so the random streams are drawn
@@ -48,7 +54,9 @@ struct side {
 	bool on_air;
 	int64_t keyed_at;       /* key-up time of the current transmission */
 	int64_t data_at;        /* keyed_at + keyup: first bit */
-	uint64_t burst_bytes;   /* bytes completed in this transmission */
+	int64_t bits;           /* bit times used since data_at (idle too) */
+	bool holding;           /* keyed, queue empty, waiting for data */
+	int64_t hold_until;
 	int64_t rate_bps;       /* rate of this transmission */
 	int64_t ready_at;       /* earliest next key-up */
 	int64_t keyup_ms;
@@ -128,6 +136,7 @@ sim_channel_params_from_prof(struct sim_channel_params *cp,
 	cp->turnaround_ms = p->air.turnaround_ms;
 	cp->latency_ms = p->air.latency_ms;
 	cp->max_tx_ms = p->air.max_tx_ms;
+	cp->holdover_ms = p->sim.holdover_ms;
 	cp->buffer_bytes = p->modem.buffer_bytes;
 	cp->ber = p->sim.ber;
 	cp->burst_ber = p->sim.burst_ber;
@@ -240,7 +249,7 @@ signal_ok_at(struct sim_channel *ch, int64_t t)
 static int64_t
 next_completion(const struct side *s)
 {
-	int64_t bits = (int64_t)(s->burst_bytes + 1) * 8;
+	int64_t bits = s->bits + 8;
 	return s->data_at + (bits * 1000 + s->rate_bps - 1) / s->rate_bps;
 }
 
@@ -269,6 +278,7 @@ end_tx(struct sim_channel *ch, int si, int64_t t)
 	struct side *o = &ch->s[1 - si];
 
 	s->on_air = false;
+	s->holding = false;
 	ch->st.side[si].airtime_ms += t - s->keyed_at;
 	if (!ch->p.full_duplex) {
 		int64_t ready = t + ch->p.latency_ms + ch->p.turnaround_ms;
@@ -284,6 +294,38 @@ end_tx(struct sim_channel *ch, int si, int64_t t)
 	}
 }
 
+/* The next byte would pass max_tx: unkey at t, and let the far side
+ * answer first (the sender waits a turnaround). */
+static void
+cutoff(struct sim_channel *ch, int si, int64_t t)
+{
+	struct side *s = &ch->s[si];
+	int64_t ready = t + (ch->p.full_duplex ? 0 :
+	    ch->p.latency_ms + ch->p.turnaround_ms);
+
+	ch->st.side[si].max_tx_cutoffs++;
+	end_tx(ch, si, t);
+	if (s->ready_at < ready)
+		s->ready_at = ready;
+	s->queued_at = t;
+}
+
+/* Data arrived while holding at now: continue the transmission, the
+ * idle time counted as fill bits. */
+static void
+resume(struct sim_channel *ch, int si, int64_t now)
+{
+	struct side *s = &ch->s[si];
+	int64_t idle = (now - s->data_at) * s->rate_bps / 1000;
+
+	s->holding = false;
+	if (idle > s->bits)
+		s->bits = idle;
+	if (ch->p.max_tx_ms > 0 && next_completion(s) - s->keyed_at >
+	    ch->p.max_tx_ms)
+		cutoff(ch, si, now);
+}
+
 /* One byte of side si finishes its airtime at t. */
 static void
 complete_byte(struct sim_channel *ch, int si, int64_t t)
@@ -293,7 +335,7 @@ complete_byte(struct sim_channel *ch, int si, int64_t t)
 	struct sim_side_stats *rs = &ch->st.side[1 - si];
 	uint8_t b = s->txq.data[s->txq_off++];
 
-	s->burst_bytes++;
+	s->bits += 8;
 	ch->st.side[si].tx_bytes++;
 	if (s->txq_off >= 65536 && s->txq_off >= txq_len(s)) {
 		/* compact while transmitting (amortised: at most as many
@@ -326,22 +368,17 @@ complete_byte(struct sim_channel *ch, int si, int64_t t)
 		}
 	}
 	if (txq_len(s) == 0) {
-		end_tx(ch, si, t);
-		if (txq_len(s) == 0)
-			s->burst_bytes = 0;
+		if (ch->p.holdover_ms > 0) {
+			s->holding = true;
+			s->hold_until = t + ch->p.holdover_ms;
+		} else {
+			end_tx(ch, si, t);
+		}
 		return;
 	}
 	if (ch->p.max_tx_ms > 0 && next_completion(s) - s->keyed_at >
-	    ch->p.max_tx_ms) {
-		ch->st.side[si].max_tx_cutoffs++;
-		end_tx(ch, si, t);
-		/* let the far side answer first: wait a turnaround */
-		int64_t ready = t + (ch->p.full_duplex ? 0 :
-		    ch->p.latency_ms + ch->p.turnaround_ms);
-		if (s->ready_at < ready)
-			s->ready_at = ready;
-		s->queued_at = t;
-	}
+	    ch->p.max_tx_ms)
+		cutoff(ch, si, t);
 }
 
 /* Can side si key up, and when? SIM_NEVER if not now. */
@@ -374,7 +411,8 @@ start_tx(struct sim_channel *ch, int si, int64_t t)
 	s->on_air = true;
 	s->keyed_at = t;
 	s->data_at = t + s->keyup_ms;
-	s->burst_bytes = 0;
+	s->bits = 0;
+	s->holding = false;
 	s->rate_bps = ch->rate_bps;
 	ch->st.side[si].transmissions++;
 }
@@ -396,10 +434,14 @@ sim_channel_advance(struct sim_channel *ch, int64_t now_ms)
 			}
 		}
 		for (int i = 0; i < 2; i++) {
-			if (ch->s[i].on_air && next_completion(&ch->s[i]) <
-			    best) {
-				best = next_completion(&ch->s[i]);
-				kind = 1;
+			const struct side *s = &ch->s[i];
+			int64_t t;
+			if (!s->on_air)
+				continue;
+			t = s->holding ? s->hold_until : next_completion(s);
+			if (t < best) {
+				best = t;
+				kind = s->holding ? 3 : 1;
 				who = i;
 			}
 		}
@@ -430,6 +472,8 @@ sim_channel_advance(struct sim_channel *ch, int64_t now_ms)
 				s->fly_head = 0;
 		} else if (kind == 1) {
 			complete_byte(ch, who, ch->now);
+		} else if (kind == 3) {
+			end_tx(ch, who, ch->now);
 		} else {
 			start_tx(ch, who, ch->now);
 		}
@@ -474,6 +518,8 @@ sim_channel_send(struct sim_channel *ch, int side, int64_t now_ms,
 	if (txq_len(s) == 0 && !s->on_air)
 		s->queued_at = now_ms;
 	buf_append(&s->txq, data, n);
+	if (s->on_air && s->holding)
+		resume(ch, side, now_ms);
 	return n;
 }
 
@@ -488,7 +534,7 @@ sim_channel_flush_tx(struct sim_channel *ch, int side)
 	}
 	buf_reset(&s->txq);
 	s->txq_off = 0;
-	s->burst_bytes = 0;
+	s->bits = 0;
 }
 
 size_t

@@ -17,6 +17,8 @@
  *   max_tx      a transmission is cut after max_tx; the sender must then
  *               wait a turnaround, which lets the far side answer first
  *   keyup       per side key-up delay before the first byte (KISS TXDELAY)
+ *   holdover    a side whose queue runs dry stays keyed holdover ms; bytes
+ *               that come in time continue the transmission
  *   csma        optional p-persistence per side (KISS PERSIST/SLOTTIME)
  *   latency     a byte reaches the far receiver latency ms after its
  *               airtime ends
@@ -30,7 +32,10 @@
  * State machine per side:
  *
  *     IDLE --data queued, channel free, ready_at reached, csma ok--> ON_AIR
- *     ON_AIR --queue empty at a byte boundary, or max_tx reached--> IDLE
+ *     ON_AIR --queue empty at a byte boundary--> HOLDING (holdover > 0)
+ *     HOLDING --data queued--> ON_AIR (same transmission, no key-up)
+ *     HOLDING --holdover passed--> IDLE
+ *     ON_AIR --queue empty (holdover 0), or max_tx reached--> IDLE
  *
  *   Invariants: in half duplex at most one side is ON_AIR; a side's tx
  *   queue holds at most buffer_bytes (when set); time never goes back.
@@ -61,6 +66,9 @@ struct sim_channel_params {
 	int64_t turnaround_ms;
 	int64_t latency_ms;
 	int64_t max_tx_ms;      /* 0 = unlimited */
+	int64_t holdover_ms;    /* stay keyed this long when the queue runs
+				 * dry; data in time continues the same
+				 * transmission (no new key-up) */
 	int64_t buffer_bytes;   /* per side tx queue limit; 0 = unlimited */
 	double ber;             /* background bit error rate */
 	double burst_ber;       /* bit error rate inside bursts */

@@ -78,6 +78,7 @@ test_defaults(void **state)
 	assert_int_equal(p->init.n_steps, 0);
 	assert_false(p->quirks.echo);
 	assert_true(p->sim.ber == 0.0);
+	assert_int_equal(p->sim.holdover_ms, 20);
 	assert_string_equal(p->path, "t.profile");
 	prof_free(p);
 	free(p);
@@ -147,7 +148,8 @@ test_every_field(void **state)
 	    "burst_interval = 1m\n"
 	    "burst_length = 3s\n"
 	    "fade_interval = 10m\n"
-	    "fade_length = 20s\n";
+	    "fade_length = 20s\n"
+	    "holdover = 50ms\n";
 	struct prof *p = load_ok(text);
 	assert_string_equal(p->name, "every-field_1.0");
 	assert_string_equal(p->description, "all of them");
@@ -185,6 +187,7 @@ test_every_field(void **state)
 	assert_int_equal(p->sim.burst_length_ms, 3000);
 	assert_int_equal(p->sim.fade_interval_ms, 600000);
 	assert_int_equal(p->sim.fade_length_ms, 20000);
+	assert_int_equal(p->sim.holdover_ms, 50);
 	assert_true(prof_rate_allowed(p, 600));
 	assert_false(prof_rate_allowed(p, 4800));
 	assert_string_equal(prof_parity_name(p->serial.parity), "even");
@@ -255,6 +258,7 @@ static const struct bad_case bad_values[] = {
 	{ "sim", "burst_length = 2h", GW_ERANGE, "(allowed: 0s..1h)" },
 	{ "sim", "fade_interval = -1", GW_EINVAL, "sim.fade_interval" },
 	{ "sim", "fade_length = 1y", GW_EINVAL, "sim.fade_length" },
+	{ "sim", "holdover = 2s", GW_ERANGE, "(allowed: 0s..1s)" },
 	{ "serial", "nonsense = 1", GW_EINVAL,
 	  "unknown key \"nonsense\" in [serial]" },
 	{ "radio", "rate = 1", GW_EINVAL, "unknown section [radio]" },

@@ -78,6 +78,81 @@ deliver_outcome_from_err(struct deliver_outcome *o, int err, const char *what)
 	    gw_strerror(err));
 }
 
+static const char *const chunking_names[] = { "auto", "never", "always",
+	NULL };
+
+#define DC struct deliver_cfg
+const struct cfg_field deliver_cfg_fields[] = {
+	CFG_DUR_F(DC, connect_ms, "smtp_connect_timeout", "30s", 1000, 600000,
+	    "onward SMTP/LMTP: TCP connect and name lookup"),
+	CFG_DUR_F(DC, greeting_ms, "smtp_greeting_timeout", "5m", 1000,
+	    3600000, "onward SMTP/LMTP: wait for the 220 greeting"),
+	CFG_DUR_F(DC, helo_ms, "smtp_helo_timeout", "5m", 1000, 3600000,
+	    "onward SMTP/LMTP: EHLO/LHLO/HELO reply"),
+	CFG_DUR_F(DC, mail_ms, "smtp_mail_timeout", "5m", 1000, 3600000,
+	    "onward SMTP/LMTP: MAIL reply"),
+	CFG_DUR_F(DC, rcpt_ms, "smtp_rcpt_timeout", "5m", 1000, 3600000,
+	    "onward SMTP/LMTP: each RCPT reply"),
+	CFG_DUR_F(DC, data_init_ms, "smtp_data_init_timeout", "2m", 1000,
+	    3600000, "onward SMTP/LMTP: DATA -> 354"),
+	CFG_DUR_F(DC, data_block_ms, "smtp_data_block_timeout", "3m", 1000,
+	    3600000, "onward SMTP/LMTP: each block of content written"),
+	CFG_DUR_F(DC, data_done_ms, "smtp_data_done_timeout", "10m", 1000,
+	    7200000, "onward SMTP/LMTP: reply to the final dot or BDAT LAST"),
+	CFG_DUR_F(DC, quit_ms, "smtp_quit_timeout", "30s", 1000, 600000,
+	    "onward SMTP/LMTP: QUIT -> 221"),
+	CFG_INT_F(DC, connection_limit, "smtp_connection_limit", "4", 1, 64,
+	    "sessions at once per smtp:/lmtp: route target"),
+	CFG_ENUM_F(DC, chunking, "smtp_chunking", "auto", chunking_names,
+	    "BDAT: auto (BINARYMIME or large), never, always"),
+	CFG_SIZE_F(DC, chunking_min_size, "smtp_chunking_min_size", "1M",
+	    1024, 1073741824, "smtp_chunking=auto: BDAT from this size on"),
+	CFG_STR_F(DC, helo_name, "smtp_helo_name", "", 0,
+	    "our EHLO/LHLO name (empty: the gateway's hostname)"),
+	CFG_END,
+};
+#undef DC
+
+void
+deliver_cfg_default(struct deliver_cfg *c)
+{
+	char err[200];
+
+	memset(c, 0, sizeof(*c));
+	GW_REQUIRE(cfgtab_defaults(deliver_cfg_fields, c, err,
+	    sizeof(err)) == 0);
+}
+
+int
+deliver_cfg_set(struct deliver_cfg *c, const char *key, const char *value,
+    char *err, size_t errlen)
+{
+	const struct cfg_field *f = cfgtab_find(deliver_cfg_fields, key);
+
+	if (f == NULL)
+		return GW_ENOENT;
+	return cfgtab_set(f, c, value, err, errlen);
+}
+
+void
+deliver_cfg_smtpc(const struct deliver_cfg *c, const char *hostname,
+    struct smtpc_opts *o)
+{
+	smtpc_opts_default(o, c->helo_name[0] ? c->helo_name : hostname);
+	o->to.connect_ms = c->connect_ms;
+	o->to.greeting_ms = c->greeting_ms;
+	o->to.ehlo_ms = c->helo_ms;
+	o->to.mail_ms = c->mail_ms;
+	o->to.rcpt_ms = c->rcpt_ms;
+	o->to.data_ms = c->data_init_ms;
+	o->to.block_ms = c->data_block_ms;
+	o->to.dot_ms = c->data_done_ms;
+	o->to.quit_ms = c->quit_ms;
+	o->max_conns_per_target = (int)c->connection_limit;
+	o->chunking = (enum smtpc_chunking)c->chunking;
+	o->chunking_min_bytes = (size_t)c->chunking_min_size;
+}
+
 struct deliver {
 	uv_loop_t *loop;
 	const struct gw_clock *clock;

@@ -19,6 +19,7 @@
 #ifndef GW_GATEWAY_DELIVER_H
 #define GW_GATEWAY_DELIVER_H
 
+#include "common/cfgtab.h"
 #include "common/clock.h"
 #include "queue/queue.h"
 
@@ -69,6 +70,46 @@ void deliver_outcome_set(struct deliver_outcome *o, enum deliver_action a,
  * EACCES/EPERM/EROFS -> deferred 4.3.0, anything else -> deferred 4.3.0. */
 void deliver_outcome_from_err(struct deliver_outcome *o, int err,
     const char *what);
+
+/* ---- configuration ---- */
+
+/* Delivery settings, one table for the daemon's config loader (suggested
+ * section [delivery]; every key has a default, so the section is optional):
+ *   smtp_connect_timeout     30s   1s..10m   TCP connect (and lookup)
+ *   smtp_greeting_timeout    5m    1s..1h    220 greeting   (RFC 5321: 5m)
+ *   smtp_helo_timeout        5m    1s..1h    EHLO/LHLO/HELO (5m)
+ *   smtp_mail_timeout        5m    1s..1h    MAIL           (5m)
+ *   smtp_rcpt_timeout        5m    1s..1h    each RCPT      (5m)
+ *   smtp_data_init_timeout   2m    1s..1h    DATA -> 354    (2m)
+ *   smtp_data_block_timeout  3m    1s..1h    each block     (3m)
+ *   smtp_data_done_timeout   10m   1s..2h    final reply    (10m)
+ *   smtp_quit_timeout        30s   1s..10m   QUIT -> 221
+ *   smtp_connection_limit    4     1..64     sessions per smtp:/lmtp: target
+ *   smtp_chunking            auto  auto|never|always   use BDAT
+ *   smtp_chunking_min_size   1M    1k..1G    auto: BDAT from this size on
+ *   smtp_helo_name           ""    our EHLO name ("" = [gateway] hostname)
+ * Test and lab setups may shorten timeouts below the RFC minimums. */
+struct deliver_cfg {
+	int64_t connect_ms, greeting_ms, helo_ms, mail_ms, rcpt_ms;
+	int64_t data_init_ms, data_block_ms, data_done_ms, quit_ms;
+	int64_t connection_limit;
+	int chunking;              /* enum smtpc_chunking */
+	int64_t chunking_min_size;
+	char helo_name[256];
+};
+
+extern const struct cfg_field deliver_cfg_fields[];
+void deliver_cfg_default(struct deliver_cfg *c);
+/* Set one key from configuration text: 0, GW_ENOENT (not ours), or
+ * GW_EINVAL / GW_ERANGE with a message naming the allowed values. */
+int deliver_cfg_set(struct deliver_cfg *c, const char *key,
+    const char *value, char *err, size_t errlen);
+
+struct smtpc_opts;
+/* The onward client's options from c; hostname is used when
+ * c->helo_name is empty. o->helo_name points into c or hostname. */
+void deliver_cfg_smtpc(const struct deliver_cfg *c, const char *hostname,
+    struct smtpc_opts *o);
 
 /* ---- the glue ---- */
 

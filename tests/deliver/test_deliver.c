@@ -273,6 +273,49 @@ test_rcpt_route_override(void **state)
 	world_fini(&w);
 }
 
+static void
+test_cfg_table(void **state)
+{
+	(void)state;
+	struct deliver_cfg c;
+	struct smtpc_opts o;
+	char err[300] = "";
+
+	deliver_cfg_default(&c);
+	deliver_cfg_smtpc(&c, "gw.example", &o);
+	/* The defaults are the RFC 5321 client minimums. */
+	assert_int_equal(o.to.greeting_ms, 300000);
+	assert_int_equal(o.to.ehlo_ms, 300000);
+	assert_int_equal(o.to.mail_ms, 300000);
+	assert_int_equal(o.to.rcpt_ms, 300000);
+	assert_int_equal(o.to.data_ms, 120000);
+	assert_int_equal(o.to.block_ms, 180000);
+	assert_int_equal(o.to.dot_ms, 600000);
+	assert_int_equal(o.max_conns_per_target, 4);
+	assert_int_equal(o.chunking, SMTPC_CHUNKING_AUTO);
+	assert_int_equal(o.chunking_min_bytes, 1048576);
+	assert_string_equal(o.helo_name, "gw.example");
+
+	assert_int_equal(deliver_cfg_set(&c, "smtp_data_done_timeout", "20m",
+	    err, sizeof(err)), 0);
+	assert_int_equal(deliver_cfg_set(&c, "SMTP_CHUNKING", "never", err,
+	    sizeof(err)), 0);
+	assert_int_equal(deliver_cfg_set(&c, "smtp_helo_name", "relay.test",
+	    err, sizeof(err)), 0);
+	deliver_cfg_smtpc(&c, "gw.example", &o);
+	assert_int_equal(o.to.dot_ms, 1200000);
+	assert_int_equal(o.chunking, SMTPC_CHUNKING_NEVER);
+	assert_string_equal(o.helo_name, "relay.test");
+
+	assert_int_equal(deliver_cfg_set(&c, "smtp_connection_limit", "0",
+	    err, sizeof(err)), GW_ERANGE);
+	assert_non_null(strstr(err, "1..64"));
+	assert_true(deliver_cfg_set(&c, "smtp_chunking", "sometimes", err,
+	    sizeof(err)) < 0);
+	assert_int_equal(deliver_cfg_set(&c, "no_such_key", "1", err,
+	    sizeof(err)), GW_ENOENT);
+}
+
 int
 main(void)
 {
@@ -282,6 +325,7 @@ main(void)
 		cmocka_unit_test(test_loop_by_received_count),
 		cmocka_unit_test(test_delivered_to_loop_and_subset),
 		cmocka_unit_test(test_rcpt_route_override),
+		cmocka_unit_test(test_cfg_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,10 @@
 
 #include "common/err.h"
 #include "common/xmalloc.h"
+#include "common/clock.h"
 #include "gateway/dsn.h"
+#include "gateway/sched.h"
+#include "gateway/sched_dsn.h"
 #include "gateway/sched_redirect.h"
 
 #define T0 1800000000LL
@@ -420,6 +423,118 @@ test_redirect_copy(void **state)
 	buf_fini(&h);
 }
 
+/* From the envelope through the scheduler's decisions to the report. */
+static void
+test_decisions_to_dsn(void **state)
+{
+	(void)state;
+	struct queue_envelope *o = orig_env(QUEUE_RET_HDRS), *e = NULL;
+	struct sched_rcpt_spec rcs[2];
+	struct sched_job_spec sp;
+	struct sched_cfg cfg;
+	struct predict_link l;
+	struct clk_virtual v;
+	struct sched_out out;
+	struct sched *s;
+	struct sched_dsn_in in;
+	struct dsn_parsed *p = xcalloc(1, sizeof(*p));
+	struct buf b = BUF_INIT;
+	size_t idx[2] = { 0, 1 };
+	int64_t w;
+
+	clk_virtual_init(&v, 1000, T0 - 1);
+	assert_int_equal(clk_wall_s(&v.base), T0);
+	sched_cfg_default(&cfg);
+	s = sched_new(&cfg);
+	sched_out_init(&out);
+	predict_link_default(&l);
+	assert_int_equal(sched_route_add(s, "hf1", &l), 0);
+	sched_spec_from_envelope(&sp, rcs, o, 0, idx, 2, 4000,
+	    clk_mono_ms(&v.base), clk_wall_s(&v.base));
+	assert_int_equal(sp.by_ms, 1000 + 120 * 1000);
+	assert_int_equal(sp.aby_ms, 1000 + 60 * 1000);
+	assert_int_equal(sp.arrival_ms, 1000);
+	assert_int_equal(sp.by_mode, 'R');
+	assert_int_equal(sp.band, 4);
+	assert_true(rcs[0].has_arcpt);
+	assert_false(rcs[1].has_arcpt);
+	assert_int_equal(rcs[1].notify, o->rcpts[1].notify);
+	assert_int_equal(sched_add(s, &sp, clk_mono_ms(&v.base), NULL), 0);
+	/* The link goes down for longer than ABY: a predicted redirect at
+	 * once for the recipient with an alternate; the other fails when
+	 * its BY;R is certainly lost. */
+	sched_route_state(s, 0, SCHED_LINK_DOWN, 0, clk_mono_ms(&v.base));
+	w = sched_tick(s, clk_mono_ms(&v.base), &out);
+	while (w != INT64_MAX && sched_count(s) > 0) {
+		clk_virtual_set(&v, w);
+		w = sched_tick(s, clk_mono_ms(&v.base), &out);
+	}
+	assert_int_equal(out.n, 2);
+	assert_int_equal(out.v[0].act, SCHED_ACT_REDIRECT);
+	assert_int_equal(out.v[0].at_ms, 1000);
+	assert_int_equal(out.v[0].cause, SCHED_CAUSE_PREDICTED);
+	assert_int_equal(out.v[1].act, SCHED_ACT_FAIL);
+	assert_true(out.v[1].at_ms <= 121000);
+
+	memset(&in, 0, sizeof(in));
+	in.dec = out.v;
+	in.ndec = out.n;
+	in.env = o;
+	in.content = (const uint8_t *)orig_msg;
+	in.content_len = strlen(orig_msg);
+	in.reporting_mta = "gw1.example";
+	in.now_s = clk_wall_s(&v.base);
+	assert_int_equal(sched_dsn_build(&in, &e, &b), 0);
+	assert_string_equal(e->reverse_path, "");
+	assert_int_equal(e->priority, 3);
+	assert_int_equal(dsn_parse(b.data, b.len, p), 0);
+	assert_string_equal(p->subject, "Delivery Status Notification "
+	    "(Redirected to alternate recipient)");
+	assert_string_equal(p->deliver_by_date,
+	    "Fri, 15 Jan 2027 08:02:00 +0000");
+	assert_string_equal(p->envid, "QQ+314159");
+	assert_int_equal(p->nrcpts, 2);
+	assert_string_equal(p->rcpts[0].final_rcpt,
+	    "rfc822; topbanana@example.net");
+	assert_string_equal(p->rcpts[0].action, "relayed");
+	assert_string_equal(p->rcpts[0].status, "2.0.0");
+	assert_string_equal(p->rcpts[0].alternate,
+	    "rfc822; bottom-apple@loc2.example.org");
+	assert_string_equal(p->rcpts[0].redirect_cause, "predicted-late");
+	assert_string_equal(p->rcpts[0].diag, "X-Skywave; "
+	    "predicted-late: predicted not to reach the recipient by the "
+	    "deadline on this route");
+	assert_string_equal(p->rcpts[1].original_rcpt,
+	    "rfc822;Dana@Ivory.example.net");
+	assert_string_equal(p->rcpts[1].final_rcpt,
+	    "rfc822; dana@ivory.example.net");
+	assert_string_equal(p->rcpts[1].action, "failed");
+	assert_string_equal(p->rcpts[1].status, "5.4.7");
+	assert_non_null(strstr(p->rcpts[1].diag, "deliver-by time"));
+	assert_string_equal(p->returned_type, "text/rfc822-headers");
+	env_free(e);
+	e = NULL;
+
+	/* Nothing owed: NOTIFY=NEVER on both, or the null sender. */
+	out.v[0].dsn = out.v[1].dsn = false;
+	assert_int_equal(sched_dsn_build(&in, &e, &b), GW_ENOENT);
+	out.v[0].dsn = true;
+	free(o->reverse_path);
+	o->reverse_path = xstrdup("");
+	assert_int_equal(sched_dsn_build(&in, &e, &b), GW_ENOENT);
+	/* A decision about another message is refused. */
+	free(o->reverse_path);
+	o->reverse_path = xstrdup("a@b");
+	out.v[0].id[0] ^= 1;
+	assert_int_equal(sched_dsn_build(&in, &e, &b), GW_EINVAL);
+	assert_null(e);
+	sched_free(s);
+	sched_out_fini(&out);
+	env_free(o);
+	buf_fini(&b);
+	free(p);
+}
+
 int
 main(void)
 {
@@ -433,6 +548,7 @@ main(void)
 		cmocka_unit_test(test_boundary_collision),
 		cmocka_unit_test(test_parse_rejects),
 		cmocka_unit_test(test_redirect_copy),
+		cmocka_unit_test(test_decisions_to_dsn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -693,7 +693,8 @@ queue_submit(struct queue *q, struct queue_envelope *env,
 {
 	struct req *r;
 
-	if (q == NULL || env == NULL || content == NULL || cb == NULL)
+	if (q == NULL || env == NULL || content == NULL || cb == NULL ||
+	    env->nrcpts == 0)
 		return GW_EINVAL;
 	if (q->closing)
 		return GW_ECLOSED;
@@ -823,7 +824,7 @@ queue_partial_begin(struct queue *q, struct queue_envelope *env,
 	struct req *r;
 
 	if (q == NULL || env == NULL || cb == NULL || total < 0 ||
-	    id_is_zero(env->id))
+	    env->nrcpts == 0 || id_is_zero(env->id))
 		return GW_EINVAL;
 	if (q->closing)
 		return GW_ECLOSED;

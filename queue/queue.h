@@ -82,7 +82,9 @@ typedef void (*queue_submit_cb)(int status, const uint8_t id[QUEUE_ID_LEN],
 
 /* Store a message. Takes ownership of env and of content's bytes (content is
  * left empty). The callback runs exactly once. Returns 0, or a negative code
- * without calling back (e.g. GW_ECLOSED). */
+ * without calling back (e.g. GW_ECLOSED; GW_EINVAL without recipients), and
+ * then env and content remain the caller's. A given non-zero env->id that
+ * was already committed fails with GW_EDUP (nothing stored). */
 int queue_submit(struct queue *q, struct queue_envelope *env,
     struct buf *content, queue_submit_cb cb, void *arg);
 

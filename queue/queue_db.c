@@ -770,21 +770,16 @@ static int
 rb_acct(struct queue__db *d, int64_t mid, int64_t band, int64_t size, int sign)
 {
 	sqlite3_stmt *s = stmt(d, ST_PENDING_ROUTES);
-	char *routes[32];
-	size_t n = 0;
+	char **routes = NULL;
+	size_t n = 0, cap = 0;
 	int rc;
 
 	sqlite3_bind_int64(s, 1, mid);
-	/* Copy the routes out first: the upsert reuses no statement of the
-	 * scan, but keeping scans and writes apart keeps this obvious. */
-	for (;;) {
-		rc = step(s);
-		if (rc <= 0)
-			break;
-		if (n == GW_ARRAY_LEN(routes)) {
-			sqlite3_reset(s);
-			rc = GW_ELIMIT;
-			break;
+	/* Copy the routes out first: scans and writes stay apart. */
+	while ((rc = step(s)) > 0) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 4;
+			routes = xrealloc(routes, cap * sizeof(*routes));
 		}
 		routes[n++] = col_strdup(s, 0);
 	}
@@ -800,6 +795,7 @@ rb_acct(struct queue__db *d, int64_t mid, int64_t band, int64_t size, int sign)
 		}
 		free(routes[i]);
 	}
+	free(routes);
 	return rc;
 }
 
@@ -1305,6 +1301,13 @@ transition(struct queue__db *d, int64_t rid, const struct queue_change *ch,
 		goto out;
 	if ((rc = rb_acct(d, r.mid, r.band, r.size, +1)) != 0)
 		goto out;
+	if (gw_log_debug_enabled(SUB)) {
+		char hex[33];
+		queue_id_hex(r.id, hex);
+		GW_LOGD(SUB, "msg=%s rid=%lld event=state from=%s to=%s", hex,
+		    (long long)rid, queue_rstate_name(r.state),
+		    queue_rstate_name(ch->to));
+	}
 	rc = event(d, now, r.id, rid, "state", r.state, ch->to,
 	    ch->to == QUEUE_R_QUEUED && ch->route ? ch->route :
 	    ch->error ? ch->error : ch->status);
@@ -1334,9 +1337,9 @@ queue__db_msg_op(struct queue__db *d, const uint8_t id[QUEUE_ID_LEN],
 	struct msg_row m;
 	struct queue_change ch = { 0 };
 	sqlite3_stmt *s;
-	int64_t rids[256];
-	int states[256];
-	size_t n = 0;
+	int64_t *rids = NULL;
+	int *states = NULL;
+	size_t n = 0, cap = 0;
 	int rc;
 
 	*count = 0;
@@ -1346,13 +1349,18 @@ queue__db_msg_op(struct queue__db *d, const uint8_t id[QUEUE_ID_LEN],
 		return GW_ENOENT;
 	s = stmt(d, ST_RCPT_OF_MSG);
 	sqlite3_bind_int64(s, 1, m.mid);
-	while (n < GW_ARRAY_LEN(rids) && (rc = step(s)) > 0) {
+	while ((rc = step(s)) > 0) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 8;
+			rids = xrealloc(rids, cap * sizeof(*rids));
+			states = xrealloc(states, cap * sizeof(*states));
+		}
 		rids[n] = sqlite3_column_int64(s, 0);
 		states[n++] = sqlite3_column_int(s, 1);
 	}
 	sqlite3_reset(s);
 	if (rc < 0)
-		return rc;
+		goto out;
 	switch (op) {
 	case QUEUE__OP_HOLD:
 		ch.to = QUEUE_R_HELD;
@@ -1382,10 +1390,14 @@ queue__db_msg_op(struct queue__db *d, const uint8_t id[QUEUE_ID_LEN],
 		if (op == QUEUE__OP_RELEASE && from != QUEUE_R_HELD)
 			continue;
 		if ((rc = transition(d, rids[i], &ch, now)) != 0)
-			return rc;
+			goto out;
 		(*count)++;
 	}
-	return *count ? 0 : GW_ESTATE;
+	rc = *count ? 0 : GW_ESTATE;
+out:
+	free(rids);
+	free(states);
+	return rc;
 }
 
 /* --- loading and reading ------------------------------------------------- */
@@ -1877,4 +1889,66 @@ queue__db_foreach(struct queue__db *d, queue__id_fn fn, void *arg)
 			if ((rc = fn(ids[i], arg)) != 0)
 				return rc;
 	}
+}
+
+/* --- audit (the debug checker of the stored invariants) ------------------ */
+
+static const struct {
+	const char *what;
+	const char *sql; /* counts violations */
+} audits[] = {
+	{ "route_band differs from the recipients (missing or wrong)",
+	    "SELECT count(*) FROM (SELECT route, band, count(*), sum(size)"
+	    " FROM (SELECT DISTINCT mid, route, band, size FROM rcpt"
+	    " WHERE state IN " PENDING_SQL ") GROUP BY route, band"
+	    " EXCEPT SELECT route, band, msgs, bytes FROM route_band"
+	    " WHERE msgs <> 0)" },
+	{ "route_band differs from the recipients (extra)",
+	    "SELECT count(*) FROM (SELECT route, band, msgs, bytes"
+	    " FROM route_band WHERE msgs <> 0 EXCEPT SELECT route, band,"
+	    " count(*), sum(size) FROM (SELECT DISTINCT mid, route, band, size"
+	    " FROM rcpt WHERE state IN " PENDING_SQL ") GROUP BY route, band)" },
+	{ "content rows do not match the stored size",
+	    "SELECT count(*) FROM message m WHERE"
+	    " (SELECT count(*) FROM chunk WHERE cid BETWEEN m.mid << 20"
+	    " AND (m.mid << 20) | 1048575) <> m.size / 4056"
+	    " OR (SELECT length(data) FROM tail WHERE mid = m.mid)"
+	    " IS NOT m.size % 4056" },
+	{ "complete message with a wrong size or no SHA-256",
+	    "SELECT count(*) FROM message WHERE complete = 1 AND"
+	    " (size <> total OR length(sha256) IS NOT 32)" },
+	{ "complete message with nothing left to do (not collected)",
+	    "SELECT count(*) FROM message m WHERE complete = 1 AND NOT EXISTS"
+	    " (SELECT 1 FROM rcpt r WHERE r.mid = m.mid"
+	    " AND r.state NOT IN " FINAL_SQL ")" },
+	{ "incoming recipient of a complete message, or the reverse",
+	    "SELECT count(*) FROM rcpt r JOIN message m ON m.mid = r.mid"
+	    " WHERE (r.state = 9) <> (m.complete = 0)" },
+	{ "rows without their message",
+	    "SELECT (SELECT count(*) FROM rcpt WHERE mid NOT IN"
+	    " (SELECT mid FROM message)) + (SELECT count(*) FROM tail"
+	    " WHERE mid NOT IN (SELECT mid FROM message)) + (SELECT count(*)"
+	    " FROM chunk WHERE (cid >> 20) NOT IN (SELECT mid FROM message))" },
+	{ "unknown recipient state",
+	    "SELECT count(*) FROM rcpt WHERE state NOT BETWEEN 0 AND 9" },
+};
+
+int
+queue__db_audit(struct queue__db *d)
+{
+	int bad = 0;
+
+	GW_REQUIRE(QUEUE_CHUNK_BYTES == 4056 && CHUNK_SHIFT == 20);
+	for (size_t i = 0; i < GW_ARRAY_LEN(audits); i++) {
+		int64_t n = 0;
+		int rc = pragma_int(d, audits[i].sql, &n);
+		if (rc)
+			return rc;
+		if (n) {
+			GW_LOGE(SUB, "event=audit_failed count=%lld what=\"%s\"",
+			    (long long)n, audits[i].what);
+			bad++;
+		}
+	}
+	return bad ? GW_ECORRUPT : 0;
 }

@@ -102,6 +102,11 @@ int queue__db_events(struct queue__db *d, int64_t after, size_t max,
 void queue__events_free(struct queue_event *ev, size_t n);
 int queue__db_stats(struct queue__db *d, struct queue_stats *s);
 
+/* Check the invariants the queue keeps across tables (aggregates match the
+ * recipients, content rows match sizes, finished messages are collected,
+ * no orphans). GW_ECORRUPT (each violation logged) or 0. O(database). */
+int queue__db_audit(struct queue__db *d);
+
 /* Visit every complete message id in arrival order (tools, tests). */
 typedef int (*queue__id_fn)(const uint8_t id[QUEUE_ID_LEN], void *arg);
 int queue__db_foreach(struct queue__db *d, queue__id_fn fn, void *arg);

@@ -53,6 +53,12 @@ queue_tool_check(struct queue_tool *t, bool full)
 }
 
 int
+queue_tool_audit(struct queue_tool *t)
+{
+	return queue__db_audit(t->db);
+}
+
+int
 queue_tool_stats(struct queue_tool *t, struct queue_stats *s)
 {
 	return queue__db_stats(t->db, s);

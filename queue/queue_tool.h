@@ -26,6 +26,10 @@ int queue_tool_is_committed(struct queue_tool *t,
 
 /* As queue_check(): GW_ECORRUPT if the check reports anything. */
 int queue_tool_check(struct queue_tool *t, bool full);
+/* Check the queue's own invariants across tables (see queue_db.c): the
+ * airtime aggregates, content rows against sizes, collection of finished
+ * messages, orphans. GW_ECORRUPT if any fails (each is logged). */
+int queue_tool_audit(struct queue_tool *t);
 int queue_tool_stats(struct queue_tool *t, struct queue_stats *s);
 
 /* *out is the caller's; free with queue_tool_msg_free(). */

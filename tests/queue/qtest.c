@@ -1,7 +1,10 @@
 /* qtest.c - helpers for the queue tests (see qtest.h). */
 #include "tests/queue/qtest.h"
 
+#include "queue/queue_tool.h"
+
 #include <stdio.h>
+#include <unistd.h>
 
 void
 qt_setup(struct qt *t, const char *tag)
@@ -49,6 +52,12 @@ qt_teardown(struct qt *t)
 	qt_close(t);
 	uv_run(&t->loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&t->loop), 0);
+	if (!t->no_audit && access(t->path, F_OK) == 0) {
+		struct queue_tool *tool;
+		assert_int_equal(queue_tool_open(t->path, &tool), 0);
+		assert_int_equal(queue_tool_audit(tool), 0);
+		queue_tool_close(tool);
+	}
 	tu_rmtree(t->dir);
 }
 

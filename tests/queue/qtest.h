@@ -22,6 +22,7 @@ struct qt {
 	char path[600];
 	struct clk_virtual clock;
 	struct queue_opts opts;
+	bool no_audit; /* teardown skips the invariant audit */
 };
 
 /* Fresh directory, virtual clock at wall 1800000000, queue opened. */
@@ -29,7 +30,8 @@ void qt_setup(struct qt *t, const char *tag);
 /* Open again on the same path (after qt_close). */
 int qt_reopen(struct qt *t);
 void qt_close(struct qt *t);
-/* Close, free, remove the directory. */
+/* Close, audit the database's invariants (unless no_audit), free, remove
+ * the directory. */
 void qt_teardown(struct qt *t);
 /* Run the loop until *flag becomes true (or 10 s of wall time). */
 void qt_wait(struct qt *t, const bool *flag);

@@ -13,8 +13,9 @@
  *       the read-only tool path checks that every line of ACKFILE is either
  *       present, complete and intact (stored and recomputed SHA-256 equal
  *       to the acknowledged one, right length, both recipients) or was
- *       finished; and that every message present is whole (nothing
- *       half-written visible). Exit 0 when all holds.
+ *       finished; that every message present is whole (nothing
+ *       half-written visible); and that the queue's own cross-table
+ *       invariants hold (queue_tool_audit). Exit 0 when all holds.
  */
 #include "common/buf.h"
 #include "common/err.h"
@@ -322,6 +323,10 @@ verify(const char *db, const char *ackfile)
 	/* 3. nothing half-written is visible */
 	if ((rc = queue_tool_foreach(v.t, check_whole, &v)) != 0) {
 		fprintf(stderr, "verify: foreach: %s\n", gw_errname(rc));
+		v.bad++;
+	}
+	if ((rc = queue_tool_audit(v.t)) != 0) {
+		fprintf(stderr, "verify: audit: %s\n", gw_errname(rc));
 		v.bad++;
 	}
 	struct queue_stats st;

@@ -51,6 +51,7 @@
 #define DEFAULT_BUFFER_MS 1000
 #define DEFAULT_OPEN_TIMEOUT_MS 10000
 #define CLOSE_DRAIN_MS 3000
+#define DTR_HANGUP_MS 1000
 #define NO_CARRIER "NO CARRIER"
 #define NO_CARRIER_LEN 10
 
@@ -101,6 +102,7 @@ struct drv_core {
 	bool close_started;        /* backend close called */
 	bool backend_closed, timer_closed;
 	int64_t close_deadline_ms;
+	int64_t close_not_before_ms; /* DTR held low until then */
 	drv_close_cb close_cb;
 	void *close_arg;
 };
@@ -286,6 +288,9 @@ drv_next_deadline_ms(const struct drv *d)
 		t = c->idle_at_ms;
 	if (c->closing && c->close_deadline_ms < t)
 		t = c->close_deadline_ms;
+	if (c->closing && c->close_not_before_ms > drv__now_ms(d) &&
+	    c->close_not_before_ms < t)
+		t = c->close_not_before_ms;
 	now = drv__now_ms(d);
 	/* Pacer: wake when the device backlog has halved below the lead. */
 	if (c->outq.len > 0 && !c->stalled) {
@@ -962,7 +967,8 @@ close_progress(struct drv *d)
 		return;
 	kick(d);
 	if ((c->phase != CHAT_HANGUP && c->outq.len == 0 &&
-		backlog_ms(d) == 0) ||
+		backlog_ms(d) == 0 &&
+		drv__now_ms(d) >= c->close_not_before_ms) ||
 	    drv__now_ms(d) >= c->close_deadline_ms)
 		finish_close(d);
 }
@@ -1041,6 +1047,11 @@ drv_create(const struct drv_registry *r, const char *name,
 	if (p->air.rate_bps <= 0 || p->air.mtu_bytes <= 0 ||
 	    p->air.mtu_bytes > FRAMING_MAX_PAYLOAD)
 		return GW_ECONFIG;
+	if (p->quirks.seven_bit && (cfg->framing == DRV_FRAMING_SYNC ||
+	    cfg->framing == DRV_FRAMING_KISS || cls->force_framing ==
+	    DRV_FRAMING_KISS || (cfg->framing == DRV_FRAMING_PROFILE &&
+	    p->modem.framing == PROF_FRAMING_KISS)))
+		return GW_ECONFIG;
 	if (cls->check != NULL && (rc = cls->check(cfg)) < 0)
 		return rc;
 	d = xcalloc(1, cls->instance_size);
@@ -1115,7 +1126,10 @@ drv_close(struct drv *d, drv_close_cb cb, void *arg)
 	if (was_up && c->framing == DRV_FRAMING_KISS &&
 	    p->quirks.kiss_exit_on_close)
 		kiss_encode_return(&c->outq);
-	if (was_up && p->hangup.n_steps > 0) {
+	if (was_up && p->quirks.hangup_by_dtr && d->cls->set_dtr != NULL) {
+		d->cls->set_dtr(d, false);
+		c->close_not_before_ms = drv__now_ms(d) + DTR_HANGUP_MS;
+	} else if (was_up && p->hangup.n_steps > 0) {
 		int64_t total = 0;
 		int i;
 

@@ -142,7 +142,11 @@ struct drv_env {
 
 enum drv_ev_type {
 	DRV_EV_STATE,    /* state changed: state, old_state, err, reason */
-	DRV_EV_DATA,     /* RAW framing: bytes read (data, len) */
+	DRV_EV_DATA,     /* RAW framing: bytes read (data, len). With an
+			  * in-band carrier profile the text NO CARRIER in
+			  * the raw stream drops the link, so an owner that
+			  * may send that text should use SYNC framing, where
+			  * only bytes outside good frames count. */
 	DRV_EV_FRAME,    /* SYNC/KISS: one complete frame (data, len, port) */
 	DRV_EV_WRITABLE, /* buffered airtime fell to low water: write more */
 	DRV_EV_CARRIER,  /* carrier detect (profile carrier = dcd) changed:
@@ -205,6 +209,9 @@ struct drv_class {
 	/* Key or unkey the transmitter (profile keying = rts or dtr); NULL
 	 * when the backend has no modem lines. */
 	void (*set_ptt)(struct drv *d, bool on);
+	/* Raise or drop DTR (quirk hangup_by_dtr); NULL when the backend has
+	 * no modem lines. */
+	void (*set_dtr)(struct drv *d, bool on);
 };
 
 /* The set of driver classes a process knows. Owned by the caller (the
@@ -230,7 +237,9 @@ const struct drv_class *drv_find(const struct drv_registry *r,
  */
 
 /* Create a driver of class name. Returns 0 and *out, GW_ENOENT (no such
- * class), GW_ECONFIG (bad config, e.g. mtu 0), or the class's check error.
+ * class), GW_ECONFIG (bad config: mtu 0, or SYNC/KISS framing over a
+ * modem whose data path is not 8-bit clean, quirk seven_bit), or the
+ * class's check error.
  * cfg and env are borrowed until close_cb. Nothing is opened yet. */
 int drv_create(const struct drv_registry *r, const char *name,
     const struct drv_config *cfg, const struct drv_env *env,
@@ -262,9 +271,11 @@ const struct drv_caps *drv_caps(const struct drv *d);
 const char *drv_class_name(const struct drv *d);
 void drv_get_stats(const struct drv *d, struct drv_stats *out);
 
-/* Close: runs the hangup dialogue when UP and one is configured (bounded
- * by its timeouts), closes the device and every handle, then calls cb and
- * frees d. No events after this call except cb; d is invalid after cb. */
+/* Close: when UP, runs the hangup dialogue if the profile has one (bounded
+ * by its timeouts), or with quirk hangup_by_dtr drops DTR for a second
+ * instead; sends the KISS Return frame with quirk kiss_exit_on_close; then
+ * closes the device and every handle, calls cb and frees d. No events
+ * after this call except cb; d is invalid after cb. */
 void drv_close(struct drv *d, drv_close_cb cb, void *arg);
 
 /* Virtual-clock drivers (env.loop == NULL): the next time the core wants

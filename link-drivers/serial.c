@@ -530,6 +530,20 @@ serial_set_ptt(struct drv *d, bool on)
 	(void)ioctl(s->fd, on ? TIOCMBIS : TIOCMBIC, &bit);
 }
 
+static void
+serial_set_dtr(struct drv *d, bool on)
+{
+	struct serial_drv *s = (struct serial_drv *)d;
+	int bit = TIOCM_DTR;
+
+	if (!s->has_fd)
+		return;
+	if (s->active == BE_SP)
+		(void)sp_set_dtr(s->sp, on ? SP_DTR_ON : SP_DTR_OFF);
+	else
+		(void)ioctl(s->fd, on ? TIOCMBIS : TIOCMBIC, &bit);
+}
+
 static int
 serial_check(const struct drv_config *cfg)
 {
@@ -553,6 +567,7 @@ static const struct drv_class serial_cls = {
 	.release = serial_release,
 	.close = serial_close,
 	.set_ptt = serial_set_ptt,
+	.set_dtr = serial_set_dtr,
 };
 
 /* The pty class is the same code with the termios backend forced; the
@@ -574,6 +589,7 @@ static const struct drv_class pty_cls = {
 	.release = serial_release,
 	.close = serial_close,
 	.set_ptt = serial_set_ptt,
+	.set_dtr = serial_set_dtr,
 };
 
 static const struct drv_class kiss_cls = {
@@ -586,6 +602,7 @@ static const struct drv_class kiss_cls = {
 	.release = serial_release,
 	.close = serial_close,
 	.set_ptt = serial_set_ptt,
+	.set_dtr = serial_set_dtr,
 };
 
 const struct drv_class *

@@ -74,6 +74,15 @@ fake_close(struct drv *d)
 	drv__closed(d); /* synchronously: the core must defer the free */
 }
 
+static int fake_dtr = -1;        /* last DTR level set, -1: never */
+
+static void
+fake_set_dtr(struct drv *d, bool on)
+{
+	(void)d;
+	fake_dtr = on;
+}
+
 static const struct drv_class fake_cls = {
 	.name = "fake",
 	.instance_size = sizeof(struct fake),
@@ -82,6 +91,7 @@ static const struct drv_class fake_cls = {
 	.kick = fake_kick,
 	.release = fake_release,
 	.close = fake_close,
+	.set_dtr = fake_set_dtr,
 };
 
 /* ---- the owner ------------------------------------------------------------ */
@@ -652,6 +662,36 @@ test_hangup_at_close(void **state)
 }
 
 static void
+test_quirks(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct drv *d = NULL;
+
+	/* A 7-bit data path cannot carry SYNC or KISS frames. */
+	rig_init(&r, load_prof("[air]\nrate = 1200\nmtu = 64\n"
+	    "[quirks]\nseven_bit = yes\nhangup_by_dtr = yes\n"),
+	    DRV_FRAMING_RAW);
+	r.cfg.framing = DRV_FRAMING_SYNC;
+	assert_int_equal(drv_create(&r.reg, "fake", &r.cfg, &r.env, on_event,
+	    &r.o, &d), GW_ECONFIG);
+	assert_null(d);
+	/* Hang-up by DTR: dropped at close, held a second, no dialogue. */
+	drv_open(r.d);
+	fake_dtr = -1;
+	int64_t t0 = r.clk.now_ms;
+	drv_close(r.d, on_closed, &r.o);
+	assert_int_equal(fake_dtr, 0);
+	assert_false(r.o.closed);
+	while (!r.o.closed) {
+		clk_virtual_set(&r.clk, drv_next_deadline_ms(r.d));
+		drv_tick(r.d);
+	}
+	assert_int_equal(r.clk.now_ms - t0, 1000);
+	owner_fini(&r.o);
+}
+
+static void
 test_close_inside_callback(void **state)
 {
 	(void)state;
@@ -685,6 +725,7 @@ main(void)
 		cmocka_unit_test(test_dial_busy_and_backoff),
 		cmocka_unit_test(test_dialogue_timeout_and_open_timeout),
 		cmocka_unit_test(test_hangup_at_close),
+		cmocka_unit_test(test_quirks),
 		cmocka_unit_test(test_close_inside_callback),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

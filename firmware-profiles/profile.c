@@ -218,7 +218,8 @@ hexval(int ch)
 }
 
 /* Unescape a dialogue text: optional surrounding double quotes (to keep
- * leading or trailing blanks; a '"' inside is then written \"), \r \n \t \s(space) \\ \" \xHH. Returns length, or a negative
+ * leading or trailing blanks; a '"' inside is then written \"),
+ * \r \n \t \s(space) \\ \" \xHH. Returns length, or a negative
  * code with why[] set. */
 static int
 unescape(const char *in, char *out, size_t outlen, char *why, size_t whylen)
@@ -254,7 +255,8 @@ unescape(const char *in, char *out, size_t outlen, char *why, size_t whylen)
 			case '\\': ch = '\\'; break;
 			case '"': ch = '"'; break;
 			case 'x': {
-				int h = s < end ? hexval((unsigned char)s[0]) : -1;
+				int h = s < end ?
+				    hexval((unsigned char)s[0]) : -1;
 				int l = s + 1 < end ?
 				    hexval((unsigned char)s[1]) : -1;
 				if (h < 0 || l < 0) {
@@ -866,7 +868,8 @@ prof_find(const char *name_or_path, const char *dir, char *out, size_t outlen,
 	}
 	if (strchr(name_or_path, '/') ||
 	    (n > 8 && strcmp(name_or_path + n - 8, ".profile") == 0)) {
-		if ((size_t)snprintf(out, outlen, "%s", name_or_path) >= outlen) {
+		int w = snprintf(out, outlen, "%s", name_or_path);
+		if (w < 0 || (size_t)w >= outlen) {
 			snprintf(err, errlen, "profile path too long");
 			return GW_EINVAL;
 		}

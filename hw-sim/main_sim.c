@@ -352,7 +352,8 @@ shutdown_all(struct simd *sd)
 		uv_close((uv_handle_t *)&lk->timer, on_close);
 		for (int s = 0; s < 2; s++) {
 			if (lk->e[s].poll_init)
-				uv_close((uv_handle_t *)&lk->e[s].poll, on_close);
+				uv_close((uv_handle_t *)&lk->e[s].poll,
+				    on_close);
 			if (lk->e[s].link_path[0])
 				unlink(lk->e[s].link_path);
 		}
@@ -491,7 +492,8 @@ main(int argc, char **argv)
 			errno = 0;
 			seed = strtoull(optarg, &end, 0);
 			if (*optarg == '\0' || *end != '\0' || errno != 0) {
-				fprintf(stderr, "skywave-sim: --seed: a number\n");
+				fprintf(stderr,
+				    "skywave-sim: --seed: a number\n");
 				return finish(sd, 64);
 			}
 			seed_set = true;
@@ -502,7 +504,8 @@ main(int argc, char **argv)
 			if (cfg_parse_duration_ms(optarg,
 			    &sd->stats_interval_ms) != 0 ||
 			    sd->stats_interval_ms < 100) {
-				fprintf(stderr, "skywave-sim: --stats-interval: "
+				fprintf(stderr,
+				    "skywave-sim: --stats-interval: "
 				    "a duration of at least 100ms\n");
 				return finish(sd, 64);
 			}
@@ -536,7 +539,9 @@ main(int argc, char **argv)
 		char tmp[128], *c;
 		snprintf(tmp, sizeof(tmp), "%s", burst);
 		c = strchr(tmp, ',');
-		if (c == NULL || parse_rate((*c = '\0', tmp), &cp.burst_ber) != 0 ||
+		if (c != NULL)
+			*c = '\0';
+		if (c == NULL || parse_rate(tmp, &cp.burst_ber) != 0 ||
 		    parse_pair(c + 1, &cp.burst_interval_ms,
 		    &cp.burst_length_ms) != 0) {
 			fprintf(stderr, "skywave-sim: --burst BER,GAP,LEN "
@@ -621,8 +626,8 @@ main(int argc, char **argv)
 			printf("%s\n", sd->links[i].e[s].path);
 	fflush(stdout);
 	gw_log(GW_LOG_INFO, "sim", "event=start profile=%s links=%d seed=%"
-	    PRIu64 " rate=%" PRId64 " duplex=%s ber=%g outages=%d", sd->prof.name,
-	    sd->n_links, seed, cp.rate_bps,
+	    PRIu64 " rate=%" PRId64 " duplex=%s ber=%g outages=%d",
+	    sd->prof.name, sd->n_links, seed, cp.rate_bps,
 	    cp.full_duplex ? "full" : "half", cp.ber, cp.n_outages);
 
 	uv_run(sd->loop, UV_RUN_DEFAULT);

@@ -520,7 +520,7 @@ at_data_input(struct sim_modem *m, int64_t now, const uint8_t *p, size_t n)
 	return acc;
 }
 
-/* ---- KISS ----------------------------------------------------------------- */
+/* ---- KISS ------------------------------------------------------------ */
 
 /* CRC-16/X.25 (the HDLC frame check sequence): reflected polynomial
  * 0x8408, initial 0xFFFF, complemented. */
@@ -711,7 +711,7 @@ kiss_air_byte(struct sim_modem *m, uint8_t c)
 	buf_reset(&m->air_df.frame);
 }
 
-/* ---- the API -------------------------------------------------------------- */
+/* ---- the API --------------------------------------------------------- */
 
 size_t
 sim_modem_host_write(struct sim_modem *m, int64_t now_ms, const void *data,
@@ -831,8 +831,9 @@ sim_modem_step(struct sim_modem *m, int64_t now_ms)
 		if (connected(m)) {
 			if (sim_channel_signal_ok(m->ch, now_ms)) {
 				m->loss_since = -1;
-				next = min64(next, sim_channel_signal_next_change(
-				    m->ch, now_ms));
+				next = min64(next,
+				    sim_channel_signal_next_change(m->ch,
+				    now_ms));
 			} else {
 				if (m->loss_since < 0)
 					m->loss_since = now_ms;

@@ -39,8 +39,8 @@ load_bad(const char *text, int code, int line, const char *want)
 	int rc = prof_load_string(text, "t.profile", &p, err, sizeof(err));
 
 	if (rc != code || strstr(err, want) == NULL)
-		fail_msg("want %d \"%s\", got %d \"%s\"\n--\n%s", code, want, rc,
-		    err, text);
+		fail_msg("want %d \"%s\", got %d \"%s\"\n--\n%s", code,
+		    want, rc, err, text);
 	if (line > 0) {
 		snprintf(prefix, sizeof(prefix), "t.profile:%d: ", line);
 		if (strncmp(err, prefix, strlen(prefix)) != 0)
@@ -233,7 +233,8 @@ static const struct bad_case bad_values[] = {
 	{ "air", "mtu = 8", GW_ERANGE, "(allowed: 16..64k)" },
 	{ "air", "mtu = 1x", GW_EINVAL, "air.mtu: bad value" },
 	{ "modem", "framing = hdlc", GW_EINVAL, "(allowed: raw|kiss)" },
-	{ "modem", "keying = vox", GW_EINVAL, "(allowed: none|rts|dtr|inband)" },
+	{ "modem", "keying = vox", GW_EINVAL,
+	  "(allowed: none|rts|dtr|inband)" },
 	{ "modem", "carrier = cts", GW_EINVAL, "(allowed: none|dcd|inband)" },
 	{ "modem", "buffer = 32", GW_ERANGE, "(allowed: 64..16M)" },
 	{ "kiss", "port = 16", GW_ERANGE, "(allowed: 0..15)" },
@@ -348,7 +349,8 @@ test_cross_field(void **state)
 	load_bad("[sim]\nburst_interval = 10s\nburst_ber = 0.1\n", GW_EINVAL,
 	    2, "sim.burst_length: must be > 0");
 	load_bad("[sim]\nburst_interval = 10s\nburst_length = 20s\n"
-	    "burst_ber = 0.1\n", GW_EINVAL, 3, "shorter than sim.burst_interval");
+	    "burst_ber = 0.1\n", GW_EINVAL, 3,
+	    "shorter than sim.burst_interval");
 	load_bad("[sim]\nburst_interval = 10s\nburst_length = 1s\n", GW_EINVAL,
 	    2, "sim.burst_ber: must be > 0 when bursts are enabled");
 	load_bad("[sim]\nfade_interval = 10s\n", GW_EINVAL, 2,
@@ -613,14 +615,16 @@ test_shipped_profiles(void **state)
 		int64_t rate, turn;
 		int duplex, framing;
 	} want[] = {
-		{ "hf-2400-hd", 2400, 2000, PROF_DUPLEX_HALF, PROF_FRAMING_RAW },
-		{ "hf-1200-hd", 1200, 2000, PROF_DUPLEX_HALF, PROF_FRAMING_RAW },
-		{ "hf-300-hd-noisy", 300, 4000, PROF_DUPLEX_HALF,
-		  PROF_FRAMING_RAW },
-		{ "kiss-tnc-1200", 1200, 300, PROF_DUPLEX_HALF,
-		  PROF_FRAMING_KISS },
-		{ "hayes-at-9600", 9600, 0, PROF_DUPLEX_FULL, PROF_FRAMING_RAW },
-		{ "los-19200", 19200, 20, PROF_DUPLEX_HALF, PROF_FRAMING_RAW },
+#define H PROF_DUPLEX_HALF
+#define RAW PROF_FRAMING_RAW
+		{ "hf-2400-hd", 2400, 2000, H, RAW },
+		{ "hf-1200-hd", 1200, 2000, H, RAW },
+		{ "hf-300-hd-noisy", 300, 4000, H, RAW },
+		{ "kiss-tnc-1200", 1200, 300, H, PROF_FRAMING_KISS },
+		{ "hayes-at-9600", 9600, 0, PROF_DUPLEX_FULL, RAW },
+		{ "los-19200", 19200, 20, H, RAW },
+#undef H
+#undef RAW
 	};
 	for (size_t i = 0; i < GW_ARRAY_LEN(want); i++) {
 		struct prof p;

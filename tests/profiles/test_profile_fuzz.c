@@ -63,10 +63,12 @@ mutate(struct sim_rng *r, struct buf *b)
 		switch (sim_rng_next(r) % 5) {
 		case 0: /* flip a byte */
 			if (b->len && pos < b->len)
-				b->data[pos] ^= (uint8_t)(1u << (sim_rng_next(r) % 8));
+				b->data[pos] ^=
+				    (uint8_t)(1u << (sim_rng_next(r) % 8));
 			break;
 		case 1: { /* insert a dictionary token */
-			const char *t = dict[sim_rng_next(r) % GW_ARRAY_LEN(dict)];
+			const char *t =
+			    dict[sim_rng_next(r) % GW_ARRAY_LEN(dict)];
 			struct buf nb = BUF_INIT;
 			buf_append(&nb, b->data, pos);
 			buf_append_str(&nb, t);

@@ -133,7 +133,8 @@ test_airtime(void **state)
 			    cases[i].rate - 1) / cases[i].rate +
 			    cases[i].latency;
 			if (l.t[k] != want)
-				fail_msg("rate %lld byte %zu: at %lld, want %lld",
+				fail_msg("rate %lld byte %zu: at %lld, "
+				    "want %lld",
 				    (long long)cases[i].rate, k,
 				    (long long)l.t[k], (long long)want);
 		}
@@ -339,7 +340,8 @@ test_ber(void **state)
 		double expect = (double)n * 8 * bers[k];
 		/* 5 standard deviations of a binomial count */
 		double tol = 5 * __builtin_sqrt(expect);
-		if ((double)flips < expect - tol || (double)flips > expect + tol)
+		if ((double)flips < expect - tol ||
+		    (double)flips > expect + tol)
 			fail_msg("ber %g: %llu flips, expected %.0f +- %.0f "
 			    "(seed %llu)", bers[k], (unsigned long long)flips,
 			    expect, tol, (unsigned long long)seed);

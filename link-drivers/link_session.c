@@ -414,9 +414,12 @@ arm_wait_after_turn(struct link *l)
 	/* The peer's first frame must start within turnaround + latency; a
 	 * peer that lost our TURN frame takes the turn after its gap timer,
 	 * so wait longer than that gap plus one frame (docs s5). */
+	int64_t ta = l->cfg.caps.turnaround_ms;
+	if ((int64_t)l->stats.turnaround_ms > ta)
+		ta = l->stats.turnaround_ms; /* measured slower than configured */
 	l->handed_ms = l->tx_end_ms;
 	l->heard_in_wait = false;
-	l->t_wait = l->tx_end_ms + l->cfg.caps.turnaround_ms +
+	l->t_wait = l->tx_end_ms + ta +
 	    2 * (int64_t)l->cfg.caps.latency_ms + gap_ms(l) + frame_air(l) +
 	    margin(l);
 }

@@ -1377,7 +1377,13 @@ job_step(struct smtpc_job *j)
 		}
 	}
 	if (smtpc_sess_state(s) == SMTPC_S_DONE) {
-		if (!j->writing && !j->conn_busy && !j->gai_busy)
+		/* A lookup cannot be interrupted by closing a handle: ask for
+		 * it to be cancelled; on_resolved comes back here. A pending
+		 * connect is cancelled by closing the TCP handle. A write in
+		 * flight (the QUIT) is allowed to finish. */
+		if (j->gai_busy)
+			uv_cancel((uv_req_t *)&j->gai);
+		else if (!j->writing || j->conn_busy)
 			job_close(j);
 		return;
 	}

@@ -16,7 +16,11 @@
 #include "gateway/smtpc.h"
 #include "tests/deliver/fakesmtp.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- helpers ---- */
 
@@ -1349,6 +1353,65 @@ test_glue_close_aborts(void **state)
 }
 
 
+/* A listener whose accept queue is full never completes a connect: the
+ * connect timeout must end the attempt (closing the handle cancels the
+ * pending connect) and defer with 4.4.1. */
+static void
+test_glue_connect_timeout(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	struct tclock ck;
+	struct tenv te;
+	struct done d = { 0 };
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t sl = sizeof(sa);
+	int fillers[8], lfd;
+	char spec[80];
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &sl), 0);
+	for (size_t i = 0; i < GW_ARRAY_LEN(fillers); i++) {
+		fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		(void)connect(fillers[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	uv_loop_init(&loop);
+	tclock_init(&ck, true);
+	tenv_init(&te, "a@x.test", ONE);
+	struct smtpc_opts o;
+	smtpc_opts_default(&o, "gw.test");
+	o.to.connect_ms = 300;
+	struct smtpc_client *c = smtpc_client_new(&loop, &ck.base, &o);
+	snprintf(spec, sizeof(spec), "smtp:127.0.0.1:%d",
+	    ntohs(sa.sin_port));
+	struct route_target t = target(spec);
+	struct smtpc_msg m = { &te.env, (const uint8_t *)MSG, strlen(MSG),
+		NULL, 0 };
+	int64_t t0 = clk_mono_ms(clk_system());
+	assert_int_equal(smtpc_client_send(c, &t, &m, on_done, &d), 0);
+	run_until(&loop, &d.calls, 1);
+	int64_t took = clk_mono_ms(clk_system()) - t0;
+	fprintf(stderr, "connect ended after %lld ms: %s %s\n",
+	    (long long)took, d.o[0].status, d.o[0].text);
+	if (d.o[0].status[0] == '4' && strcmp(d.o[0].status, "4.4.1") == 0 &&
+	    strstr(d.o[0].text, "timed out") != NULL) {
+		assert_true(took >= 250 && took < 5000);
+	} else {
+		/* Some stacks refuse instead of dropping the SYN. */
+		assert_string_equal(d.o[0].status, "4.4.1");
+	}
+	assert_int_equal(d.o[0].action, DELIVER_DEFERRED);
+	smtpc_client_close(c, NULL, NULL);
+	drain_loop(&loop);
+	for (size_t i = 0; i < GW_ARRAY_LEN(fillers); i++)
+		close(fillers[i]);
+	close(lfd);
+}
+
 /* Big content through the real glue: several 64 KiB blocks, with leading
  * dots right at block boundaries (dot-stuffing state carried across
  * blocks), then the same through BDAT (CHUNKING AUTO above 1 MiB). */
@@ -1496,6 +1559,7 @@ main(void)
 		cmocka_unit_test(test_glue_lmtp),
 		cmocka_unit_test(test_glue_connection_limit),
 		cmocka_unit_test(test_glue_close_aborts),
+		cmocka_unit_test(test_glue_connect_timeout),
 		cmocka_unit_test(test_glue_large_bodies),
 		cmocka_unit_test(test_random_replies),
 	};

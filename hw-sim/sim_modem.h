@@ -16,8 +16,9 @@
  *   kiss   framing = kiss: KISS frames from the host; data frames go on
  *          the air with a CRC and reach the far host as KISS frames only if
  *          the CRC checks (a corrupted frame is dropped, as a TNC does);
- *          TXDELAY/PERSIST/SLOTTIME/TXTAIL/FULLDUPLEX commands apply;
- *          C0 FF C0 leaves KISS mode
+ *          TXDELAY (key-up delay), PERSIST and SLOTTIME (p-persistent
+ *          CSMA) shape each key-up; TXTAIL and FULLDUPLEX are accepted
+ *          and recorded only; C0 FF C0 leaves KISS mode
  *
  * Pure and clock-driven like the channel: functions take now (ms) and
  * sim_modem_step() returns the next deadline. Owner: the creator (usually a

@@ -32,7 +32,7 @@ struct side {
 	int carrier_on, carrier_off;
 	int lost;
 	bool closed;
-	struct clk_virtual *vc;
+	const struct gw_clock *clock;
 };
 
 struct rig {
@@ -59,7 +59,7 @@ on_event(struct drv *d, const struct drv_event *ev, void *arg)
 		break;
 	case DRV_EV_DATA:
 		buf_append(&s->data, ev->data, ev->len);
-		s->last_data_at = clk_mono_ms(&s->vc->base);
+		s->last_data_at = clk_mono_ms(s->clock);
 		break;
 	case DRV_EV_FRAME:
 		s->frames++;
@@ -101,7 +101,7 @@ rig_init(struct rig *r, const char *profile, const char *outages,
 	for (int i = 0; i < 2; i++) {
 		buf_init(&r->s[i].data);
 		buf_init(&r->s[i].frame_bytes);
-		r->s[i].vc = &r->vc;
+		r->s[i].clock = &r->vc.base;
 	}
 }
 
@@ -371,7 +371,7 @@ test_devices(void **state)
 	struct drv *d;
 	struct drv_config cfg = { 0 };
 	struct side s = { 0 };
-	s.vc = &r.vc;
+	s.clock = &r.vc.base;
 	cfg.prof = &r.prof;
 	cfg.device = "c0";
 	assert_int_equal(drv_create(&r.reg, "sim", &cfg, &r.env, on_event, &s,
@@ -391,7 +391,7 @@ test_devices(void **state)
 	/* one driver per end */
 	side_create(&r, 0, DRV_FRAMING_RAW, NULL);
 	struct side s2 = { 0 };
-	s2.vc = &r.vc;
+	s2.clock = &r.vc.base;
 	cfg.device = "a0";
 	assert_int_equal(drv_create(&r.reg, "sim", &cfg, &r.env, on_event, &s2,
 	    &d), 0);
@@ -401,6 +401,66 @@ test_devices(void **state)
 	run_to(&r, now(&r) + 10);
 	assert_int_equal(r.s[0].state, DRV_S_UP);
 	rig_fini(&r);
+}
+
+/* The hub on a real libuv loop: it arms its own timer. */
+static void
+test_real_time(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	struct prof prof;
+	char err[700];
+	struct sim_channel_params cp;
+	struct drv_registry reg;
+	struct drv_env env = { &loop, clk_system() };
+	struct side s[2];
+	const char *dev[2] = { "a0", "b0" };
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(prof_load_named("los-19200", NULL, &prof, err,
+	    sizeof(err)), 0);
+	sim_channel_params_from_prof(&cp, &prof, seed);
+	struct sim_hub *hub = sim_hub_new(&prof, &cp, 1, &loop, clk_system());
+	drv_registry_init(&reg);
+	assert_int_equal(sim_hub_register(hub, &reg), 0);
+	memset(s, 0, sizeof(s));
+	for (int i = 0; i < 2; i++) {
+		buf_init(&s[i].data);
+		buf_init(&s[i].frame_bytes);
+		s[i].clock = clk_system();
+		s[i].cfg.prof = &prof;
+		s[i].cfg.device = dev[i];
+		s[i].cfg.framing = DRV_FRAMING_RAW;
+		assert_int_equal(drv_create(&reg, "sim", &s[i].cfg, &env,
+		    on_event, &s[i], &s[i].d), 0);
+		assert_int_equal(drv_open(s[i].d), 0);
+		assert_int_equal(s[i].state, DRV_S_UP);
+	}
+	/* 240 bytes at 19200 bit/s: 100 ms of air */
+	uint8_t d[240];
+	memset(d, 0x5a, sizeof(d));
+	int64_t t0 = clk_mono_ms(clk_system());
+	assert_int_equal(drv_write(s[0].d, d, sizeof(d)), 0);
+	while (s[1].data.len < sizeof(d) &&
+	    clk_mono_ms(clk_system()) - t0 < 5000)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(s[1].data.len, sizeof(d));
+	int64_t took = s[1].last_data_at - t0;
+	printf("real time: 240 bytes in %lld ms\n", (long long)took);
+	assert_true(took >= 95 && took < 600);
+	for (int i = 0; i < 2; i++)
+		drv_close(s[i].d, closed_cb, &s[i]);
+	while (!s[0].closed || !s[1].closed)
+		uv_run(&loop, UV_RUN_ONCE);
+	sim_hub_free(hub);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	for (int i = 0; i < 2; i++) {
+		buf_fini(&s[i].data);
+		buf_fini(&s[i].frame_bytes);
+	}
+	prof_free(&prof);
 }
 
 int
@@ -413,6 +473,7 @@ main(void)
 		cmocka_unit_test(test_kiss_frames),
 		cmocka_unit_test(test_sync_frames_over_noise),
 		cmocka_unit_test(test_devices),
+		cmocka_unit_test(test_real_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -170,7 +170,9 @@ struct smtpc_client *smtpc_client_new(uv_loop_t *loop,
     const struct gw_clock *clock, const struct smtpc_opts *opts);
 /* Abort running and waiting jobs (their recipients are deferred 4.3.2 and
  * callbacks still run), then free once every handle has closed; cb (may be
- * NULL) runs after that, on the loop thread. */
+ * NULL) runs after that, on the loop thread, and before this returns when
+ * nothing was running. Called from inside a job callback, the free waits
+ * until that callback has returned. */
 void smtpc_client_close(struct smtpc_client *c, void (*cb)(void *),
     void *arg);
 

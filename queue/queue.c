@@ -138,6 +138,7 @@ struct queue {
 	struct queue_opts opts;
 	char *path;
 	int64_t last_prune;
+	int64_t commits, requests;
 };
 
 static void
@@ -398,6 +399,8 @@ req_exec(struct queue *q, struct req *r)
 		break;
 	case OP_STATS:
 		rc = queue__db_stats(d, &r->stats);
+		r->stats.commits = q->commits;
+		r->stats.requests = q->requests;
 		break;
 	case OP_CHECK:
 		rc = queue__db_check(d, r->flag);
@@ -447,9 +450,11 @@ run_batch(struct queue *q, struct req *head)
 	int64_t now = 0;
 	int rc;
 
-	for (struct req *r = head; r; r = r->next)
+	for (struct req *r = head; r; r = r->next) {
 		if (r->now > now)
 			now = r->now;
+		q->requests++;
+	}
 	if ((rc = queue__db_begin(q->db)) != 0) {
 		GW_LOGW(SUB, "event=begin_failed err=%s", gw_errname(rc));
 		batch_fail(head, NULL, rc);
@@ -483,6 +488,8 @@ run_batch(struct queue *q, struct req *head)
 	if ((rc = queue__db_commit(q->db)) != 0) {
 		GW_LOGW(SUB, "event=commit_failed err=%s", gw_errname(rc));
 		batch_fail(txn_first, NULL, rc);
+	} else {
+		q->commits++;
 	}
 }
 

@@ -327,6 +327,8 @@ struct queue_stats {
 	int64_t content_bytes;      /* content of complete messages */
 	int64_t rcpts[QUEUE_R__COUNT]; /* recipients per state */
 	int64_t db_bytes;           /* page_count * page_size */
+	int64_t commits;            /* transactions committed since open */
+	int64_t requests;           /* requests run since open */
 };
 typedef void (*queue_stats_cb)(int status, const struct queue_stats *s,
     void *arg);

@@ -4,21 +4,25 @@
  * Pure functions, no state; used by the owner thread (queue_db.c) to vet
  * every change before it is written, and by tools to print names.
  *
- *                 submit                  partial_finish
- *                   |                          |
- *                   v           requeue        |         INCOMING
- *   release  +-> QUEUED <------+--(route)--+   +------------ (partial
- *   (HELD)   |   |  ^  \       |           |                 transfer)
- *            |   |  |   \ hold  \          |
- *        HELD <--+  |    +-> HELD           |
- *            ^   |  | abort/recovery        |
- *       hold |   v  |                       |
- *        DEFERRED <-- INFLIGHT --> RELAYED | DELIVERED    (final)
- *           |  due/take ^   \
- *           +-----------+    +--> REDIRECTED (final; a new QUEUED
- *                             \                 recipient for ARCPT)
- *   QUEUED, DEFERRED,          +--> FAILED --dsn made--> DSN_QUEUED (final)
- *   HELD (cancel) -----------------^
+ *   submit                       partial_finish
+ *     |      INCOMING --------------------+
+ *     v                                   v
+ *   QUEUED <------------------------------+----------------------+
+ *     |  ^                                 \ release, requeue     |
+ *     |  | abort, recovery at open          \                     |
+ *     |  |                                 HELD <--hold-- QUEUED, |
+ *take v  |                                                DEFERRED |
+ *   INFLIGHT --done--> RELAYED | DELIVERED (final)                |
+ *     |  |  \                                                     |
+ *     |  |   +--alternate--> REDIRECTED (final; adds a QUEUED      |
+ *     |  |                   recipient for the ARCPT address)     |
+ *     |  +--tempfail--> DEFERRED --take when due--> INFLIGHT      |
+ *     |                    +------requeue, flush------------------+
+ *     +--permfail--> FAILED --DSN queued--> DSN_QUEUED (final)
+ *
+ *   Also: QUEUED, DEFERRED --cancel, expiry--> FAILED; HELD --cancel-->
+ *   FAILED; QUEUED, DEFERRED --redirect before the deadline-->
+ *   REDIRECTED; QUEUED --requeue--> QUEUED on another route.
  *
  * Transitions (operation in queue_db.c that performs it):
  *   QUEUED     -> INFLIGHT     queue_update: scheduler takes it

@@ -130,6 +130,15 @@ many_cb(int status, const uint8_t id[QUEUE_ID_LEN], void *arg)
 }
 
 static void
+stats_cb(int status, const struct queue_stats *s, void *arg)
+{
+	struct queue_stats *out = arg;
+	assert_int_equal(status, 0);
+	*out = *s;
+	assert_true(out->requests > 0);
+}
+
+static void
 test_group_commit(void **state)
 {
 	struct qt t;
@@ -150,6 +159,15 @@ test_group_commit(void **state)
 	while (m->done < 300)
 		uv_run(&t.loop, UV_RUN_ONCE);
 	assert_int_equal(m->ok, 300);
+	/* they shared commits: 300 requests, a handful of transactions */
+	struct queue_stats st = { 0 };
+	assert_int_equal(queue_stats(t.q, stats_cb, &st), 0);
+	while (st.requests == 0)
+		uv_run(&t.loop, UV_RUN_ONCE);
+	assert_int_equal(st.messages, 300);
+	assert_true(st.requests >= 300);
+	assert_true(st.commits >= 2);
+	assert_true(st.commits <= 30);
 	/* ids are distinct */
 	for (int i = 0; i < 300; i++)
 		for (int j = i + 1; j < 300; j++)

@@ -1412,6 +1412,57 @@ test_glue_connect_timeout(void **state)
 	close(lfd);
 }
 
+struct close_in_cb {
+	struct smtpc_client *c;
+	int calls, closed;
+};
+
+static void
+closed_in_cb(void *arg)
+{
+	((struct close_in_cb *)arg)->closed++;
+}
+
+static void
+on_done_close(void *arg, const struct deliver_outcome *o, size_t n)
+{
+	struct close_in_cb *x = arg;
+	(void)o;
+	(void)n;
+	x->calls++;
+	smtpc_client_close(x->c, closed_in_cb, x);
+	assert_int_equal(x->closed, 0); /* not freed under our feet */
+}
+
+/* Closing the client from inside a job's callback is safe. */
+static void
+test_glue_close_inside_callback(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	struct tclock ck;
+	struct fake_smtp fk = { .ehlo = "250 f" };
+	struct tenv te;
+	char spec[80];
+
+	uv_loop_init(&loop);
+	tclock_init(&ck, true);
+	assert_int_equal(fake_smtp_start(&fk, &loop), 0);
+	tenv_init(&te, "a@x.test", ONE);
+	struct smtpc_opts o;
+	smtpc_opts_default(&o, "gw.test");
+	struct close_in_cb x = { smtpc_client_new(&loop, &ck.base, &o), 0, 0 };
+	snprintf(spec, sizeof(spec), "smtp:127.0.0.1:%d", fk.port);
+	struct route_target t = target(spec);
+	struct smtpc_msg m = { &te.env, (const uint8_t *)MSG, strlen(MSG),
+		NULL, 0 };
+	assert_int_equal(smtpc_client_send(x.c, &t, &m, on_done_close, &x), 0);
+	run_until(&loop, &x.closed, 1);
+	assert_int_equal(x.calls, 1);
+	fake_smtp_stop(&fk);
+	drain_loop(&loop);
+}
+
 /* Big content through the real glue: several 64 KiB blocks, with leading
  * dots right at block boundaries (dot-stuffing state carried across
  * blocks), then the same through BDAT (CHUNKING AUTO above 1 MiB). */
@@ -1560,6 +1611,7 @@ main(void)
 		cmocka_unit_test(test_glue_connection_limit),
 		cmocka_unit_test(test_glue_close_aborts),
 		cmocka_unit_test(test_glue_connect_timeout),
+		cmocka_unit_test(test_glue_close_inside_callback),
 		cmocka_unit_test(test_glue_large_bodies),
 		cmocka_unit_test(test_random_replies),
 	};

@@ -44,6 +44,7 @@
 #include "link-drivers/serial.h"
 #include "link-drivers/tcp.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -334,6 +335,48 @@ rearm(struct drv *d)
 	    0);
 }
 
+#ifndef NDEBUG
+/* Per-state invariants (see the top of this file); debug builds check
+ * them whenever the core returns to its caller. */
+static void
+check_state(const struct drv *d)
+{
+	const struct drv_core *c = d->core;
+	bool chat_running = c->chat.status == AT_CHAT_RUNNING;
+
+	assert(c->depth == 0);
+	switch (c->state) {
+	case DRV_S_DOWN:
+	case DRV_S_ERROR:
+	case DRV_S_CARRIER_LOST:
+		assert(c->outq.len == 0);
+		assert(!chat_running && c->phase == CHAT_NONE);
+		assert(framing_dec_pending(&c->fdec) == 0);
+		break;
+	case DRV_S_OPENING:
+		assert(c->outq.len == 0);
+		assert(c->open_deadline_ms != INT64_MAX);
+		break;
+	case DRV_S_DIALING:
+		assert(chat_running);
+		assert(c->phase == CHAT_INIT || c->phase == CHAT_DIAL);
+		break;
+	case DRV_S_UP:
+		assert(!chat_running && c->phase == CHAT_NONE);
+		break;
+	case DRV_S_CLOSING:
+		assert(c->closing);
+		break;
+	default:
+		assert(!"unknown state");
+	}
+	assert(c->closing == (c->state == DRV_S_CLOSING));
+	(void)chat_running;
+}
+#else
+#define check_state(d) ((void)0)
+#endif
+
 static void
 leave(struct drv *d)
 {
@@ -351,6 +394,7 @@ leave(struct drv *d)
 		free_now(d);
 		return;
 	}
+	check_state(d);
 	rearm(d);
 }
 
@@ -512,11 +556,31 @@ start_open(struct drv *d)
 		fail(d, rc, false, "open failed");
 }
 
+/* The modem is ready for data. A TNC gets its KISS parameters now, after
+ * any init dialogue (which may be what put it into KISS mode), and before
+ * the state changes, so they bypass the airtime pacer: they are for the
+ * TNC, not for the air. */
 static void
 go_up(struct drv *d)
 {
 	struct drv_core *c = d->core;
+	const struct prof *p = d->cfg->prof;
 
+	if (c->framing == DRV_FRAMING_KISS) {
+		unsigned port = (unsigned)p->kiss.port;
+
+		kiss_encode_param(&c->outq, port, KISS_CMD_TXDELAY,
+		    kiss_units_10ms(p->kiss.txdelay_ms));
+		kiss_encode_param(&c->outq, port, KISS_CMD_PERSIST,
+		    (uint8_t)p->kiss.persist);
+		kiss_encode_param(&c->outq, port, KISS_CMD_SLOTTIME,
+		    kiss_units_10ms(p->kiss.slottime_ms));
+		kiss_encode_param(&c->outq, port, KISS_CMD_TXTAIL,
+		    kiss_units_10ms(p->kiss.txtail_ms));
+		kiss_encode_param(&c->outq, port, KISS_CMD_FULLDUPLEX,
+		    p->air.duplex == PROF_DUPLEX_FULL ? 1 : 0);
+		kick(d);
+	}
 	c->phase = CHAT_NONE;
 	c->backoff_ms = 0;
 	enter_state(d, DRV_S_UP, 0, NULL);
@@ -589,21 +653,6 @@ drv__device_up(struct drv *d)
 		goto out;
 	c->stats.opens++;
 	c->open_deadline_ms = INT64_MAX;
-	if (c->framing == DRV_FRAMING_KISS) {
-		unsigned port = (unsigned)p->kiss.port;
-
-		kiss_encode_param(&c->outq, port, KISS_CMD_TXDELAY,
-		    kiss_units_10ms(p->kiss.txdelay_ms));
-		kiss_encode_param(&c->outq, port, KISS_CMD_PERSIST,
-		    (uint8_t)p->kiss.persist);
-		kiss_encode_param(&c->outq, port, KISS_CMD_SLOTTIME,
-		    kiss_units_10ms(p->kiss.slottime_ms));
-		kiss_encode_param(&c->outq, port, KISS_CMD_TXTAIL,
-		    kiss_units_10ms(p->kiss.txtail_ms));
-		kiss_encode_param(&c->outq, port, KISS_CMD_FULLDUPLEX,
-		    p->air.duplex == PROF_DUPLEX_FULL ? 1 : 0);
-		kick(d);
-	}
 	if (p->init.n_steps > 0 || p->dial.n_steps > 0) {
 		const struct prof_dialogue *dlg = p->init.n_steps > 0 ?
 		    &p->init : &p->dial;

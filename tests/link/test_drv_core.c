@@ -515,6 +515,32 @@ test_kiss_profile(void **state)
 	owner_fini(&r.o);
 }
 
+/* A TNC put into KISS mode by its init dialogue gets the KISS parameters
+ * only after the dialogue, in KISS framing. */
+static void
+test_kiss_after_init(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct fake *f;
+
+	rig_init(&r, load_prof("[air]\nrate = 1200\nmtu = 128\n"
+	    "[modem]\nframing = kiss\nkeying = inband\n"
+	    "[init]\ntimeout = 2s\nsend = KISS ON\\r\nexpect = OK\n"),
+	    DRV_FRAMING_PROFILE);
+	f = (struct fake *)r.d;
+	drv_open(r.d);
+	assert_int_equal(drv_state(r.d), DRV_S_DIALING);
+	assert_string_equal(buf_cstr(&f->wire), "KISS ON\r");
+	drv__input(r.d, (const uint8_t *)"KISS ON\r\nOK\r\n", 14);
+	assert_int_equal(drv_state(r.d), DRV_S_UP);
+	assert_true(f->wire.len > 8);
+	assert_int_equal(f->wire.data[8], 0xC0);
+	assert_int_equal(f->wire.data[9], KISS_CMD_TXDELAY);
+	rig_close(&r);
+	rig_fini(&r);
+}
+
 static void
 test_hayes_dialogue(void **state)
 {
@@ -721,6 +747,7 @@ main(void)
 		cmocka_unit_test(test_big_frame_when_empty),
 		cmocka_unit_test(test_sync_frames_both_ways),
 		cmocka_unit_test(test_kiss_profile),
+		cmocka_unit_test(test_kiss_after_init),
 		cmocka_unit_test(test_hayes_dialogue),
 		cmocka_unit_test(test_dial_busy_and_backoff),
 		cmocka_unit_test(test_dialogue_timeout_and_open_timeout),

@@ -11,6 +11,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "gateway/policy.h"
+#include "gateway/route.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -376,6 +378,30 @@ validate(struct load_ctx *c)
 		load_error(c, GW_EINVAL, seen_line(c, "gateway", "listen"),
 		    "listen: bad address \"%s\" (allowed: IPv4:port or "
 		    "[IPv6]:port, port 1..65535)", cfg->gw.listen);
+
+	struct policy_net *nets = NULL;
+	size_t nnets = 0;
+	char msg[400];
+	if (policy_parse_networks(cfg->policy.trusted_networks, &nets, &nnets,
+		msg, sizeof(msg)) != 0)
+		load_error(c, GW_EINVAL,
+		    seen_line(c, "policy", "trusted_networks"),
+		    "trusted_networks: %s", msg);
+	free(nets);
+	nets = NULL;
+	if (policy_parse_priority_limits(cfg->policy.priority_limits, &nets,
+		&nnets, msg, sizeof(msg)) != 0)
+		load_error(c, GW_EINVAL,
+		    seen_line(c, "policy", "priority_limits"),
+		    "priority_limits: %s", msg);
+	free(nets);
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		struct route_target t;
+		if (route_target_parse(cfg->routes[i].target, &t, msg,
+			sizeof(msg)) != 0)
+			load_error(c, GW_EINVAL, cfg->routes[i].line,
+			    "route %s: %s", cfg->routes[i].pattern, msg);
+	}
 
 	for (size_t i = 0; i < cfg->nlinks; i++) {
 		const struct config_link *l = &cfg->links[i];

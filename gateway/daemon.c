@@ -10,6 +10,10 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "gateway/policy.h"
+#include "gateway/route.h"
+#include "gateway/smtp_server.h"
+#include "queue/queue.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +35,74 @@ struct gw {
 	enum gw_state state;
 	int exit_code;
 	char hostname[256];
+	struct queue *queue;
+	struct policy *policy;
+	struct route_table *routes;
+	struct smtp_server *smtp;
+	int closing; /* components still closing */
 };
+
+/* Build the policy and route table of cfg; 0 or an error with err set. */
+static int
+build_policy(const struct config *cfg, struct policy **pol,
+    struct route_table **rt, char *err, size_t errlen)
+{
+	struct policy_config pc;
+	static const char *const names[] = { "STANAG4406", "MIXER", "NSEP" };
+	int rc;
+
+	policy_config_init(&pc);
+	pc.priority_policy = names[cfg->policy.priority_policy];
+	pc.trusted_networks = cfg->policy.trusted_networks;
+	pc.priority_limits = cfg->policy.priority_limits;
+	pc.untrusted_max_priority = (int)cfg->policy.untrusted_max_priority;
+	pc.max_received = (int)cfg->policy.max_received;
+	rc = policy_new(&pc, pol, err, errlen);
+	if (rc != 0)
+		return rc;
+	rc = route_table_new(cfg->routes, cfg->nroutes, rt, err, errlen);
+	if (rc != 0) {
+		policy_free(*pol);
+		*pol = NULL;
+	}
+	return rc;
+}
+
+/* No open relay: an untrusted client may send only to domains that have a
+ * route of their own; the catch-all "*" route serves trusted clients. */
+static bool
+accept_rcpt(void *arg, const char *addr)
+{
+	struct gw *gw = arg;
+	const char *pat = route_lookup_pattern(gw->routes, addr);
+
+	return pat != NULL && strcmp(pat, "*") != 0;
+}
+
+static void
+smtp_opts_from_config(struct gw *gw, struct smtp_server_opts *o)
+{
+	const struct config *cfg = gw->cfg;
+
+	smtp_server_opts_init(o);
+	o->hostname = gw->hostname;
+	o->listen_host = cfg->listen_host;
+	o->listen_port = cfg->listen_port;
+	o->max_message_size = cfg->gw.max_message_size;
+	o->max_recipients = (size_t)cfg->gw.max_recipients;
+	o->max_sessions = (size_t)cfg->gw.max_sessions;
+	o->max_sessions_per_client = (size_t)cfg->gw.max_sessions_per_client;
+	o->max_errors = (int)cfg->gw.max_errors;
+	o->command_timeout_ms = cfg->gw.command_timeout_ms;
+	o->data_timeout_ms = cfg->gw.data_timeout_ms;
+	o->deliverby_min_s = cfg->policy.deliverby_min_ms / 1000;
+	o->policy = gw->policy;
+	o->altrecip = cfg->gw.altrecip;
+	o->conneg = cfg->gw.conneg;
+	o->conperm = cfg->gw.conperm;
+	o->accept_rcpt = accept_rcpt;
+	o->accept_arg = gw;
+}
 
 static void
 apply_logging(const struct config *cfg, bool foreground)
@@ -95,6 +166,31 @@ on_handle_closed(uv_handle_t *h)
 }
 
 static void
+on_queue_closed(void *arg)
+{
+	struct gw *gw = arg;
+
+	GW_LOGI("daemon", "event=queue_closed");
+	gw->queue = NULL;
+}
+
+static void
+close_queue(struct gw *gw)
+{
+	if (gw->queue)
+		queue_close(gw->queue, on_queue_closed, gw);
+}
+
+static void
+on_smtp_closed(void *arg)
+{
+	struct gw *gw = arg;
+
+	GW_LOGI("daemon", "event=smtp_closed");
+	close_queue(gw);
+}
+
+static void
 gw_stop(struct gw *gw, const char *reason)
 {
 	if (gw->state == GW_S_STOPPING)
@@ -104,6 +200,15 @@ gw_stop(struct gw *gw, const char *reason)
 	uv_close((uv_handle_t *)&gw->sig_term, on_handle_closed);
 	uv_close((uv_handle_t *)&gw->sig_int, on_handle_closed);
 	uv_close((uv_handle_t *)&gw->sig_hup, on_handle_closed);
+	/* Listener and sessions first (a session waiting for a commit gets
+	 * its reply), then the queue once nothing can submit any more. */
+	if (gw->smtp) {
+		struct smtp_server *srv = gw->smtp;
+		gw->smtp = NULL;
+		smtp_server_close(srv, on_smtp_closed, gw);
+	} else {
+		close_queue(gw);
+	}
 }
 
 static void
@@ -133,9 +238,44 @@ gw_reload(struct gw *gw)
 		GW_LOGW("daemon",
 		    "event=reload note=\"listen, data_dir and queue_db take "
 		    "effect at the next restart\"");
-	apply_logging(ncfg, gw->opts->foreground);
-	config_free(gw->cfg);
+	struct policy *npol;
+	struct route_table *nrt;
+	rc = build_policy(ncfg, &npol, &nrt, err, sizeof(err));
+	if (rc != 0) {
+		GW_LOGE("daemon",
+		    "event=reload result=rejected error=%s reason=\"%s\" "
+		    "note=\"previous configuration stays\"",
+		    gw_errname(rc), err);
+		config_free(ncfg);
+		return;
+	}
+	struct config *ocfg = gw->cfg;
+	struct policy *opol = gw->policy;
+	struct route_table *ort = gw->routes;
 	gw->cfg = ncfg;
+	gw->policy = npol;
+	gw->routes = nrt;
+	if (gw->smtp) {
+		struct smtp_server_opts so;
+		smtp_opts_from_config(gw, &so);
+		rc = smtp_server_reconfigure(gw->smtp, &so);
+		if (rc != 0) {
+			GW_LOGE("daemon", "event=reload result=rejected "
+			    "reason=\"smtp limits refused\" error=%s",
+			    gw_errname(rc));
+			gw->cfg = ocfg;
+			gw->policy = opol;
+			gw->routes = ort;
+			config_free(ncfg);
+			policy_free(npol);
+			route_table_free(nrt);
+			return;
+		}
+	}
+	apply_logging(ncfg, gw->opts->foreground);
+	config_free(ocfg);
+	policy_free(opol);
+	route_table_free(ort);
 	GW_LOGI("daemon", "event=reload result=applied config=%s",
 	    gw->opts->config_path);
 }
@@ -209,11 +349,43 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 		gw->exit_code = EX_CANTCREAT;
 		goto out;
 	}
+	char err[700];
+	rc = build_policy(cfg, &gw->policy, &gw->routes, err, sizeof(err));
+	if (rc != 0) {
+		GW_LOGE("daemon", "event=start_failed reason=\"%s\"", err);
+		gw->exit_code = EX_CONFIG;
+		goto out;
+	}
+	char qpath[CONFIG_PATH_MAX + 16];
+	struct queue_opts qo;
+	config_queue_path(cfg, qpath, sizeof(qpath));
+	queue_opts_init(&qo);
+	qo.path = qpath;
+	qo.dup_retention_s = cfg->gw.dup_retention_ms / 1000;
+	rc = queue_open(&gw->loop, &qo, &gw->queue);
+	if (rc != 0) {
+		GW_LOGE("daemon", "event=start_failed reason=\"cannot open "
+		    "queue %s: %s\"", qpath, gw_strerror(rc));
+		gw->exit_code = rc == GW_ECORRUPT ? EX_DATAERR : EX_CANTCREAT;
+		goto out;
+	}
 	rc = start_signals(gw);
 	if (rc != 0) {
 		GW_LOGE("daemon", "event=start_failed reason=\"signals: %s\"",
 		    uv_strerror(rc));
 		gw->exit_code = EX_OSERR;
+		gw_stop(gw, "start_failed");
+		uv_run(&gw->loop, UV_RUN_DEFAULT);
+		goto out;
+	}
+	struct smtp_server_opts so;
+	smtp_opts_from_config(gw, &so);
+	rc = smtp_server_start(&gw->loop, &so, gw->queue, &gw->smtp);
+	if (rc != 0) {
+		GW_LOGE("daemon", "event=start_failed reason=\"SMTP listener "
+		    "%s: %s\"", cfg->gw.listen, gw_strerror(rc));
+		gw->smtp = NULL;
+		gw->exit_code = EX_UNAVAILABLE;
 		gw_stop(gw, "start_failed");
 		uv_run(&gw->loop, UV_RUN_DEFAULT);
 		goto out;
@@ -231,6 +403,12 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 out:
 	if (gw->exit_code != 0)
 		signal_ready(opts, (unsigned char)gw->exit_code);
+	if (gw->queue) { /* failed before the loop ran */
+		queue_close(gw->queue, on_queue_closed, gw);
+		uv_run(&gw->loop, UV_RUN_DEFAULT);
+	}
+	policy_free(gw->policy);
+	route_table_free(gw->routes);
 	rc = gw->exit_code;
 	if (gw->cfg->gw.pid_file[0] && rc == 0)
 		unlink(gw->cfg->gw.pid_file);

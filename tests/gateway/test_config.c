@@ -158,6 +158,12 @@ test_errors_name_file_and_line(void **state)
 	load_bad("[route]\n*.x.org = maildir:/x\n*.X.org = maildir:/y\n",
 	    "t.conf:3: route: duplicate pattern");
 	load_bad("[route]\nx.org = smtp:\n", "route: empty target");
+	load_bad("[policy]\n\ntrusted_networks = 10.0.0.0/33\n",
+	    "t.conf:3: trusted_networks:");
+	load_bad("[policy]\npriority_limits = 10.0.0.0/8=12\n",
+	    "t.conf:2: priority_limits:");
+	load_bad("[route]\nx.org = smtp:host:99999\n",
+	    "t.conf:2: route x.org:");
 }
 
 static void

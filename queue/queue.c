@@ -44,6 +44,7 @@
 #define SUB "queue"
 #define PRUNE_EVERY_S 60
 #define PRUNE_ROWS 1000
+#define BATCH_BYTES (16u << 20)
 
 #define OP_MAP(XX)                                                     \
 	XX(SUBMIT, "submit", 1)                                        \
@@ -558,9 +559,15 @@ owner_main(void *arg)
 			q->db = NULL;
 			uv_mutex_lock(&q->mu);
 		} else {
+			/* One batch: up to max_batch requests and about
+			 * BATCH_BYTES of content, so a burst of big messages
+			 * does not make one huge transaction. */
+			size_t bytes = head->data.len;
 			for (tail = head; tail->next &&
-			     ++n < q->opts.max_batch; tail = tail->next)
-				;
+			     ++n < q->opts.max_batch &&
+			     bytes + tail->next->data.len <= BATCH_BYTES;
+			     tail = tail->next)
+				bytes += tail->next->data.len;
 			q->in_head = tail->next;
 			if (q->in_head == NULL)
 				q->in_tail = NULL;

@@ -194,6 +194,53 @@ test_group_commit(void **state)
 	qt_teardown(&t);
 }
 
+/* A burst of big messages is split into transactions of bounded size. */
+static void
+test_big_batches(void **state)
+{
+	struct qt t;
+	struct many *m = xcalloc(1, sizeof(*m));
+	size_t len = 2u << 20;
+	uint8_t *data = xmalloc(len);
+	struct queue_stats st = { 0 };
+	(void)state;
+
+	qt_setup(&t, "qbig");
+	for (int i = 0; i < 24; i++) {
+		struct buf b = BUF_INIT;
+		fill(data, len, (unsigned)i);
+		buf_append(&b, data, len);
+		assert_int_equal(queue_submit(t.q, qt_env(0, 1, "hf1"), &b,
+				     many_cb, m),
+		    0);
+	}
+	while (m->done < 24)
+		uv_run(&t.loop, UV_RUN_ONCE);
+	assert_int_equal(m->ok, 24);
+	assert_int_equal(queue_stats(t.q, stats_cb, &st), 0);
+	while (st.requests == 0)
+		uv_run(&t.loop, UV_RUN_ONCE);
+	assert_true(st.commits >= 3); /* 48 MiB, at most ~16 MiB each */
+	assert_int_equal(st.content_bytes, 24 * (int64_t)len);
+	/* the last one reads back whole */
+	struct buf out = BUF_INIT;
+	for (int64_t off = 0; off < (int64_t)len; off += QUEUE_READ_MAX)
+		assert_int_equal(qt_read(&t, m->ids[23], off, QUEUE_READ_MAX,
+				     &out, NULL),
+		    0);
+	assert_int_equal(out.len, len);
+	int found = 0;
+	for (int s = 0; s < 24 && !found; s++) {
+		fill(data, len, (unsigned)s);
+		found = memcmp(data, out.data, len) == 0;
+	}
+	assert_true(found);
+	buf_fini(&out);
+	free(data);
+	free(m);
+	qt_teardown(&t);
+}
+
 static void
 test_duplicate_id(void **state)
 {
@@ -267,6 +314,7 @@ main(void)
 		cmocka_unit_test(test_not_a_database),
 		cmocka_unit_test(test_submit_load_read),
 		cmocka_unit_test(test_group_commit),
+		cmocka_unit_test(test_big_batches),
 		cmocka_unit_test(test_duplicate_id),
 		cmocka_unit_test(test_close_cancels),
 	};

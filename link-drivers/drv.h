@@ -33,13 +33,14 @@
  *
  * State machine (one per driver; transitions made only by drv.c):
  *
- *   DOWN --drv_open--> OPENING --device open--> DIALING --CONNECT--> UP
- *                         |                       |  (skipped when the    |
- *                         |                       |   profile has no      |
- *                         v                       v   dialogue)           v
- *                       ERROR <-------------- failure ------------- CARRIER_LOST
- *                         |  (reconnect backoff, if configured)          |
- *                         +------------------> OPENING <----------------+
+ *   DOWN --drv_open--> OPENING --device open--> DIALING --dialogue ok--> UP
+ *                       |   (no dialogue in the profile: straight to UP) |
+ *                       |                          |                     |
+ *                       | failure, open timeout    | dialogue failed     |
+ *                       v                          v                     |
+ *                     ERROR <-------- device failure ----------------- --+
+ *                CARRIER_LOST <--- NO CARRIER, BUSY, peer closed ------- +
+ *   ERROR, CARRIER_LOST --reconnect backoff timer, or drv_open--> OPENING
  *   any --drv_close--> CLOSING --handles closed--> (close_cb, freed)
  *
  *   DOWN          created, nothing open.
@@ -123,10 +124,10 @@ void drv_caps_from_prof(const struct prof *p, struct drv_caps *out);
  * dialogues all come from the profile; the rest from the link config. */
 struct drv_config {
 	const struct prof *prof;  /* required */
-	const char *device;       /* "/dev/ttyUSB0", "/dev/pts/7", "host:port" */
+	const char *device;       /* "/dev/ttyUSB0", "/dev/pts/7", "h:1234" */
 	const char *dial_number;  /* "%N" in dial steps; NULL: "" */
 	enum drv_framing framing;
-	uint32_t buffer_ms;       /* airtime kept below the link layer; 0: 1000 */
+	uint32_t buffer_ms;       /* airtime kept below the owner; 0: 1000 */
 	uint32_t open_timeout_ms; /* open/connect/dialogue step cap; 0: 10000 */
 	uint32_t reconnect_min_ms; /* 0: never reconnect after a failure */
 	uint32_t reconnect_max_ms; /* backoff cap (doubling from min) */
@@ -191,7 +192,7 @@ struct drv_class {
 	size_t instance_size;        /* >= sizeof(struct drv) */
 	/* Force a framing regardless of config (KISS driver), or -1. */
 	int force_framing;
-	/* Check the config; 0 or GW_ECONFIG/GW_EUNSUPP. Called by drv_create. */
+	/* Check the config: 0 or GW_ECONFIG/GW_EUNSUPP (by drv_create). */
 	int (*check)(const struct drv_config *cfg);
 	/* Start opening the device. Report the outcome later (or at once) with
 	 * drv__device_up() or drv__device_failed(). Returns 0 or an error

@@ -66,7 +66,7 @@ struct framing_stats {
 };
 
 struct framing_dec {
-	struct buf acc;         /* pending bytes, from a candidate frame start */
+	struct buf acc;         /* pending bytes, from a candidate start */
 	size_t max_payload;
 	struct framing_stats stats;
 };

@@ -94,7 +94,7 @@ static const struct drv_class fake_cls = {
 	.set_dtr = fake_set_dtr,
 };
 
-/* ---- the owner ------------------------------------------------------------ */
+/* ---- the owner ----------------------------------------------------------- */
 
 struct owner {
 	enum drv_state states[32];
@@ -269,7 +269,7 @@ static const char *plain_2400 =
     "[air]\nrate = 2400\nrates = 1200, 2400\nduplex = half\n"
     "turnaround = 2s\nmtu = 200\nmax_tx = 120s\n[modem]\nbuffer = 16k\n";
 
-/* ---- tests ---------------------------------------------------------------- */
+/* ---- tests --------------------------------------------------------------- */
 
 static void
 test_registry_and_create(void **state)

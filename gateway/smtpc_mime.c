@@ -292,6 +292,27 @@ copy_headers(const uint8_t *h, size_t hlen, const char *cte, bool add_mime,
 static int entity(const uint8_t *m, size_t len, bool top, bool digest,
     int depth, struct buf *out);
 
+/* A boundary delimiter line: "--" boundary ["--"] then only white space
+ * up to the line end (RFC 2046 s5.1.1). */
+static bool
+is_delimiter(const uint8_t *l, size_t n, const char *boundary, size_t bl,
+    bool *is_close)
+{
+	size_t i = 2 + bl;
+
+	if (n < i || l[0] != '-' || l[1] != '-' ||
+	    memcmp(l + 2, boundary, bl) != 0)
+		return false;
+	*is_close = n >= i + 2 && l[i] == '-' && l[i + 1] == '-';
+	if (*is_close)
+		i += 2;
+	for (; i < n; i++)
+		if (l[i] != ' ' && l[i] != '\t' && l[i] != '\r' &&
+		    l[i] != '\n')
+			return false;
+	return true;
+}
+
 /* Walk a multipart body: preamble, parts, epilogue. */
 static int
 multipart(const uint8_t *b, size_t len, const char *boundary, bool digest,
@@ -304,11 +325,9 @@ multipart(const uint8_t *b, size_t len, const char *boundary, bool digest,
 		const uint8_t *nl = i < len ? memchr(b + i, '\n', len - i) :
 		    NULL;
 		size_t end = i >= len ? len : nl ? (size_t)(nl - b) + 1 : len;
-		bool delim = i < len && !closed && end - i >= 2 + bl &&
-		    b[i] == '-' && b[i + 1] == '-' &&
-		    memcmp(b + i + 2, boundary, bl) == 0;
-		bool is_close = delim && end - i >= 4 + bl &&
-		    b[i + 2 + bl] == '-' && b[i + 3 + bl] == '-';
+		bool is_close = false;
+		bool delim = i < len && !closed &&
+		    is_delimiter(b + i, end - i, boundary, bl, &is_close);
 
 		if (i >= len || delim) {
 			if (part != SIZE_MAX) {

@@ -165,6 +165,10 @@ test_refusals(void **state)
 		"\r\n\r\n\xff\r\n",
 		/* multipart without boundary */
 		"Content-Type: multipart/mixed\r\n\r\n\xff\r\n",
+		/* "--Bogus" only starts like the delimiter of boundary B: it is
+		 * preamble text, and 8-bit preamble cannot be encoded */
+		"Content-Type: multipart/mixed; boundary=B\r\n\r\n"
+		"--Bogus \xff\r\n--B\r\n\r\nx\r\n--B--\r\n",
 		/* 8-bit inside a part's header */
 		"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
 		"Content-Type: text/plain; name=\xff\r\n\r\nx\r\n--b--\r\n",
@@ -209,6 +213,58 @@ test_priority_header(void **state)
 	buf_fini(&o);
 }
 
+static uint64_t
+rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Mutated MIME messages: a downgrade either yields pure 7-bit output, or
+ * refuses with GW_EUNSUPP and leaves out untouched. Never a crash or a
+ * sanitizer report. */
+static void
+test_downgrade_mutations(void **state)
+{
+	(void)state;
+	uint64_t seed = tu_seed("test_downgrade_mutations") | 1;
+	static const char *const pieces[] = {
+		"Content-Type: multipart/mixed; boundary=\"B\"\r\n",
+		"Content-Type: text/plain\r\n", "Content-Type: message/rfc822\r\n",
+		"Content-Type: application/x\r\n",
+		"Content-Transfer-Encoding: 8bit\r\n",
+		"Content-Transfer-Encoding: base64\r\n", "MIME-Version: 1.0\r\n",
+		"\r\n", "--B\r\n", "--B--\r\n", "caf\xc3\xa9\r\n", "\xff",
+		"line\r\n", ".\r\n", " folded\r\n", "\n", "\r", "=", "--",
+		"Content-Type: multipart/digest; boundary=C\r\n", "--C\r\n",
+	};
+	struct buf in = BUF_INIT, out = BUF_INIT;
+	for (int run = 0; run < 20000; run++) {
+		buf_reset(&in);
+		int n = (int)(rnd(&seed) % 24);
+		for (int i = 0; i < n; i++)
+			buf_append_str(&in, pieces[rnd(&seed) %
+			    GW_ARRAY_LEN(pieces)]);
+		for (int k = (int)(rnd(&seed) % 3); k > 0 && in.len; k--)
+			in.data[rnd(&seed) % in.len] = (uint8_t)rnd(&seed);
+		buf_reset(&out);
+		buf_append_str(&out, "X");
+		int rc = smtpc_mime_downgrade(in.data, in.len, &out);
+		if (rc == 0) {
+			if (smtpc_mime_has_8bit(out.data, out.len))
+				fail_msg("8-bit output for run %d:\n%s\n---\n%s", run,
+				    buf_cstr(&in), buf_cstr(&out));
+		} else {
+			assert_int_equal(rc, GW_EUNSUPP);
+			assert_int_equal(out.len, 1);
+		}
+	}
+	buf_fini(&in);
+	buf_fini(&out);
+}
+
 int
 main(void)
 {
@@ -220,6 +276,7 @@ main(void)
 		cmocka_unit_test(test_multipart),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_priority_header),
+		cmocka_unit_test(test_downgrade_mutations),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -114,7 +114,9 @@ baud_to_speed(int64_t baud, speed_t *out)
 		{ 500000, B500000 }, { 576000, B576000 },
 		{ 921600, B921600 }, { 1000000, B1000000 },
 		{ 1152000, B1152000 }, { 1500000, B1500000 },
-		{ 2000000, B2000000 },
+		{ 2000000, B2000000 }, { 2500000, B2500000 },
+		{ 3000000, B3000000 }, { 3500000, B3500000 },
+		{ 4000000, B4000000 },
 	};
 	size_t i;
 
@@ -455,6 +457,8 @@ dcd_cb(uv_timer_t *t)
 	}
 }
 
+static int pty_open(struct drv *d);
+
 static int
 serial_open(struct drv *d)
 {
@@ -542,6 +546,17 @@ serial_set_dtr(struct drv *d, bool on)
 		(void)sp_set_dtr(s->sp, on ? SP_DTR_ON : SP_DTR_OFF);
 	else
 		(void)ioctl(s->fd, on ? TIOCMBIS : TIOCMBIC, &bit);
+}
+
+const char *
+serial_backend_name(const struct drv *d)
+{
+	const struct serial_drv *s = (const struct serial_drv *)d;
+
+	GW_REQUIRE(d->cls->open == serial_open || d->cls->open == pty_open);
+	if (!s->has_fd)
+		return "closed";
+	return s->active == BE_SP ? "libserialport" : "termios";
 }
 
 static int

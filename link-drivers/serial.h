@@ -28,6 +28,10 @@ const struct drv_class *serial_drv_class(void);
 const struct drv_class *serial_pty_drv_class(void);
 const struct drv_class *serial_kiss_drv_class(void);
 
+/* The backend of an open serial/pty/kiss driver: "libserialport",
+ * "termios", or "closed" (for status displays and tests). */
+const char *serial_backend_name(const struct drv *d);
+
 /* True if path names a pseudo-terminal slave (after resolving symlinks). */
 bool serial_is_pty(const char *path);
 

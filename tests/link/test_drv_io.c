@@ -312,6 +312,7 @@ run_openpt_echo(const char *cls, bool via_symlink)
 		fail_msg("%s: %d of %d frames echoed", cls, s.nrecv, s.target);
 	assert_int_equal(s.ups, 1);
 	assert_int_equal(s.nrecv, 200);
+	assert_string_equal(serial_backend_name(s.d), "termios");
 	assert_true(s.max_buffered <= drv_high_water(s.d));
 
 	/* The far process dies: the driver sees the hang-up. */
@@ -529,6 +530,50 @@ test_socat_two_processes(void **state)
 	free(dir);
 }
 
+/* A real UART through libserialport, when this machine has one we may
+ * open (skipped otherwise): the driver comes up on the libserialport
+ * backend, writes go out paced, and close releases everything. */
+static void
+test_uart_via_libserialport(void **state)
+{
+	(void)state;
+	static const char *cands[] = { "/dev/ttyS0", "/dev/ttyUSB0",
+		"/dev/ttyACM0" };
+	const char *dev = NULL;
+	char *dir = tu_mkdtemp("uart");
+	char *pp = write_profile(dir, "u", "[serial]\nbaud = 9600\n"
+	    "[air]\nrate = 9600\nmtu = 64\n");
+	struct sess s;
+
+	for (size_t i = 0; i < GW_ARRAY_LEN(cands) && dev == NULL; i++)
+		if (access(cands[i], R_OK | W_OK) == 0 &&
+		    !serial_is_pty(cands[i]))
+			dev = cands[i];
+	if (dev == NULL) {
+		free(pp);
+		tu_rmtree(dir);
+		free(dir);
+		skip();
+	}
+	rng_state = 5;
+	sess_init(&s, pp, "serial", dev, DRV_FRAMING_SYNC, 3);
+	assert_int_equal(drv_open(s.d), 0);
+	sess_run(&s, 300);
+	if (drv_state(s.d) != DRV_S_UP) {
+		/* A node without hardware behind it. */
+		fprintf(stderr, "%s: %s (%s)\n", dev,
+		    drv_state_name(drv_state(s.d)), s.last_reason);
+	} else {
+		assert_string_equal(serial_backend_name(s.d),
+		    "libserialport");
+		assert_int_equal(s.nsent, 3);
+	}
+	sess_fini(&s);
+	free(pp);
+	tu_rmtree(dir);
+	free(dir);
+}
+
 /* ---- TCP ----------------------------------------------------------------- */
 
 struct srv {
@@ -718,6 +763,7 @@ main(void)
 		cmocka_unit_test(test_openpt_serial_auto_symlink),
 		cmocka_unit_test(test_pacing_on_real_pty),
 		cmocka_unit_test(test_socat_two_processes),
+		cmocka_unit_test(test_uart_via_libserialport),
 		cmocka_unit_test(test_tcp_echo_and_reconnect),
 		cmocka_unit_test(test_tcp_refused_backoff),
 	};

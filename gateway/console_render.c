@@ -405,7 +405,8 @@ draw_link(struct console_grid *g, int row, const struct console_view *v,
 		*p = (char)(*p - ('a' <= *p && *p <= 'z' ? 32 : 0));
 	col = putf(g, row, col, w, CONSOLE_A_NORMAL, "%-8.8s ", l->name);
 	col = putf(g, row, col, w, state_attr(l->state), "%-10s", up);
-	col = put(g, row, col, w, CONSOLE_A_WARN, l->held ? " HELD " : "      ");
+	col = put(g, row, col, w, CONSOLE_A_WARN, l->held ? " HELD " :
+	    "      ");
 	col = putf(g, row, col, w, CONSOLE_A_NORMAL, "%-.14s -> %-.16s",
 	    l->profile[0] ? l->profile : "-", l->peer[0] ? l->peer : "-");
 	status_fmt_bps(l->nominal_bps, a, sizeof(a));
@@ -658,7 +659,8 @@ console_render(const struct console_view *v, struct console_grid *g)
 		header(g, row++, v, S_LINKS, &L, "LINKS", st->nlinks ? sum :
 		    "");
 	}
-	for (size_t k = 0; k < L.shown[S_LINKS]; k++, row += L.per_item[S_LINKS])
+	for (size_t k = 0; k < L.shown[S_LINKS]; k++,
+	    row += L.per_item[S_LINKS])
 		draw_link(g, row, v, &L, L.first[S_LINKS] + k);
 
 	/* QUEUE */
@@ -679,7 +681,8 @@ console_render(const struct console_view *v, struct console_grid *g)
 	/* ON AIR */
 	if (row < g->h - 2)
 		header(g, row++, v, S_ONAIR, &L, "ON AIR", "");
-	for (size_t k = 0; k < L.shown[S_ONAIR]; k++, row += L.per_item[S_ONAIR])
+	for (size_t k = 0; k < L.shown[S_ONAIR]; k++,
+	    row += L.per_item[S_ONAIR])
 		draw_xfer(g, row, v, &L, L.first[S_ONAIR] + k);
 
 	/* DEADLINES AT RISK */

@@ -70,6 +70,8 @@ struct control_pending {
 struct control_client {
 	struct control *ctl;
 	uv_pipe_t pipe;
+	uv_timer_t idle;     /* closes a silent request connection */
+	int nopen;           /* of pipe and idle */
 	uv_shutdown_t shutdown;
 	struct control_client *prev, *next;
 	struct buf in;
@@ -100,6 +102,7 @@ struct control {
 	dev_t dev;
 	ino_t ino;
 	size_t max_clients, max_line, max_output;
+	uint64_t idle_timeout_ms;
 	int log_events_level;
 	bool sink_installed;
 
@@ -180,6 +183,9 @@ client_closed(uv_handle_t *h)
 	struct control_client *cl = h->data;
 	struct control *c = cl->ctl;
 
+	c->nopen--;
+	if (--cl->nopen > 0)
+		return;
 	if (cl->prev)
 		cl->prev->next = cl->next;
 	else
@@ -189,7 +195,6 @@ client_closed(uv_handle_t *h)
 	c->nclients--;
 	buf_fini(&cl->in);
 	free(cl);
-	c->nopen--;
 	control_maybe_free(c);
 }
 
@@ -206,6 +211,7 @@ client_close(struct control_client *cl, const char *why)
 		cl->pending = NULL;
 	}
 	uv_close((uv_handle_t *)&cl->pipe, client_closed);
+	uv_close((uv_handle_t *)&cl->idle, client_closed);
 }
 
 static void
@@ -232,6 +238,37 @@ client_end(struct control_client *cl)
 	if (uv_shutdown(&cl->shutdown, (uv_stream_t *)&cl->pipe,
 	    client_shutdown_cb) != 0)
 		client_close(cl, "shutdown failed");
+}
+
+static void
+idle_cb(uv_timer_t *t)
+{
+	struct control_client *cl = t->data;
+
+	if (cl->closing || cl->ending || cl->streaming)
+		return;
+	if (cl->pending) { /* the daemon is still working on it */
+		uv_timer_again(&cl->idle);
+		return;
+	}
+	GW_LOGD("control", "client=%llu event=idle-timeout",
+	    (unsigned long long)cl->serial);
+	client_close(cl, "idle");
+}
+
+/* (Re)start the idle clock; a stream never times out (it is meant to sit
+ * and listen), everything else must send a request now and then. */
+static void
+client_touch(struct control_client *cl)
+{
+	if (cl->closing || cl->ending)
+		return;
+	if (cl->streaming) {
+		uv_timer_stop(&cl->idle);
+		return;
+	}
+	uv_timer_start(&cl->idle, idle_cb, cl->ctl->idle_timeout_ms,
+	    cl->ctl->idle_timeout_ms);
 }
 
 /* --- output ------------------------------------------------------------ */
@@ -662,6 +699,7 @@ control_done(void *token, const struct control_result *r)
 		}
 		client_send(cl, o);
 		cl->pending = NULL;
+		client_touch(cl);
 		client_process(cl);
 	}
 	json_decref(p->tag);
@@ -808,6 +846,15 @@ out:
 	json_decref(req);
 }
 
+/* The session invariants (see the diagram at the top). */
+static void
+client_check_state(const struct control_client *cl)
+{
+	GW_REQUIRE(cl->pending == NULL || cl->pending->client == cl);
+	GW_REQUIRE(!(cl->streaming && cl->pending != NULL));
+	GW_REQUIRE(cl->in.len <= cl->in.cap);
+}
+
 /* Handle the complete lines in the input buffer, one request at a time. */
 static void
 client_process(struct control_client *cl)
@@ -816,6 +863,7 @@ client_process(struct control_client *cl)
 
 	if (cl->in_process)
 		return;
+	client_check_state(cl);
 	cl->in_process = true;
 	while (!cl->closing && !cl->ending && cl->pending == NULL) {
 		char *data = (char *)cl->in.data;
@@ -879,6 +927,7 @@ read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 	cl->in.len += (size_t)nread;
 	cl->in.data[cl->in.len] = '\0';
 	client_process(cl);
+	client_touch(cl);
 }
 
 /* Backpressure: while an action is outstanding, read only until a further
@@ -927,7 +976,10 @@ connection_cb(uv_stream_t *server, int status)
 	buf_init(&cl->in);
 	GW_REQUIRE(uv_pipe_init(c->loop, &cl->pipe, 0) == 0);
 	cl->pipe.data = cl;
-	c->nopen++;
+	GW_REQUIRE(uv_timer_init(c->loop, &cl->idle) == 0);
+	cl->idle.data = cl;
+	cl->nopen = 2;
+	c->nopen += 2;
 	cl->next = c->clients;
 	if (c->clients)
 		c->clients->prev = cl;
@@ -956,6 +1008,7 @@ connection_cb(uv_stream_t *server, int status)
 	}
 	GW_LOGD("control", "client=%llu uid=%u pid=%ld event=connect",
 	    (unsigned long long)cl->serial, (unsigned)cl->uid, (long)cl->pid);
+	client_touch(cl);
 	client_process(cl);
 }
 
@@ -1010,46 +1063,58 @@ probe_socket(const char *path)
 	return rc;
 }
 
+/* Create the listening socket at path with plain system calls, so that a
+ * failure leaves nothing behind (no libuv handle to close). Returns the fd
+ * or a negative error; dev and ino identify the file we made. */
 static int
-make_listener(struct control *c, unsigned mode, bool has_gid, gid_t gid)
+make_listener(const char *path, unsigned mode, bool has_gid, gid_t gid,
+    dev_t *dev, ino_t *ino)
 {
 	struct sockaddr_un sa;
-	char tmp[sizeof(sa.sun_path) + 32];
+	char tmp[sizeof(sa.sun_path)];
 	struct stat sb;
-	int rc;
+	int fd, rc = 0;
 
-	if (strlen(c->path) + 16 >= sizeof(sa.sun_path))
+	if (strlen(path) + 24 >= sizeof(sa.sun_path))
 		return GW_ETOOBIG;
-	rc = probe_socket(c->path);
+	rc = probe_socket(path);
 	if (rc == 1)
 		return GW_EBUSY;
 	if (rc < 0)
 		return rc;
-	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", c->path, (long)getpid());
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
 	if (unlink(tmp) != 0 && errno != ENOENT)
 		return -errno;
-	GW_REQUIRE(uv_pipe_init(c->loop, &c->listener, 0) == 0);
-	c->listener.data = c;
-	c->nopen++;
-	rc = uv_pipe_bind(&c->listener, tmp);
-	if (rc == 0 && chmod(tmp, mode) != 0)
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, tmp, strlen(tmp) + 1);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	if (chmod(tmp, mode) != 0)
 		rc = -errno;
 	if (rc == 0 && has_gid && chown(tmp, (uid_t)-1, gid) != 0)
 		rc = -errno;
-	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&c->listener, 16, connection_cb);
-	/* rename replaces a stale socket atomically */
-	if (rc == 0 && rename(tmp, c->path) != 0)
+	if (rc == 0 && listen(fd, 16) != 0)
 		rc = -errno;
-	if (rc == 0 && lstat(c->path, &sb) != 0)
+	/* rename replaces a stale socket atomically */
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc == 0 && lstat(path, &sb) != 0)
 		rc = -errno;
 	if (rc != 0) {
 		unlink(tmp);
+		close(fd);
 		return rc;
 	}
-	c->dev = sb.st_dev;
-	c->ino = sb.st_ino;
-	return 0;
+	*dev = sb.st_dev;
+	*ino = sb.st_ino;
+	return fd;
 }
 
 int
@@ -1059,7 +1124,10 @@ control_new(uv_loop_t *loop, const struct control_opts *opts,
 	struct control *c;
 	gid_t gid = 0;
 	bool has_gid = false;
-	int rc;
+	unsigned mode = opts->mode ? opts->mode : 0660;
+	dev_t dev;
+	ino_t ino;
+	int fd, rc;
 
 	*out = NULL;
 	if (opts->path == NULL || opts->path[0] == '\0')
@@ -1070,27 +1138,41 @@ control_new(uv_loop_t *loop, const struct control_opts *opts,
 			return rc;
 		has_gid = true;
 	}
+	fd = make_listener(opts->path, mode, has_gid, gid, &dev, &ino);
+	if (fd < 0)
+		return fd;
+
 	c = xcalloc(1, sizeof(*c));
 	c->loop = loop;
 	c->ops = *ops;
 	c->clock = opts->clock ? opts->clock : clk_system();
 	c->path = xstrdup(opts->path);
+	c->dev = dev;
+	c->ino = ino;
 	c->max_clients = opts->max_clients ? opts->max_clients : 16;
 	c->max_line = opts->max_line ? opts->max_line : 4096;
 	c->max_output = opts->max_output ? opts->max_output : 1u << 20;
+	c->idle_timeout_ms = opts->idle_timeout_ms ? opts->idle_timeout_ms :
+	    600000;
 	c->log_events_level = opts->log_events_level;
 	pthread_mutex_init(&c->lock, NULL);
 	GW_REQUIRE(uv_async_init(loop, &c->async, async_cb) == 0);
 	c->async.data = c;
 	c->nopen++;
-
-	rc = make_listener(c, opts->mode ? opts->mode : 0660, has_gid, gid);
+	GW_REQUIRE(uv_pipe_init(loop, &c->listener, 0) == 0);
+	c->listener.data = c;
+	c->nopen++;
+	rc = uv_pipe_open(&c->listener, fd);
+	if (rc != 0)
+		close(fd); /* not adopted by the handle */
+	else
+		rc = uv_listen((uv_stream_t *)&c->listener, 16, connection_cb);
 	if (rc != 0) {
-		c->closing = true;
-		if (c->nopen > 1)
-			uv_close((uv_handle_t *)&c->listener, handle_closed);
-		/* freed by the close callbacks */
-		uv_close((uv_handle_t *)&c->async, handle_closed);
+		/* Not expected with a fresh listening socket. The struct is
+		 * released by the loop once its handles have closed. */
+		GW_LOGE("control", "event=listen-error path=%s err=%s",
+		    c->path, uv_strerror(rc));
+		control_close(c, NULL, NULL);
 		return rc;
 	}
 	if (c->log_events_level >= 0) {
@@ -1098,8 +1180,7 @@ control_new(uv_loop_t *loop, const struct control_opts *opts,
 		c->sink_installed = true;
 	}
 	GW_LOGI("control", "event=listen path=%s mode=%04o group=%s",
-	    c->path, opts->mode ? opts->mode : 0660,
-	    has_gid ? opts->group : "-");
+	    c->path, mode, has_gid ? opts->group : "-");
 	*out = c;
 	return 0;
 }

@@ -34,6 +34,7 @@
 #include "gateway/status.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <uv.h>
 
@@ -102,12 +103,14 @@ struct control_ops {
 
 struct control_opts {
 	const char *path;          /* socket path (required) */
-	const char *group;         /* operator group name or number; NULL none */
+	const char *group;         /* operator group name or number, or NULL */
 	unsigned mode;             /* socket file mode; 0 means 0660 */
 	size_t max_clients;        /* 0 means 16 */
 	size_t max_line;           /* request line bytes; 0 means 4096 */
 	size_t max_output;         /* unsent bytes per client before it is
 				      dropped as too slow; 0 means 1 MiB */
+	uint64_t idle_timeout_ms;  /* a request connection silent this long
+				      is closed (streams never); 0: 10 min */
 	int log_events_level;      /* < 0: none; else log lines at this level
 				      or more severe become events (installs
 				      control_log_sink; see below) */
@@ -117,12 +120,15 @@ struct control_opts {
 /* Create the socket at opts->path and start listening. A stale socket file
  * (nobody listening) is replaced; the new one is bound under a temporary
  * name, given its mode and group, and renamed into place, so it is never
- * reachable with looser permissions. Returns 0 and *out, or
+ * reachable with looser permissions. On failure nothing is left behind.
+ * Returns 0 and *out, or
  *   GW_EBUSY    another server answers on that path
  *   GW_EEXIST   the path exists and is not a socket (left alone)
  *   GW_ENOENT   unknown group
  *   GW_ETOOBIG  path longer than a sockaddr_un allows
- *   -errno      bind/listen/chmod/chown/rename failed */
+ *   -errno      bind/listen/chmod/chown/rename failed
+ * Runs blocking file-system calls (and a group lookup): call it at start or
+ * reload, not in the middle of traffic. */
 int control_new(uv_loop_t *loop, const struct control_opts *opts,
     const struct control_ops *ops, struct control **out);
 

@@ -394,7 +394,8 @@ fields_decode(const struct field *t, const json_t *o, void *obj,
 			if (enum_decode(v, status_link_state_parse, &e) != 0)
 				return bad(err, errlen, where, t->name,
 				    "unknown link state");
-			*(enum status_link_state *)p = (enum status_link_state)e;
+			*(enum status_link_state *)p =
+			    (enum status_link_state)e;
 			break;
 		case F_RACTION:
 			if (enum_decode(v, status_risk_action_parse, &e) != 0)

@@ -157,7 +157,8 @@ t_80x24(void **state)
 	assert_non_null(strstr(row(&g, 10), "3f2a9c0e11d8  P+2 hf1"));
 	assert_null(strstr(row(&g, 10), ONAIR_ID)); /* short id at 80 */
 	/* 45% of a 34-column bar is 15 '#' */
-	assert_non_null(strstr(row(&g, 11), "[###############...................]"));
+	assert_non_null(strstr(row(&g, 11),
+	    "[###############...................]"));
 	assert_non_null(strstr(row(&g, 11), "45%  27.0 kB / 60.0 kB  ETA 55s"));
 	r = find(&g, "DEADLINES AT RISK");
 	assert_int_equal(r, 12);

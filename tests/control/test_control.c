@@ -507,6 +507,49 @@ t_max_clients(void **state)
 	wait_clients(f, 0);
 }
 
+static int
+setup_idle(void **state)
+{
+	struct control_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.idle_timeout_ms = 400;
+	o.log_events_level = -1;
+	return setup_opts(state, &o);
+}
+
+/* A silent request connection is closed; a stream is not. */
+static void
+t_idle(void **state)
+{
+	struct fx *f = *state;
+	struct ctlclient *quiet = conn(f), *busy = conn(f), *s;
+	json_t *rep = NULL;
+
+	s = conn(f);
+	rep = raw(s, "{\"op\":\"events\"}\n");
+	assert_true(json_is_true(json_object_get(rep, "ok")));
+	json_decref(rep);
+	json_decref(raw(busy, "{\"op\":\"ping\"}\n"));
+	for (int i = 0; i < 6; i++) {
+		usleep(150000);
+		rep = raw(busy, "{\"op\":\"ping\"}\n");
+		assert_true(json_is_true(json_object_get(rep, "ok")));
+		json_decref(rep);
+	}
+	/* 900 ms without a word from quiet */
+	assert_int_equal(ctlclient_read(quiet, 5000, &rep), GW_ECLOSED);
+	ctlclient_close(quiet);
+	wait_clients(f, 2);
+	harness_post(&f->h, "still listening");
+	json_t *ev = next_event(s);
+	assert_string_equal(json_string_value(json_object_get(ev, "text")),
+	    "still listening");
+	json_decref(ev);
+	ctlclient_close(s);
+	ctlclient_close(busy);
+}
+
 static void
 log_warn_fn(struct harness *h, void *arg)
 {
@@ -712,6 +755,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(t_log_events, setup_small,
 		    teardown),
+		cmocka_unit_test_setup_teardown(t_idle, setup_idle, teardown),
 		cmocka_unit_test_setup_teardown(t_slow_reader, setup_small,
 		    teardown),
 		cmocka_unit_test_setup_teardown(t_permissions, setup_group,
@@ -719,8 +763,10 @@ main(void)
 		cmocka_unit_test(t_socket_file),
 	};
 
-	/* as in skywaved: a peer that hangs up is a write error, not a signal */
+	/* as in skywaved: a peer that hangs up is a write error, no signal */
 	signal(SIGPIPE, SIG_IGN);
 	gw_log_set_stderr(getenv("SKYWAVE_TEST_VERBOSE") != NULL);
+	if (getenv("SKYWAVE_TEST_VERBOSE"))
+		gw_log_set_debug("control");
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -69,6 +69,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SCHED_TICK_MAX 4096 /* rule evaluations per tick, at most */
+
 struct sched_route {
 	bool used;
 	char name[SCHED_ROUTE_NAME_MAX];
@@ -84,6 +86,7 @@ struct sched_route {
 	int64_t last_pred_ms;    /* time of the last prediction */
 	int64_t eval_ms;         /* periodic re-prediction due */
 	size_t ntracked;         /* jobs with a deadline or an alternate */
+	struct sched_job *tracked; /* ... listed here */
 	struct sched_job *jobs;
 	size_t njobs;
 };
@@ -327,6 +330,8 @@ hash_grow(struct sched *s)
 static void
 set_event(struct sched *s, struct sched_job *j, int64_t t)
 {
+	if (j->in_events ? t == j->next_event_ms : t == INT64_MAX)
+		return;
 	if (j->in_events)
 		s->events = treap_remove(s->events, &j->enode);
 	j->in_events = false;
@@ -392,15 +397,30 @@ job_enqueue(struct sched *s, struct sched_job *j, bool held, int64_t now)
 static void
 job_retrack(struct sched *s, struct sched_job *j)
 {
+	struct sched_route *r = &s->routes[j->route];
 	bool t = job_tracked(j);
 
-	if (t != j->tracked) {
-		if (t)
-			s->routes[j->route].ntracked++;
+	j->alt = job_has_arcpt(j);
+	if (t == j->tracked)
+		return;
+	if (t) {
+		j->tprev = NULL;
+		j->tnext = r->tracked;
+		if (r->tracked)
+			r->tracked->tprev = j;
+		r->tracked = j;
+		r->ntracked++;
+	} else {
+		if (j->tprev)
+			j->tprev->tnext = j->tnext;
 		else
-			s->routes[j->route].ntracked--;
-		j->tracked = t;
+			r->tracked = j->tnext;
+		if (j->tnext)
+			j->tnext->tprev = j->tprev;
+		j->tprev = j->tnext = NULL;
+		r->ntracked--;
 	}
+	j->tracked = t;
 }
 
 static void
@@ -423,8 +443,15 @@ job_free(struct sched *s, struct sched_job *j)
 	if (j->rnext)
 		j->rnext->rprev = j->rprev;
 	r->njobs--;
-	if (j->tracked)
+	if (j->tracked) {
+		if (j->tprev)
+			j->tprev->tnext = j->tnext;
+		else
+			r->tracked = j->tnext;
+		if (j->tnext)
+			j->tnext->tprev = j->tprev;
 		r->ntracked--;
+	}
 	s->njobs--;
 	free(j->rcpts);
 	free(j);
@@ -1076,10 +1103,12 @@ walk_ready(struct walk *w, struct sched__node *n)
 		walk_ready(w, n->l);
 		j = JOB_OF(n, qnode);
 		w->cum += j->air_bytes;
-		eff = w->cum / w->den * w->num + w->cum % w->den * w->num /
-		    w->den;
-		set_pred(j, predict_add(w->start,
-		    predict_duration_ms(&w->r->link, eff)));
+		if (j->tracked) {
+			eff = w->cum / w->den * w->num + w->cum % w->den *
+			    w->num / w->den;
+			set_pred(j, predict_add(w->start,
+			    predict_duration_ms(&w->r->link, eff)));
+		}
 		n = n->r;
 	}
 }
@@ -1124,7 +1153,7 @@ route_predict(struct sched *s, struct sched_route *r, int64_t now,
 		}
 		walk_ready(&w, r->ready[b]);
 	}
-	for (j = r->jobs; j != NULL; j = j->rnext) {
+	for (j = r->tracked; j != NULL; j = j->tnext) {
 		if (j->state == SCHED_JOB_WAITING) {
 			st = j->not_before_ms > w.start ? j->not_before_ms :
 			    w.start;
@@ -1140,9 +1169,10 @@ route_predict(struct sched *s, struct sched_route *r, int64_t now,
 	r->dirty = false;
 	r->last_pred_ms = now;
 	r->eval_ms = now + s->cfg.reeval_ms;
-	for (j = r->jobs; j != NULL; j = nx) {
-		nx = j->rnext;
-		if (job_tracked(j) && j->state != SCHED_JOB_DOOMED)
+	/* Only the prediction rule (an alternate's) depends on them. */
+	for (j = r->tracked; j != NULL; j = nx) {
+		nx = j->tnext;
+		if (j->alt && j->state != SCHED_JOB_DOOMED)
 			job_eval(s, j, now, out);
 	}
 }
@@ -1154,13 +1184,16 @@ sched_tick(struct sched *s, int64_t now, struct sched_out *out)
 	struct sched_job *j;
 	struct sched_route *r;
 	int64_t wake = INT64_MAX;
-	int i;
+	int i, budget = SCHED_TICK_MAX;
 
 	while ((n = treap_min(s->waiting)) != NULL && n->k1 <= now) {
 		j = JOB_OF(n, qnode);
 		job_requeue(s, j, now);
 	}
-	while ((n = treap_min(s->events)) != NULL && n->k1 <= now) {
+	/* Bounded work per tick (a rebuilt index makes every job due at
+	 * once): the rest is due again at once, after the loop has run. */
+	while ((n = treap_min(s->events)) != NULL && n->k1 <= now &&
+	    budget-- > 0) {
 		j = JOB_OF(n, enode);
 		set_event(s, j, INT64_MAX);
 		job_eval(s, j, now, out);
@@ -1284,6 +1317,7 @@ sched_check(const struct sched *s)
 			nev_seen += j->in_events;
 			tracked += job_tracked(j);
 			GW_REQUIRE(j->tracked == job_tracked(j));
+			GW_REQUIRE(j->alt == job_has_arcpt(j));
 			if (j->state == SCHED_JOB_READY) {
 				ready[j->band]++;
 				air[j->band] += j->air_bytes;
@@ -1298,6 +1332,11 @@ sched_check(const struct sched *s)
 		}
 		GW_REQUIRE(i == r->njobs);
 		GW_REQUIRE(tracked == r->ntracked);
+		for (i = 0, j = r->tracked; j != NULL; j = j->tnext, i++) {
+			GW_REQUIRE(j->tracked && j->route == ri);
+			GW_REQUIRE(j->tnext == NULL || j->tnext->tprev == j);
+		}
+		GW_REQUIRE(i == r->ntracked);
 		total += r->njobs;
 		for (b = 0; b < SCHED_BANDS; b++) {
 			GW_REQUIRE(ready[b] == r->nready[b]);

@@ -156,7 +156,8 @@ struct sched_job {
 	int attempts;
 	int64_t not_before_ms;
 	enum sched_job_state state;
-	int64_t pred_ms;          /* predicted completion, PREDICT_NEVER */
+	int64_t pred_ms;          /* predicted completion (kept for jobs with
+				     BY, ABY or ARCPT), PREDICT_NEVER */
 	int64_t slack_ms;         /* deadline - pred (INT64_MAX: no deadline) */
 	struct sched_rcpt *rcpts;
 	size_t nrcpts, nactive;
@@ -167,7 +168,9 @@ struct sched_job {
 	struct sched__node enode;
 	struct sched_job *hnext, *rprev, *rnext;
 	bool in_events;
-	bool tracked;             /* counted in the route's ntracked */
+	bool tracked;             /* on the route's tracked list */
+	bool alt;                 /* an active recipient has an ARCPT */
+	struct sched_job *tprev, *tnext;
 	int64_t commit_done_ms;   /* COMMITTING: expected far-end commit */
 };
 
@@ -290,7 +293,10 @@ int sched_report(struct sched *s, struct sched_job *job, uint32_t rcpt_idx,
 
 /* Run everything due at now: backoffs ending, re-prediction of routes whose
  * load, rate or state changed (or whose period ran out), deadline rules.
- * Appends decisions to out and sets out->wake_ms; returns it too. */
+ * Appends decisions to out and sets out->wake_ms; returns it too. Work per
+ * call is bounded (4096 rule evaluations besides re-prediction); a wake-up
+ * at or before now means more is due: call again after the loop has
+ * served other events. Re-prediction is one O(n) pass over a route. */
 int64_t sched_tick(struct sched *s, int64_t now, struct sched_out *out);
 
 /* For the console: every job of route in scheduling order (READY by band

@@ -568,6 +568,66 @@ status_msg_from_json(const json_t *j, struct status_msg *m, char *err,
 	return fields_decode(msg_fields, j, m, "", err, errlen);
 }
 
+/* --- throughput sampler ------------------------------------------------ */
+
+void
+status_sampler_init(struct status_sampler *s, int64_t interval_ms,
+    int64_t now_ms)
+{
+	GW_REQUIRE(interval_ms > 0);
+	memset(s, 0, sizeof(*s));
+	s->interval_ms = interval_ms;
+	s->slot_start_ms = now_ms;
+}
+
+static void
+sampler_push(struct status_sampler *s, uint32_t v)
+{
+	if (s->n < STATUS_SPARK_MAX) {
+		s->ring[(s->head + s->n) % STATUS_SPARK_MAX] = v;
+		s->n++;
+	} else {
+		s->ring[s->head] = v;
+		s->head = (s->head + 1) % STATUS_SPARK_MAX;
+	}
+}
+
+/* Close every slot that ended at or before now_ms. */
+static void
+sampler_roll(struct status_sampler *s, int64_t now_ms)
+{
+	int64_t slots;
+
+	if (now_ms < s->slot_start_ms + s->interval_ms)
+		return;
+	slots = (now_ms - s->slot_start_ms) / s->interval_ms;
+	uint64_t rate = s->slot_bytes * 1000 / (uint64_t)s->interval_ms;
+	sampler_push(s, rate > UINT32_MAX ? UINT32_MAX : (uint32_t)rate);
+	/* idle slots after a gap; more than a ring's worth is all zeros */
+	for (int64_t i = 1; i < slots && i <= STATUS_SPARK_MAX; i++)
+		sampler_push(s, 0);
+	s->slot_start_ms += slots * s->interval_ms;
+	s->slot_bytes = 0;
+}
+
+void
+status_sampler_add(struct status_sampler *s, int64_t now_ms, uint64_t bytes)
+{
+	sampler_roll(s, now_ms);
+	s->slot_bytes += bytes;
+}
+
+void
+status_sampler_fill(struct status_sampler *s, int64_t now_ms,
+    struct status_link *l)
+{
+	sampler_roll(s, now_ms);
+	l->spark_interval_ms = s->interval_ms;
+	l->nspark = s->n;
+	for (size_t i = 0; i < s->n; i++)
+		l->spark[i] = s->ring[(s->head + i) % STATUS_SPARK_MAX];
+}
+
 /* --- human formats ----------------------------------------------------- */
 
 char *
@@ -669,8 +729,9 @@ status_format_text(const struct status *st, struct buf *out)
 	buf_appendf(out, "\nqueue:%s\n", st->nbands ? "" : " empty");
 	for (size_t i = 0; i < st->nbands; i++) {
 		const struct status_band *q = &st->bands[i];
-		buf_appendf(out, "  %-10s %6" PRId64 " msgs %10s  oldest %-8s"
+		buf_appendf(out, "  %-10s %6" PRId64 " msg%s %10s  oldest %-8s"
 		    " drain %s\n", q->name, q->messages,
+		    q->messages == 1 ? " " : "s",
 		    status_fmt_bytes(q->bytes, a, sizeof(a)),
 		    status_fmt_ms(q->oldest_age_ms, b, sizeof(b)),
 		    q->drain_ms < 0 ? "?" :

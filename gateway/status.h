@@ -188,6 +188,29 @@ struct status_msg {
 	char last_error[STATUS_TEXT_MAX];
 };
 
+/* Throughput samples for a link's sparkline, kept by the daemon per link:
+ * bytes moved are summed into fixed slots of interval_ms; finished slots
+ * become bytes/s samples in a ring of STATUS_SPARK_MAX. Slots with no
+ * traffic count as 0, however long the gap. Pure; the caller passes the
+ * (monotonic) time. */
+struct status_sampler {
+	int64_t interval_ms;
+	int64_t slot_start_ms;     /* start of the slot being filled */
+	uint64_t slot_bytes;
+	size_t head, n;            /* ring: oldest at head */
+	uint32_t ring[STATUS_SPARK_MAX];
+};
+
+void status_sampler_init(struct status_sampler *s, int64_t interval_ms,
+    int64_t now_ms);
+/* Count bytes moved (either direction) at now_ms. */
+void status_sampler_add(struct status_sampler *s, int64_t now_ms,
+    uint64_t bytes);
+/* Close the slots finished by now_ms and copy the samples, oldest first,
+ * into l->spark / l->nspark / l->spark_interval_ms. */
+void status_sampler_fill(struct status_sampler *s, int64_t now_ms,
+    struct status_link *l);
+
 /* Zero a snapshot and set its version. */
 void status_init(struct status *st);
 

@@ -271,6 +271,41 @@ t_formats(void **state)
 }
 
 static void
+t_sampler(void **state)
+{
+	struct status_sampler s;
+	struct status_link l;
+
+	(void)state;
+	memset(&l, 0, sizeof(l));
+	status_sampler_init(&s, 1000, 50000);
+	status_sampler_add(&s, 50100, 300);
+	status_sampler_add(&s, 50900, 200);   /* slot 1: 500 B in 1 s */
+	status_sampler_add(&s, 51500, 1000);  /* slot 2 */
+	status_sampler_fill(&s, 51999, &l);   /* slot 2 not finished */
+	assert_int_equal(l.nspark, 1);
+	assert_int_equal(l.spark[0], 500);
+	assert_int_equal(l.spark_interval_ms, 1000);
+	status_sampler_fill(&s, 55000, &l);   /* slot 2 + three idle */
+	assert_int_equal(l.nspark, 5);
+	assert_int_equal(l.spark[1], 1000);
+	assert_int_equal(l.spark[2], 0);
+	assert_int_equal(l.spark[4], 0);
+	/* the slot that started at 55000 is open; a long gap is all zeros
+	 * and the ring keeps the newest STATUS_SPARK_MAX */
+	status_sampler_add(&s, 55010, 7000);
+	status_sampler_fill(&s, 56000, &l);
+	assert_int_equal(l.spark[l.nspark - 1], 7000);
+	status_sampler_fill(&s, 56000 + 1000000, &l);
+	assert_int_equal(l.nspark, STATUS_SPARK_MAX);
+	for (size_t i = 0; i < l.nspark; i++)
+		assert_int_equal(l.spark[i], 0);
+	status_sampler_add(&s, 56000 + 1000000, 2000);
+	status_sampler_fill(&s, 56000 + 1001000, &l);
+	assert_int_equal(l.spark[STATUS_SPARK_MAX - 1], 2000);
+}
+
+static void
 t_text(void **state)
 {
 	struct status *st = xmalloc(sizeof(*st));
@@ -305,6 +340,7 @@ main(void)
 		cmocka_unit_test(t_lenient),
 		cmocka_unit_test(t_strings),
 		cmocka_unit_test(t_formats),
+		cmocka_unit_test(t_sampler),
 		cmocka_unit_test(t_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

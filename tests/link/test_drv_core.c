@@ -75,6 +75,16 @@ fake_close(struct drv *d)
 }
 
 static int fake_dtr = -1;        /* last DTR level set, -1: never */
+static int fake_ptt_changes;
+static bool fake_ptt;
+
+static void
+fake_set_ptt(struct drv *d, bool on)
+{
+	(void)d;
+	fake_ptt = on;
+	fake_ptt_changes++;
+}
 
 static void
 fake_set_dtr(struct drv *d, bool on)
@@ -91,6 +101,7 @@ static const struct drv_class fake_cls = {
 	.kick = fake_kick,
 	.release = fake_release,
 	.close = fake_close,
+	.set_ptt = fake_set_ptt,
 	.set_dtr = fake_set_dtr,
 };
 
@@ -687,6 +698,45 @@ test_hangup_at_close(void **state)
 	owner_fini(&r.o);
 }
 
+/* Keying by RTS: the transmitter is keyed when bytes go to the modem and
+ * released once their airtime has passed. */
+static void
+test_ptt_keying(void **state)
+{
+	(void)state;
+	struct rig r;
+	uint8_t frame[60];
+
+	rig_init(&r, load_prof("[air]\nrate = 2400\nmtu = 64\n"
+	    "[modem]\nkeying = rts\n"), DRV_FRAMING_RAW);
+	fake_ptt = false;
+	fake_ptt_changes = 0;
+	drv_open(r.d);
+	assert_false(fake_ptt);
+	memset(frame, 7, sizeof(frame));
+	int64_t t0 = r.clk.now_ms;
+	assert_int_equal(drv_write(r.d, frame, sizeof(frame)), 0);
+	assert_true(fake_ptt);
+	/* 60 bytes at 300 bytes/s: 200 ms on air. */
+	run_until(r.d, &r.clk, t0 + 199);
+	assert_true(fake_ptt);
+	run_until(r.d, &r.clk, t0 + 200);
+	assert_false(fake_ptt);
+	assert_int_equal(fake_ptt_changes, 2);
+	rig_close(&r);
+	rig_fini(&r);
+
+	/* Without keying in the profile the lines are left alone. */
+	rig_init(&r, load_prof(plain_2400), DRV_FRAMING_RAW);
+	fake_ptt_changes = 0;
+	drv_open(r.d);
+	assert_int_equal(drv_write(r.d, frame, sizeof(frame)), 0);
+	run_until(r.d, &r.clk, r.clk.now_ms + 1000);
+	assert_int_equal(fake_ptt_changes, 0);
+	rig_close(&r);
+	rig_fini(&r);
+}
+
 static void
 test_quirks(void **state)
 {
@@ -752,6 +802,7 @@ main(void)
 		cmocka_unit_test(test_dial_busy_and_backoff),
 		cmocka_unit_test(test_dialogue_timeout_and_open_timeout),
 		cmocka_unit_test(test_hangup_at_close),
+		cmocka_unit_test(test_ptt_keying),
 		cmocka_unit_test(test_quirks),
 		cmocka_unit_test(test_close_inside_callback),
 	};

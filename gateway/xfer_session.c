@@ -108,6 +108,7 @@ struct xfer {
 	struct buf tmp, rec;
 	struct xfer_cand *cands;
 	size_t ncands;
+	bool cut; /* end the current frame: an urgent message just ended */
 	uint64_t ratio_plain, ratio_comp; /* compressed rounds, for sizing */
 	struct xfer_stats stats;
 };
@@ -601,8 +602,17 @@ produce_round(struct xfer *x)
 			plain += (size_t)got;
 		}
 		plain += 16;
-		if (o->next_off >= o->env.size)
+		if (o->next_off >= o->env.size) {
 			o->st = XO_SENT;
+			/* The end of a message that outranks what comes next
+			 * should not wait for the frame to fill with it. */
+			long nx = pick_next(x);
+			if (nx < 0 || x->outs[nx].env.priority <
+			    o->env.priority) {
+				x->cut = true;
+				break;
+			}
+		}
 		if (plain >= bound)
 			break;
 	}
@@ -624,7 +634,8 @@ produce_round(struct xfer *x)
 size_t
 xfer_pull(struct xfer *x, uint8_t *p, size_t room)
 {
-	while (x->out.len < room && produce_round(x))
+	x->cut = false;
+	while (x->out.len < room && !x->cut && produce_round(x))
 		;
 	size_t n = x->out.len < room ? x->out.len : room;
 	memcpy(p, x->out.data, n);

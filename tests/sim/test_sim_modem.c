@@ -12,6 +12,7 @@
 #include "common/err.h"
 #include "common/xmalloc.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -708,6 +709,176 @@ test_random_input(void **state)
 	}
 }
 
+/* ---- golden transcripts: tests/sim/at/NAME.in -> NAME.ref ---------- */
+
+/* Unescape \r \n \t \\ \xHH. */
+static size_t
+unesc(const char *in, uint8_t *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (const char *p = in; *p && o < cap; p++) {
+		if (*p != '\\' || p[1] == '\0') {
+			out[o++] = (uint8_t)*p;
+			continue;
+		}
+		p++;
+		switch (*p) {
+		case 'r': out[o++] = '\r'; break;
+		case 'n': out[o++] = '\n'; break;
+		case 't': out[o++] = '\t'; break;
+		case 'x': {
+			unsigned v = 0;
+			sscanf(p + 1, "%2x", &v);
+			out[o++] = (uint8_t)v;
+			p += 2;
+			break;
+		}
+		default: out[o++] = (uint8_t)*p; break;
+		}
+	}
+	return o;
+}
+
+static void
+log_io(struct buf *log, int64_t t, int side, const char *dir,
+    const void *p, size_t n)
+{
+	char esc[2048];
+
+	if (n == 0)
+		return;
+	prof_escape(p, n, esc, sizeof(esc));
+	buf_appendf(log, "[%lld] %c%s %s\n", (long long)t, "ab"[side], dir,
+	    esc);
+}
+
+/* Read what each host got, logged with the time. */
+static void
+collect_log(struct rig *r, struct buf *log)
+{
+	uint8_t tmp[1024];
+	size_t n;
+
+	for (int s = 0; s < 2; s++)
+		while ((n = sim_modem_host_read(sim_link_modem(r->l, s), tmp,
+		    sizeof(tmp))) > 0)
+			log_io(log, now(r), s, "<", tmp, n);
+}
+
+static void
+run_logged(struct rig *r, int64_t until, struct buf *log)
+{
+	for (;;) {
+		int64_t next = sim_link_advance(r->l, now(r));
+		collect_log(r, log);
+		if (next > until) {
+			clk_virtual_set(&r->vc, until);
+			sim_link_advance(r->l, until);
+			collect_log(r, log);
+			return;
+		}
+		clk_virtual_set(&r->vc, next);
+	}
+}
+
+static void
+run_transcript(const char *in_path, struct buf *log)
+{
+	FILE *f = fopen(in_path, "r");
+	char line[512], profile[64] = "", outage[128] = "";
+	struct rig r;
+	bool started = false;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		if (strncmp(line, "profile ", 8) == 0) {
+			snprintf(profile, sizeof(profile), "%s", line + 8);
+			continue;
+		}
+		if (strncmp(line, "outage ", 7) == 0) {
+			snprintf(outage, sizeof(outage), "%s", line + 7);
+			continue;
+		}
+		if (!started) {
+			rig_init(&r, profile, outage[0] ? outage : NULL);
+			started = true;
+		}
+		if (strncmp(line, "busy b ", 7) == 0) {
+			sim_modem_set_busy(sim_link_modem(r.l, 1),
+			    strcmp(line + 7, "on") == 0);
+			buf_appendf(log, "[%lld] %s\n", (long long)now(&r),
+			    line);
+		} else if ((line[0] == 'a' || line[0] == 'b') &&
+		    line[1] == '>' && line[2] == ' ') {
+			uint8_t bytes[512];
+			int side = line[0] == 'b';
+			size_t n = unesc(line + 3, bytes, sizeof(bytes));
+			size_t acc = sim_modem_host_write(
+			    sim_link_modem(r.l, side), now(&r), bytes, n);
+			log_io(log, now(&r), side, ">", bytes, acc);
+			collect_log(&r, log);
+		} else if (strncmp(line, "wait ", 5) == 0) {
+			run_logged(&r, now(&r) + atoll(line + 5), log);
+		} else {
+			fail_msg("%s: bad line \"%s\"", in_path, line);
+		}
+	}
+	fclose(f);
+	assert_true(started);
+	rig_fini(&r);
+}
+
+static void
+test_golden_transcripts(void **state)
+{
+	(void)state;
+	char *dir = tu_src_path("tests/sim/at");
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+	bool update = getenv("SKYWAVE_UPDATE_GOLDEN") != NULL;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		if (l < 4 || strcmp(e->d_name + l - 3, ".in") != 0)
+			continue;
+		char in[1024], ref[1024];
+		snprintf(in, sizeof(in), "%s/%s", dir, e->d_name);
+		snprintf(ref, sizeof(ref), "%s/%.*s.ref", dir, (int)(l - 3),
+		    e->d_name);
+		struct buf log = BUF_INIT;
+		run_transcript(in, &log);
+		if (update) {
+			assert_int_equal(tu_write_file(ref, buf_cstr(&log)), 0);
+		} else {
+			FILE *f = fopen(ref, "r");
+			struct buf want = BUF_INIT;
+			char tmp[1024];
+			size_t k;
+			if (f == NULL)
+				fail_msg("%s missing (SKYWAVE_UPDATE_GOLDEN=1 "
+				    "writes it)", ref);
+			while ((k = fread(tmp, 1, sizeof(tmp), f)) > 0)
+				buf_append(&want, tmp, k);
+			fclose(f);
+			if (strcmp(buf_cstr(&want), buf_cstr(&log)) != 0)
+				fail_msg("%s differs; got:\n%s", ref,
+				    buf_cstr(&log));
+			buf_fini(&want);
+		}
+		buf_fini(&log);
+		n++;
+	}
+	closedir(d);
+	free(dir);
+	assert_true(n >= 3);
+}
+
 int
 main(void)
 {
@@ -722,6 +893,7 @@ main(void)
 		cmocka_unit_test(test_quirks),
 		cmocka_unit_test(test_stats_line),
 		cmocka_unit_test(test_random_input),
+		cmocka_unit_test(test_golden_transcripts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

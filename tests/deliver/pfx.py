@@ -52,6 +52,8 @@ def _edit_alt_dirs(add=None, remove=None):
                 dirs += [d for d in re.split(r"[\s,]+", m.group(1)) if d]
             else:
                 keep.append(ln)
+        # entries left behind by a killed test name removed directories
+        dirs = [d for d in dirs if os.path.isdir(d)]
         if add and add not in dirs:
             dirs.append(add)
         if remove:

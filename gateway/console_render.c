@@ -597,10 +597,13 @@ draw_title(struct console_grid *g, const struct console_view *v)
 		    "  %s  %s  up %s", v->st->gateway[0] ? v->st->gateway :
 		    "-", t, up);
 	}
-	/* right-aligned connection state, if there is room */
+	/* the connection state, right-aligned, clipped if it must be */
 	int len = (int)strlen(conn);
-	if (len > 0 && g->w - len - 1 > col + 1)
-		put(g, 0, g->w - len - 1, g->w, CONSOLE_A_TITLE, conn);
+	if (len > 0) {
+		int at = g->w - len - 1;
+		put(g, 0, at > col + 2 ? at : col + 2, g->w, CONSOLE_A_TITLE,
+		    conn);
+	}
 }
 
 static void
@@ -639,9 +642,21 @@ console_render(const struct console_view *v, struct console_grid *g)
 	draw_title(g, v);
 	draw_footer(g, v);
 	if (st == NULL) {
-		if (g->h > 3)
-			put(g, g->h / 2, 2, g->w, CONSOLE_A_WARN,
+		if (g->h > 3) {
+			put(g, g->h / 2 - 1, 2, g->w, CONSOLE_A_WARN,
 			    "waiting for skywaved...");
+			/* the reason, wrapped over up to three rows */
+			const char *t = v->conn_text ? v->conn_text : "";
+			int cols = g->w - 4 > 1 ? g->w - 4 : 1;
+			for (int r = 0; r < 3 && *t && g->h / 2 + r < g->h - 2;
+			    r++) {
+				char chunk[512];
+				snprintf(chunk, sizeof(chunk), "%.*s", cols, t);
+				put(g, g->h / 2 + r, 2, g->w, CONSOLE_A_NORMAL,
+				    chunk);
+				t += strlen(chunk);
+			}
+		}
 		return;
 	}
 	memset(&L, 0, sizeof(L));

@@ -322,10 +322,18 @@ t_hostile_and_tiny(void **state)
 	console_grid_init(&g, 80, 24);
 	console_render(&v, &g);
 	assert_true(find(&g, "evil?[2J??@x") > 0);
+	/* disconnected: the reason shows even when it is long */
+	v.conn_text = "DISCONNECTED: skywaved is not running (no control "
+	    "socket answering at var/control.sock)";
+	console_render(&v, &g);
+	assert_non_null(strstr(row(&g, 0), "up 1h02m  DISCONNECTED: skywaved"));
 	/* no snapshot yet */
 	v.st = NULL;
 	console_render(&v, &g);
 	assert_true(find(&g, "waiting for skywaved") > 0);
+	assert_string_equal(row(&g, 12), "  DISCONNECTED: skywaved is not "
+	    "running (no control socket answering at var/co");
+	assert_string_equal(row(&g, 13), "  ntrol.sock)");
 	console_grid_fini(&g);
 	free(st);
 }

@@ -239,6 +239,8 @@ compute_marks(struct drv_core *c)
 	c->lead_ms = c->buffer_ms / 4;
 	if (c->lead_ms < 50)
 		c->lead_ms = 50;
+	if (c->lead_ms < 2 * airtime_ms(c, 1))
+		c->lead_ms = 2 * airtime_ms(c, 1);
 	c->idle_flush_ms = 1000 + c->caps.latency_ms + airtime_ms(c, 32);
 }
 
@@ -293,9 +295,14 @@ drv_next_deadline_ms(const struct drv *d)
 	    c->close_not_before_ms < t)
 		t = c->close_not_before_ms;
 	now = drv__now_ms(d);
-	/* Pacer: wake when the device backlog has halved below the lead. */
+	/* Pacer: wake when the device backlog has halved below the lead,
+	 * and not before at least one byte fits (slow rates). */
 	if (c->outq.len > 0 && !c->stalled) {
 		int64_t p = c->air_free_at_ms - c->lead_ms / 2;
+		int64_t one = c->air_free_at_ms - c->lead_ms +
+		    airtime_ms(c, 1);
+		if (one > p)
+			p = one;
 		if (p < t)
 			t = p < now ? now : p;
 	}
@@ -1055,7 +1062,9 @@ core_tick(struct drv *d)
 		c->idle_at_ms = INT64_MAX;
 		framing_dec_flush(&c->fdec, on_sync_frame, d);
 	}
-	if (c->ptt_on && c->outq.len == 0 && c->air_free_at_ms <= now)
+	/* Unkey once everything handed over is on air (a stalled device
+	 * with output still queued is not transmitting either). */
+	if (c->ptt_on && c->air_free_at_ms <= now)
 		set_ptt(d, false);
 	kick(d);
 	if (c->lowat_armed && c->state == DRV_S_UP) {

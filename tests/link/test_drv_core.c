@@ -413,6 +413,46 @@ test_flow_control_stall(void **state)
 	rig_fini(&r);
 }
 
+/* At 50 bit/s a byte takes 160 ms: longer than a small budget's lead.
+ * Output still drains at the air rate, and the core never wakes without
+ * moving at least a byte. */
+static void
+test_slowest_rate_no_spin(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct fake *f;
+	uint8_t frame[20];
+	int ticks = 0;
+
+	rig_init(&r, load_prof("[air]\nrate = 50\nmtu = 16\n"
+	    "max_tx = 120s\n"), DRV_FRAMING_RAW);
+	r.cfg.buffer_ms = 100;
+	f = (struct fake *)r.d;
+	drv_open(r.d);
+	memset(frame, 3, sizeof(frame));
+	assert_int_equal(drv_write(r.d, frame, sizeof(frame)), 0);
+	int64_t t0 = r.clk.now_ms;
+	while (f->wire.len < sizeof(frame) && ticks < 1000) {
+		int64_t next = drv_next_deadline_ms(r.d);
+		assert_true(next != INT64_MAX);
+		if (next > r.clk.now_ms)
+			clk_virtual_set(&r.clk, next);
+		size_t before = f->wire.len;
+		drv_tick(r.d);
+		if (f->wire.len == before && r.o.writable == 0)
+			fail_msg("tick at %lld moved nothing",
+			    (long long)r.clk.now_ms);
+		ticks++;
+	}
+	assert_int_equal(f->wire.len, sizeof(frame));
+	/* 20 bytes at 6.25 bytes/s: about 3.2 s less the lead. */
+	assert_true(r.clk.now_ms - t0 >= 2800);
+	assert_true(ticks <= 40);
+	rig_close(&r);
+	rig_fini(&r);
+}
+
 static void
 test_big_frame_when_empty(void **state)
 {
@@ -794,6 +834,7 @@ main(void)
 		cmocka_unit_test(test_registry_and_create),
 		cmocka_unit_test(test_budget_and_pacing),
 		cmocka_unit_test(test_flow_control_stall),
+		cmocka_unit_test(test_slowest_rate_no_spin),
 		cmocka_unit_test(test_big_frame_when_empty),
 		cmocka_unit_test(test_sync_frames_both_ways),
 		cmocka_unit_test(test_kiss_profile),

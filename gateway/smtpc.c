@@ -673,7 +673,7 @@ prepare(struct smtpc_sess *s)
 		s->use_bdat = false;
 
 	/* The MAIL command. */
-	char p[900] = "";
+	char p[1200] = "";
 	size_t o = 0;
 #define ADDP(...) \
 	o += (size_t)snprintf(p + o, o < sizeof(p) ? sizeof(p) - o : 0, \
@@ -699,7 +699,15 @@ prepare(struct smtpc_sess *s)
 		ADDP(" BY=%" PRId64 ";%c%s", s->by_left,
 		    env->by_mode == 'R' ? 'R' : 'N', env->by_trace ? "T" : "");
 #undef ADDP
-	GW_REQUIRE(o < sizeof(p));
+	if (o >= sizeof(p)) {
+		/* Only a corrupt envelope gets here (ENVID is at most 100
+		 * characters on the way in): fail it rather than truncate. */
+		for (size_t r = 0; r < s->n; r++)
+			decide_local(s, r, DELIVER_FAILED, "5.5.4",
+			    "MAIL parameters too long");
+		s->end = SMTPC_END_DONE;
+		return false;
+	}
 	s->tx_started = true;
 	send_line(s, "MAIL FROM:<%s>%s", env->reverse_path ?
 	    env->reverse_path : "", p);

@@ -602,6 +602,26 @@ test_malformed_reply(void **state)
 	fx_fini(&f);
 }
 
+static void
+test_corrupt_envid_fails_not_aborts(void **state)
+{
+	(void)state;
+	struct fx f;
+	char envid[1500];
+	memset(envid, 'E', sizeof(envid) - 1);
+	envid[sizeof(envid) - 1] = '\0';
+	fx_init(&f, ONE, MSG);
+	f.te.env.envid = envid;
+	const char *const steps[] = {
+		"S: 220 hop", "C: EHLO gw.test", "S: 250-hop\r\n250 DSN",
+		"C: QUIT", "S: 221 bye", NULL,
+	};
+	fx_run(&f, false, steps);
+	assert_int_equal(smtpc_sess_end(f.s), SMTPC_END_DONE);
+	expect(f.s, 0, DELIVER_FAILED, 0, "5.5.4");
+	fx_fini(&f);
+}
+
 /* R1: BY=120;R, the next hop says DELIVERBY 240: QUIT without MAIL; this
  * host is left with 5.3.3 (the client then tries the others). */
 static void
@@ -1590,6 +1610,7 @@ main(void)
 		cmocka_unit_test(test_binarymime_needs_chunking),
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_malformed_reply),
+		cmocka_unit_test(test_corrupt_envid_fails_not_aborts),
 		cmocka_unit_test(test_R1_by_min_larger_quit_without_mail),
 		cmocka_unit_test(test_R2_by_remaining_time),
 		cmocka_unit_test(test_R3_mode_r_hop_without_deliverby),

@@ -464,8 +464,16 @@ accept_cb(uv_stream_t *ls, int status)
 	} else {
 		c->counted = true;
 		srv->nsessions++;
-		GW_LOGD("smtp", "session=%s event=connect peer=%s", id,
-		    "client");
+		char ip[INET6_ADDRSTRLEN] = "?";
+		const struct sockaddr *pa = (const struct sockaddr *)&c->peer;
+		if (pa->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)
+			    (const void *)pa)->sin_addr, ip, sizeof(ip));
+		else if (pa->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+			    (const void *)pa)->sin6_addr, ip, sizeof(ip));
+		GW_LOGI("smtp", "session=%s event=connect peer=%s sessions=%zu",
+		    id, ip, srv->nsessions);
 		smtp_session_greet(c->s);
 	}
 	conn_flush(c);

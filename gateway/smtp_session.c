@@ -516,6 +516,9 @@ cmd_helo(struct smtp_session *s, const struct smtp_cmd *c)
 static unsigned
 session_ext(const struct smtp_session *s)
 {
+	/* After HELO no extension was offered: every parameter is unknown. */
+	if (!s->esmtp)
+		return 0;
 	unsigned ext = SMTP_EXT_SIZE | SMTP_EXT_8BITMIME | SMTP_EXT_DSN |
 	    SMTP_EXT_DELIVERBY | SMTP_EXT_MTPRIORITY | SMTP_EXT_CHUNKING |
 	    SMTP_EXT_BINARYMIME;

@@ -257,6 +257,9 @@ class Trusted(Base):
         code, lines = c.cmd("HELO [127.0.0.1]")
         self.assertEqual((code, lines), (250, ["gw.example"]))
         expect(self, c.cmd("MAIL FROM:<a@x>"), 250)
+        c.cmd("RSET")
+        # after HELO no extension was offered: parameters are unknown
+        expect(self, c.cmd("MAIL FROM:<a@x> SIZE=10"), 555, "5.5.4")
         # a second EHLO acts as RSET
         c.ehlo("[IPv6:::1]")
         expect(self, c.cmd("MAIL FROM:<a@x>"), 250)

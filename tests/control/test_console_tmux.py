@@ -12,6 +12,7 @@ console with keystrokes and reads the screen with capture-pane:
     the daemon, and the screen shows the effect; 'n' declines;
   - a link taken down and up from the console;
   - resize to 200x60 (one row per transfer, whole ids) and back to 80x24;
+  - the daemon stopping and coming back: DISCONNECTED, then reconnected;
   - colour on a colour terminal, monochrome attributes on a vt100;
   - q quits, and the sanitizers found nothing.
 
@@ -198,6 +199,17 @@ def main():
         s = wait_for("narrow", narrow)
         assert max(len(l) for l in s.splitlines()) <= 80, s
         assert "DEADLINES AT RISK" in s and "q quit" in s, s
+
+        # the daemon goes away: the console says so and keeps the last
+        # picture; when it is back, the console reconnects by itself
+        fake.send_signal(signal.SIGTERM)
+        fake.wait(timeout=10)
+        wait_for("disconnected", screen_has(t, "DISCONNECTED", "LINKS"))
+        fake = subprocess.Popen([FAKE, tmp, alog], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+        assert fake.stdout.readline().startswith("ready")
+        wait_for("reconnected", lambda: "DISCONNECTED" not in t.capture()
+                 and "connected" in t.capture(), timeout=10)
 
         # colour on this terminal
         esc = t.capture(escapes=True)

@@ -45,7 +45,8 @@ retry_cfg_check(const struct retry_cfg *c, char *err, size_t errlen)
 	const int64_t *v;
 
 	for (f = retry_cfg_fields; f->key; f++) {
-		v = (const int64_t *)(const void *)((const char *)c + f->offset);
+		v = (const int64_t *)(const void *)((const char *)c +
+		    f->offset);
 		if (*v < f->min || *v > f->max) {
 			snprintf(err, errlen, "%s out of range", f->key);
 			return GW_ERANGE;

@@ -145,7 +145,8 @@ sched_rules_decide(const struct sched_rules_cfg *cfg,
 			dl = in->aby_ms;
 		if (mode_r && (dl == 0 || in->by_ms < dl))
 			dl = in->by_ms;
-		if (cfg->predictive && dl != 0 && in->pred_ms != PREDICT_NEVER) {
+		if (cfg->predictive && dl != 0 &&
+		    in->pred_ms != PREDICT_NEVER) {
 			int64_t m = sched_rules_margin_ms(cfg, dl - now);
 
 			if (predict_add(in->pred_ms, m) > dl) {

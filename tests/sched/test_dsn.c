@@ -147,7 +147,8 @@ test_failed_hdrs(void **state)
 	assert_string_equal(p->from,
 	    "Mail Delivery System <MAILER-DAEMON@gw1.example>");
 	assert_string_equal(p->to, "<eljefe@example.com>");
-	assert_string_equal(p->subject, "Delivery Status Notification (Failure)");
+	assert_string_equal(p->subject,
+	    "Delivery Status Notification (Failure)");
 	assert_string_equal(p->report_type, "delivery-status");
 	assert_string_equal(p->reporting_mta, "dns; gw1.example");
 	assert_string_equal(p->received_from_mta, "dns; a.example");
@@ -397,7 +398,8 @@ test_redirect_copy(void **state)
 	rd.cause = SCHED_CAUSE_PERMFAIL;
 	rd.detail = "550 5.1.1 (no such user)";
 	assert_int_equal(sched_redirect_build(&rd, &e, &h), 0);
-	assert_string_equal(e->rcpts[0].orcpt, "rfc822;TopBanana+40example.net");
+	assert_string_equal(e->rcpts[0].orcpt,
+	    "rfc822;TopBanana+40example.net");
 	assert_non_null(strstr(buf_cstr(&h),
 	    "cause=permanent-error (550 5.1.1 no such user);"));
 	env_free(e);

@@ -208,7 +208,8 @@ test_order_edf(void **state)
 	(void)state;
 	struct sched_cfg cfg;
 	struct sim m;
-	int pass, want_edf[] = { 3, 2, 4, 1, 5 }, want_fifo[] = { 1, 2, 3, 4, 5 };
+	int pass, want_edf[] = { 3, 2, 4, 1, 5 };
+	int want_fifo[] = { 1, 2, 3, 4, 5 };
 	int *want, i;
 
 	for (pass = 0; pass < 2; pass++) {

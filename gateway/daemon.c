@@ -10,7 +10,10 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "gateway/airlink.h"
+#include "gateway/dispatch.h"
 #include "gateway/policy.h"
+#include "link-drivers/drv.h"
 #include "gateway/route.h"
 #include "gateway/smtp_server.h"
 #include "queue/queue.h"
@@ -39,7 +42,11 @@ struct gw {
 	struct policy *policy;
 	struct route_table *routes;
 	struct smtp_server *smtp;
-	int closing; /* components still closing */
+	struct dispatch *dispatch;
+	struct drv_registry drivers;
+	struct airlink *links[CONFIG_LINKS_MAX];
+	size_t nlinks;
+	size_t links_closing;
 };
 
 /* Build the policy and route table of cfg; 0 or an error with err set. */
@@ -79,6 +86,40 @@ accept_rcpt(void *arg, const char *addr)
 	return pat != NULL && strcmp(pat, "*") != 0;
 }
 
+/* Every accepted message is routed before it is stored. */
+static int
+submit_routed(void *arg, struct queue_envelope *env, struct buf *content,
+    queue_submit_cb cb, void *cb_arg)
+{
+	struct gw *gw = arg;
+
+	if (gw->dispatch == NULL)
+		return GW_ECLOSED;
+	return dispatch_submit(gw->dispatch, env, content, cb, cb_arg);
+}
+
+static void
+kick_link(void *arg, const char *name)
+{
+	struct gw *gw = arg;
+
+	for (size_t i = 0; i < gw->nlinks; i++)
+		if (strcmp(airlink_name(gw->links[i]), name) == 0)
+			airlink_kick(gw->links[i]);
+}
+
+static void
+on_received(void *arg)
+{
+	struct gw *gw = arg;
+
+	if (gw->dispatch)
+		dispatch_kick(gw->dispatch);
+	/* received mail may leave by another link (multi-hop) */
+	for (size_t i = 0; i < gw->nlinks; i++)
+		airlink_kick(gw->links[i]);
+}
+
 static void
 smtp_opts_from_config(struct gw *gw, struct smtp_server_opts *o)
 {
@@ -102,6 +143,8 @@ smtp_opts_from_config(struct gw *gw, struct smtp_server_opts *o)
 	o->conperm = cfg->gw.conperm;
 	o->accept_rcpt = accept_rcpt;
 	o->accept_arg = gw;
+	o->submit = submit_routed;
+	o->submit_arg = gw;
 }
 
 static void
@@ -182,12 +225,53 @@ close_queue(struct gw *gw)
 }
 
 static void
+on_dispatch_closed(void *arg)
+{
+	struct gw *gw = arg;
+
+	gw->dispatch = NULL;
+	close_queue(gw);
+}
+
+static void
+close_dispatch(struct gw *gw)
+{
+	if (gw->dispatch)
+		dispatch_close(gw->dispatch, on_dispatch_closed, gw);
+	else
+		close_queue(gw);
+}
+
+static void
+on_link_closed(void *arg)
+{
+	struct gw *gw = arg;
+
+	if (--gw->links_closing == 0) {
+		gw->nlinks = 0;
+		close_dispatch(gw);
+	}
+}
+
+static void
+close_links(struct gw *gw)
+{
+	if (gw->nlinks == 0) {
+		close_dispatch(gw);
+		return;
+	}
+	gw->links_closing = gw->nlinks;
+	for (size_t i = 0; i < gw->nlinks; i++)
+		airlink_close(gw->links[i], on_link_closed, gw);
+}
+
+static void
 on_smtp_closed(void *arg)
 {
 	struct gw *gw = arg;
 
 	GW_LOGI("daemon", "event=smtp_closed");
-	close_queue(gw);
+	close_links(gw);
 }
 
 static void
@@ -207,7 +291,7 @@ gw_stop(struct gw *gw, const char *reason)
 		gw->smtp = NULL;
 		smtp_server_close(srv, on_smtp_closed, gw);
 	} else {
-		close_queue(gw);
+		close_links(gw);
 	}
 }
 
@@ -272,6 +356,10 @@ gw_reload(struct gw *gw)
 			return;
 		}
 	}
+	if (gw->dispatch)
+		dispatch_reconfigure(gw->dispatch, ncfg, nrt, npol);
+	for (size_t i = 0; i < gw->nlinks; i++)
+		airlink_set_routes(gw->links[i], nrt, npol);
 	apply_logging(ncfg, gw->opts->foreground);
 	config_free(ocfg);
 	policy_free(opol);
@@ -377,6 +465,34 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 		gw_stop(gw, "start_failed");
 		uv_run(&gw->loop, UV_RUN_DEFAULT);
 		goto out;
+	}
+	struct dispatch_env de = { &gw->loop, clk_system(), gw->queue,
+		gw->hostname };
+	gw->dispatch = dispatch_new(&de, cfg, gw->routes, gw->policy);
+	dispatch_set_link_kick(gw->dispatch, kick_link, gw);
+	drv_registry_init(&gw->drivers);
+	drv_registry_add_builtin(&gw->drivers);
+	for (size_t i = 0; i < cfg->nlinks; i++) {
+		struct airlink_env ae = {
+			.loop = &gw->loop,
+			.clock = clk_system(),
+			.queue = gw->queue,
+			.drivers = &gw->drivers,
+			.identity = gw->hostname,
+			.routes = gw->routes,
+			.policy = gw->policy,
+			.received = on_received,
+			.arg = gw,
+		};
+		rc = airlink_start(&ae, &cfg->links[i],
+		    &gw->links[gw->nlinks]);
+		if (rc != 0) {
+			gw->exit_code = EX_CONFIG;
+			gw_stop(gw, "start_failed");
+			uv_run(&gw->loop, UV_RUN_DEFAULT);
+			goto out;
+		}
+		gw->nlinks++;
 	}
 	struct smtp_server_opts so;
 	smtp_opts_from_config(gw, &so);

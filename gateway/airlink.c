@@ -1,0 +1,1266 @@
+/*
+ * airlink.c - one radio link in the daemon (see airlink.h).
+ *
+ * Owner: the daemon, on the loop thread. The objects below it are sans-I/O
+ * state machines (link session, transfer protocol) driven from here with
+ * the driver's events and one uv_timer for their deadlines.
+ *
+ * Outgoing message life (struct out_msg):
+ *
+ *   LOADING --queue_load--> READING --content read--> MARKING
+ *   MARKING --recipients in flight--> SENDING --far side committed-->
+ *   RELAYING --recipients relayed--> (freed)
+ *   any step failing --> (freed; the recipients stay or return to queued
+ *   at the next start, so nothing is lost)
+ *
+ * Incoming message (struct in_msg): storage operations for one message run
+ * strictly in order (BEGIN, APPEND..., COMMIT), one at a time, because the
+ * queue's partial-transfer API needs each append at the committed offset.
+ * The acknowledgement to the far side (xfer_commit_done) is given only in
+ * the completion of the committing transaction.
+ */
+#include "gateway/airlink.h"
+
+#include "common/buf.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "firmware-profiles/profile.h"
+#include "gateway/air_dict.h"
+#include "gateway/policy.h"
+#include "gateway/route.h"
+#include "gateway/xfer_session.h"
+#include "link-drivers/drv.h"
+#include "link-drivers/link_session.h"
+
+#include <ctype.h>
+#include <sodium.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OUT_MAX 32          /* messages handed to the transfer protocol */
+#define SELECT_MAX 64       /* recipients per queue selection */
+#define FEED_INTERVAL_MS 1000
+#define COMMITTED_RING 256  /* ids committed by this run, for dup checks */
+
+enum out_state { OM_LOADING, OM_READING, OM_MARKING, OM_SENDING,
+	OM_RELAYING };
+
+struct out_msg {
+	struct out_msg *next;
+	struct airlink *a;
+	uint8_t id[QUEUE_ID_LEN];
+	enum out_state st;
+	int band;
+	int64_t *rids;
+	size_t nrids;
+	struct buf content;
+	int64_t total;
+	struct xfer_env xenv;
+	bool dup;
+};
+
+enum in_op_kind { IN_BEGIN, IN_APPEND, IN_COMMIT };
+
+struct in_op {
+	struct in_op *next;
+	enum in_op_kind kind;
+	uint64_t off;
+	struct buf data;
+	struct xfer_env env;
+	int step; /* progress inside a multi-request operation */
+};
+
+struct in_msg {
+	struct in_msg *next;
+	struct airlink *a;
+	uint8_t id[QUEUE_ID_LEN];
+	struct in_op *head, *tail;
+	bool busy;
+	bool dup;       /* the queue already has it committed */
+	bool begun;     /* a partial transfer exists */
+};
+
+struct airlink {
+	struct airlink_env env;
+	struct config_link cfg;
+	char route[48];            /* "link:NAME" */
+	struct prof prof;
+	bool prof_loaded;
+	struct drv_config dcfg;
+	struct drv_env denv;
+	struct drv *drv;
+	struct link *link;
+	struct xfer *xfer;
+	uint8_t key[LINK_KEY_BYTES];
+	bool has_key;
+	uv_timer_t timer;          /* link session deadlines */
+	uv_timer_t feed_timer;     /* queue polling */
+	struct buf frame;          /* a frame the driver refused for now */
+	bool frame_pending;
+	struct out_msg *outs;
+	size_t nouts;
+	bool selecting;
+	struct in_msg *ins;
+	uint8_t committed[COMMITTED_RING][QUEUE_ID_LEN];
+	size_t ncommitted;
+	int pending;               /* queue requests in flight */
+	int handles;               /* open uv handles + driver */
+	bool closing;
+	void (*done)(void *);
+	void *done_arg;
+	enum link_state lstate;
+	int64_t last_good_ms;
+	uint64_t relayed, received;
+};
+
+static void pump(struct airlink *a);
+static void feed(struct airlink *a);
+static void maybe_finish_close(struct airlink *a);
+
+static int64_t
+now_ms(const struct airlink *a)
+{
+	return clk_mono_ms(a->env.clock);
+}
+
+static void
+id_hex(const uint8_t id[QUEUE_ID_LEN], char out[33])
+{
+	queue_id_hex(id, out);
+}
+
+/* ---- outgoing --------------------------------------------------------- */
+
+static struct out_msg *
+out_find(struct airlink *a, const uint8_t *id)
+{
+	for (struct out_msg *o = a->outs; o; o = o->next)
+		if (memcmp(o->id, id, QUEUE_ID_LEN) == 0)
+			return o;
+	return NULL;
+}
+
+static void
+out_free(struct airlink *a, struct out_msg *o)
+{
+	for (struct out_msg **pp = &a->outs; *pp; pp = &(*pp)->next) {
+		if (*pp == o) {
+			*pp = o->next;
+			a->nouts--;
+			break;
+		}
+	}
+	buf_fini(&o->content);
+	xfer_env_fini(&o->xenv);
+	free(o->rids);
+	free(o);
+}
+
+static void
+out_drop(struct out_msg *o, const char *why, int err)
+{
+	char hex[33];
+
+	id_hex(o->id, hex);
+	GW_LOGW("link", "link=%s msg=%s event=send_dropped reason=\"%s\" "
+	    "error=%s", o->a->cfg.name, hex, why, gw_errname(err));
+	out_free(o->a, o);
+}
+
+static void
+on_relayed_marked(int status, void *arg)
+{
+	struct out_msg *o = arg;
+	struct airlink *a = o->a;
+	char hex[33];
+
+	a->pending--;
+	id_hex(o->id, hex);
+	if (status != 0)
+		GW_LOGE("link", "link=%s msg=%s event=mark_relayed_failed "
+		    "error=%s", a->cfg.name, hex, gw_errname(status));
+	else
+		GW_LOGI("link", "link=%s msg=%s event=relayed rcpts=%zu "
+		    "duplicate=%s", a->cfg.name, hex, o->nrids,
+		    o->dup ? "yes" : "no");
+	a->relayed++;
+	out_free(a, o);
+	if (a->closing)
+		maybe_finish_close(a);
+	else
+		feed(a);
+}
+
+/* The far gateway committed the message: its recipients are relayed. */
+static void
+store_relayed(void *arg, const uint8_t id[XFER_ID_BYTES], bool duplicate)
+{
+	struct airlink *a = arg;
+	struct out_msg *o = out_find(a, id);
+	struct queue_change *ch;
+	int rc;
+
+	if (o == NULL || o->st != OM_SENDING)
+		return;
+	o->st = OM_RELAYING;
+	o->dup = duplicate;
+	ch = xcalloc(o->nrids, sizeof(*ch));
+	for (size_t i = 0; i < o->nrids; i++) {
+		ch[i].rid = o->rids[i];
+		ch[i].to = QUEUE_R_RELAYED;
+		ch[i].status = "2.0.0";
+	}
+	rc = queue_update(a->env.queue, ch, o->nrids, on_relayed_marked, o);
+	free(ch);
+	if (rc != 0)
+		out_drop(o, "queue refused the relayed mark", rc);
+	else
+		a->pending++;
+}
+
+static long
+store_read(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off,
+    uint8_t *p, size_t len)
+{
+	struct airlink *a = arg;
+	struct out_msg *o = out_find(a, id);
+
+	if (o == NULL || off > o->content.len)
+		return GW_ENOENT;
+	if (len > o->content.len - off)
+		len = (size_t)(o->content.len - off);
+	memcpy(p, o->content.data + off, len);
+	return (long)len;
+}
+
+static void
+on_inflight_marked(int status, void *arg)
+{
+	struct out_msg *o = arg;
+	struct airlink *a = o->a;
+	char hex[33];
+	int rc;
+
+	a->pending--;
+	if (a->closing) {
+		out_free(a, o);
+		maybe_finish_close(a);
+		return;
+	}
+	if (status != 0) {
+		out_drop(o, "recipients could not go in flight", status);
+		return;
+	}
+	rc = xfer_out_add(a->xfer, &o->xenv);
+	if (rc != 0) {
+		out_drop(o, "transfer refused the message", rc);
+		return;
+	}
+	o->st = OM_SENDING;
+	id_hex(o->id, hex);
+	GW_LOGI("link", "link=%s msg=%s event=sending size=%lld priority=%d "
+	    "rcpts=%zu", a->cfg.name, hex, (long long)o->total,
+	    o->xenv.priority, o->nrids);
+	pump(a);
+}
+
+static void
+out_mark_inflight(struct out_msg *o)
+{
+	struct airlink *a = o->a;
+	struct queue_change *ch = xcalloc(o->nrids, sizeof(*ch));
+	int rc;
+
+	o->st = OM_MARKING;
+	for (size_t i = 0; i < o->nrids; i++) {
+		ch[i].rid = o->rids[i];
+		ch[i].to = QUEUE_R_INFLIGHT;
+	}
+	rc = queue_update(a->env.queue, ch, o->nrids, on_inflight_marked, o);
+	free(ch);
+	if (rc != 0)
+		out_drop(o, "queue refused the in-flight mark", rc);
+	else
+		a->pending++;
+}
+
+static void on_content(int status, const uint8_t *data, size_t len,
+    int64_t total, void *arg);
+
+static void
+out_read_more(struct out_msg *o)
+{
+	int rc = queue_read_content(o->a->env.queue, o->id,
+	    (int64_t)o->content.len, QUEUE_READ_MAX, on_content, o);
+	if (rc != 0)
+		out_drop(o, "content read refused", rc);
+	else
+		o->a->pending++;
+}
+
+static void
+on_content(int status, const uint8_t *data, size_t len, int64_t total,
+    void *arg)
+{
+	struct out_msg *o = arg;
+	struct airlink *a = o->a;
+
+	a->pending--;
+	if (a->closing) {
+		out_free(a, o);
+		maybe_finish_close(a);
+		return;
+	}
+	if (status != 0) {
+		out_drop(o, "content read failed", status);
+		return;
+	}
+	buf_append(&o->content, data, len);
+	o->total = total;
+	if (len > 0 && (int64_t)o->content.len < total) {
+		out_read_more(o);
+		return;
+	}
+	if ((int64_t)o->content.len != total) {
+		out_drop(o, "content shorter than recorded", GW_ECORRUPT);
+		return;
+	}
+	out_mark_inflight(o);
+}
+
+static bool
+rid_wanted(const struct out_msg *o, int64_t rid)
+{
+	for (size_t i = 0; i < o->nrids; i++)
+		if (o->rids[i] == rid)
+			return true;
+	return false;
+}
+
+static int64_t
+remaining_s(int64_t deadline, int64_t now)
+{
+	if (deadline == 0)
+		return -1;
+	return deadline > now ? deadline - now : 0;
+}
+
+static void
+on_loaded(int status, const struct queue_msg_info *m, void *arg)
+{
+	struct out_msg *o = arg;
+	struct airlink *a = o->a;
+	const struct queue_envelope *e;
+	int64_t now = clk_wall_s(a->env.clock);
+
+	a->pending--;
+	if (a->closing) {
+		out_free(a, o);
+		maybe_finish_close(a);
+		return;
+	}
+	if (status != 0 || !m->complete) {
+		out_drop(o, "message could not be loaded",
+		    status ? status : GW_ESTATE);
+		return;
+	}
+	e = &m->env;
+	xfer_env_init(&o->xenv);
+	memcpy(o->xenv.id, o->id, XFER_ID_BYTES);
+	o->xenv.from = xstrdup(e->reverse_path ? e->reverse_path : "");
+	o->xenv.priority = (int8_t)e->priority;
+	o->xenv.ret = (uint8_t)(e->ret == QUEUE_RET_FULL ? XFER_RET_FULL :
+	    e->ret == QUEUE_RET_HDRS ? XFER_RET_HDRS : XFER_RET_NONE);
+	o->xenv.envid = e->envid ? xstrdup(e->envid) : NULL;
+	o->xenv.by_s = remaining_s(e->by_deadline, now);
+	o->xenv.by_mode = (uint8_t)((e->by_mode == 'R' ? XFER_BY_R :
+	    e->by_mode == 'N' ? XFER_BY_N : 0) |
+	    (e->by_trace ? XFER_BY_TRACE : 0));
+	o->xenv.aby_s = remaining_s(e->aby_deadline, now);
+	o->xenv.size = (uint64_t)m->size;
+	memcpy(o->xenv.sha256, m->sha256, XFER_SHA_BYTES);
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		if (!rid_wanted(o, m->st[i].rid))
+			continue;
+		xfer_env_add_rcpt(&o->xenv, e->rcpts[i].addr,
+		    (uint8_t)e->rcpts[i].notify, e->rcpts[i].orcpt,
+		    e->rcpts[i].arcpt);
+	}
+	if (o->xenv.nrcpt == 0) {
+		out_drop(o, "no recipient left for this link", GW_ESTATE);
+		return;
+	}
+	o->st = OM_READING;
+	out_read_more(o);
+}
+
+static int
+min_band(const struct airlink *a)
+{
+	int b = 1 << 30;
+
+	for (const struct out_msg *o = a->outs; o; o = o->next)
+		if (o->band < b)
+			b = o->band;
+	return b;
+}
+
+static void
+on_selected(int status, const struct queue_work *w, size_t n, void *arg)
+{
+	struct airlink *a = arg;
+
+	a->pending--;
+	a->selecting = false;
+	if (a->closing) {
+		maybe_finish_close(a);
+		return;
+	}
+	if (status != 0) {
+		GW_LOGW("link", "link=%s event=select_failed error=%s",
+		    a->cfg.name, gw_errname(status));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct out_msg *o = out_find(a, w[i].id);
+		if (o != NULL) {
+			/* another recipient of a message being loaded */
+			if (o->st == OM_LOADING && !rid_wanted(o, w[i].rid)) {
+				o->rids = xrealloc(o->rids,
+				    (o->nrids + 1) * sizeof(*o->rids));
+				o->rids[o->nrids++] = w[i].rid;
+			}
+			continue;
+		}
+		/* Bounded in memory, but a higher band always gets in: it
+		 * must be able to preempt what is on the air. */
+		if (a->nouts >= OUT_MAX && w[i].band <= min_band(a))
+			continue;
+		o = xcalloc(1, sizeof(*o));
+		o->a = a;
+		memcpy(o->id, w[i].id, QUEUE_ID_LEN);
+		o->band = w[i].band;
+		o->rids = xmalloc(sizeof(*o->rids));
+		o->rids[0] = w[i].rid;
+		o->nrids = 1;
+		o->st = OM_LOADING;
+		o->next = a->outs;
+		a->outs = o;
+		a->nouts++;
+		int rc = queue_load(a->env.queue, o->id, on_loaded, o);
+		if (rc != 0)
+			out_drop(o, "load refused", rc);
+		else
+			a->pending++;
+	}
+}
+
+/* Look for new work for this link. */
+static void
+feed(struct airlink *a)
+{
+	int rc;
+
+	if (a->closing || a->selecting)
+		return;
+	a->selecting = true;
+	rc = queue_select(a->env.queue, a->route, SELECT_MAX, on_selected, a);
+	if (rc != 0) {
+		a->selecting = false;
+		GW_LOGW("link", "link=%s event=select_refused error=%s",
+		    a->cfg.name, gw_errname(rc));
+		return;
+	}
+	a->pending++;
+}
+
+static void
+on_feed_timer(uv_timer_t *t)
+{
+	feed(t->data);
+}
+
+/* ---- incoming --------------------------------------------------------- */
+
+static bool
+was_committed(const struct airlink *a, const uint8_t *id)
+{
+	size_t n = a->ncommitted < COMMITTED_RING ? a->ncommitted :
+						    COMMITTED_RING;
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(a->committed[i], id, QUEUE_ID_LEN) == 0)
+			return true;
+	return false;
+}
+
+static void
+note_committed(struct airlink *a, const uint8_t *id)
+{
+	memcpy(a->committed[a->ncommitted % COMMITTED_RING], id, QUEUE_ID_LEN);
+	a->ncommitted++;
+}
+
+static bool
+store_committed(void *arg, const uint8_t id[XFER_ID_BYTES])
+{
+	/* Ids committed earlier than this run are caught by the queue itself
+	 * (GW_EDUP at begin or submit), which is acknowledged as a
+	 * duplicate: never delivered twice either way. */
+	return was_committed(arg, id);
+}
+
+/* A queue envelope for received mail, routed by this gateway's table. */
+static struct queue_envelope *
+qenv_from_xenv(struct airlink *a, const struct xfer_env *x)
+{
+	struct queue_envelope *e = xcalloc(1, sizeof(*e));
+	int64_t now = clk_wall_s(a->env.clock);
+	char client[160];
+
+	memcpy(e->id, x->id, QUEUE_ID_LEN);
+	e->reverse_path = xstrdup(x->from ? x->from : "");
+	e->priority = x->priority;
+	e->band = a->env.policy ? policy_band(a->env.policy, x->priority) : 0;
+	if (x->by_s >= 0 || (x->by_mode & (XFER_BY_R | XFER_BY_N))) {
+		e->by_deadline = now + (x->by_s > 0 ? x->by_s : 0);
+		e->by_mode = (x->by_mode & XFER_BY_R) ? 'R' : 'N';
+		e->by_trace = (x->by_mode & XFER_BY_TRACE) != 0;
+		if (e->by_deadline == 0)
+			e->by_deadline = 1;
+	}
+	if (x->aby_s >= 0)
+		e->aby_deadline = now + x->aby_s;
+	e->envid = x->envid ? xstrdup(x->envid) : NULL;
+	e->ret = x->ret == XFER_RET_FULL ? QUEUE_RET_FULL :
+	    x->ret == XFER_RET_HDRS ? QUEUE_RET_HDRS : QUEUE_RET_NONE;
+	e->body = QUEUE_BODY_8BITMIME;
+	e->arrival = now;
+	snprintf(client, sizeof(client), "%s (link %s)",
+	    a->cfg.peer[0] ? a->cfg.peer : "peer", a->cfg.name);
+	e->client = xstrdup(client);
+	e->rcpts = xcalloc(x->nrcpt ? x->nrcpt : 1, sizeof(*e->rcpts));
+	e->nrcpts = x->nrcpt;
+	for (size_t i = 0; i < x->nrcpt; i++) {
+		struct queue_rcpt *r = &e->rcpts[i];
+		const struct route_target *t =
+		    route_lookup(a->env.routes, x->rcpt[i].addr);
+		r->addr = xstrdup(x->rcpt[i].addr);
+		r->notify = x->rcpt[i].notify;
+		r->orcpt = x->rcpt[i].orcpt ? xstrdup(x->rcpt[i].orcpt) : NULL;
+		r->arcpt = x->rcpt[i].arcpt ? xstrdup(x->rcpt[i].arcpt) : NULL;
+		r->route = t ? xstrdup(t->spec) : NULL;
+	}
+	return e;
+}
+
+static struct in_msg *
+in_get(struct airlink *a, const uint8_t *id)
+{
+	struct in_msg *m;
+
+	for (m = a->ins; m; m = m->next)
+		if (memcmp(m->id, id, QUEUE_ID_LEN) == 0)
+			return m;
+	m = xcalloc(1, sizeof(*m));
+	m->a = a;
+	memcpy(m->id, id, QUEUE_ID_LEN);
+	m->next = a->ins;
+	a->ins = m;
+	return m;
+}
+
+static void
+in_free_if_idle(struct airlink *a, struct in_msg *m)
+{
+	if (m->busy || m->head)
+		return;
+	for (struct in_msg **pp = &a->ins; *pp; pp = &(*pp)->next) {
+		if (*pp == m) {
+			*pp = m->next;
+			free(m);
+			return;
+		}
+	}
+}
+
+static void
+in_push(struct in_msg *m, struct in_op *op)
+{
+	if (m->tail)
+		m->tail->next = op;
+	else
+		m->head = op;
+	m->tail = op;
+}
+
+static void in_run(struct in_msg *m);
+
+static void
+in_op_done(struct in_msg *m)
+{
+	struct in_op *op = m->head;
+	struct airlink *a = m->a;
+
+	m->head = op->next;
+	if (m->head == NULL)
+		m->tail = NULL;
+	buf_fini(&op->data);
+	xfer_env_fini(&op->env);
+	free(op);
+	m->busy = false;
+	a->pending--;
+	if (a->closing) {
+		/* drop what is left: the far side resends after restart */
+		while (m->head) {
+			struct in_op *n = m->head->next;
+			buf_fini(&m->head->data);
+			xfer_env_fini(&m->head->env);
+			free(m->head);
+			m->head = n;
+		}
+		m->tail = NULL;
+		in_free_if_idle(a, m);
+		maybe_finish_close(a);
+		return;
+	}
+	in_run(m);
+	if (m->head == NULL && (m->dup || !m->begun))
+		in_free_if_idle(a, m);
+}
+
+static void
+commit_result(struct in_msg *m, int status)
+{
+	struct airlink *a = m->a;
+	char hex[33];
+
+	id_hex(m->id, hex);
+	if (status == 0 || status == GW_EDUP) {
+		note_committed(a, m->id);
+		m->begun = false;
+		m->dup = true;
+		if (status == 0)
+			a->received++;
+		GW_LOGI("link", "link=%s msg=%s event=received duplicate=%s",
+		    a->cfg.name, hex, status == GW_EDUP ? "yes" : "no");
+		xfer_commit_done(a->xfer, m->id, 0);
+		if (status == 0 && a->env.received)
+			a->env.received(a->env.arg);
+	} else {
+		GW_LOGE("link", "link=%s msg=%s event=commit_failed error=%s",
+		    a->cfg.name, hex, gw_errname(status));
+		xfer_commit_done(a->xfer, m->id, status);
+	}
+	pump(a);
+}
+
+static void
+on_in_status(int status, void *arg)
+{
+	struct in_msg *m = arg;
+	struct in_op *op = m->head;
+	struct airlink *a = m->a;
+
+	if (a->closing) {
+		in_op_done(m);
+		return;
+	}
+	switch (op->kind) {
+	case IN_BEGIN: /* step 0: abort of an older partial finished */
+		op->step = 1;
+		m->busy = false;
+		a->pending--;
+		in_run(m);
+		return;
+	case IN_COMMIT:
+		if (op->step == 0) { /* finish */
+			if (status == 0 || status == GW_EDUP) {
+				commit_result(m, status);
+				in_op_done(m);
+				return;
+			}
+			/* The partial does not hold the whole message (or
+			 * none exists): store it in one piece instead. */
+			op->step = 1;
+			m->busy = false;
+			a->pending--;
+			in_run(m);
+			return;
+		}
+		if (op->step == 1) { /* abort before submit */
+			op->step = 2;
+			m->busy = false;
+			a->pending--;
+			in_run(m);
+			return;
+		}
+		/* step 2: submit */
+		commit_result(m, status);
+		in_op_done(m);
+		return;
+	default:
+		in_op_done(m);
+		return;
+	}
+}
+
+static void
+on_in_value(int status, int64_t value, void *arg)
+{
+	struct in_msg *m = arg;
+	struct in_op *op = m->head;
+	struct airlink *a = m->a;
+
+	if (!a->closing) {
+		if (op->kind == IN_BEGIN) {
+			if (status == GW_EDUP)
+				m->dup = true;
+			else if (status == 0)
+				m->begun = true;
+			else
+				GW_LOGW("link", "link=%s event=partial_begin_"
+				    "failed error=%s", a->cfg.name,
+				    gw_errname(status));
+		} else if (op->kind == IN_APPEND) {
+			if (status == 0)
+				xfer_partial_done(a->xfer, m->id,
+				    (uint64_t)value);
+			else if (status != GW_ESTATE)
+				GW_LOGW("link", "link=%s event=partial_append_"
+				    "failed error=%s", a->cfg.name,
+				    gw_errname(status));
+		}
+	}
+	in_op_done(m);
+}
+
+static void
+on_in_submitted(int status, const uint8_t id[QUEUE_ID_LEN], void *arg)
+{
+	(void)id;
+	on_in_status(status, arg);
+}
+
+static void
+in_run(struct in_msg *m)
+{
+	struct airlink *a = m->a;
+	struct in_op *op = m->head;
+	struct queue *q = a->env.queue;
+	int rc = 1; /* 1: nothing to do for this operation */
+
+	if (m->busy || op == NULL || a->closing)
+		return;
+	m->busy = true;
+	a->pending++;
+	switch (op->kind) {
+	case IN_BEGIN:
+		if (m->dup)
+			break;
+		if (op->step == 0) {
+			/* offset 0 starts afresh: drop an older partial */
+			rc = queue_partial_abort(q, m->id, on_in_status, m);
+		} else {
+			struct queue_envelope *e = qenv_from_xenv(a, &op->env);
+			rc = queue_partial_begin(q, e, (int64_t)op->env.size,
+			    on_in_value, m);
+		}
+		break;
+	case IN_APPEND:
+		if (!m->dup && m->begun)
+			rc = queue_partial_append(q, m->id, (int64_t)op->off,
+			    op->data.data, op->data.len, on_in_value, m);
+		break;
+	case IN_COMMIT:
+		if (m->dup) {
+			commit_result(m, GW_EDUP);
+			break;
+		}
+		if (op->step == 0) {
+			rc = queue_partial_finish(q, m->id, op->env.sha256,
+			    on_in_status, m);
+		} else if (op->step == 1) {
+			rc = queue_partial_abort(q, m->id, on_in_status, m);
+		} else {
+			struct queue_envelope *e = qenv_from_xenv(a, &op->env);
+			rc = queue_submit(q, e, &op->data, on_in_submitted, m);
+		}
+		break;
+	}
+	if (rc == 0)
+		return;
+	if (rc < 0) {
+		GW_LOGE("link", "link=%s event=store_refused error=%s",
+		    a->cfg.name, gw_errname(rc));
+		if (op->kind == IN_COMMIT)
+			xfer_commit_done(a->xfer, m->id, rc);
+	}
+	in_op_done(m);
+}
+
+static struct in_op *
+in_op_new(enum in_op_kind kind, const struct xfer_env *env)
+{
+	struct in_op *op = xcalloc(1, sizeof(*op));
+
+	op->kind = kind;
+	buf_init(&op->data);
+	xfer_env_init(&op->env);
+	if (env)
+		xfer_env_copy(&op->env, env);
+	return op;
+}
+
+static void
+store_partial(void *arg, const struct xfer_env *env, uint64_t off,
+    const uint8_t *p, size_t len)
+{
+	struct airlink *a = arg;
+	struct in_msg *m = in_get(a, env->id);
+	struct in_op *op;
+
+	if (off == 0) {
+		m->dup = false;
+		in_push(m, in_op_new(IN_BEGIN, env));
+	}
+	op = in_op_new(IN_APPEND, NULL);
+	op->off = off;
+	buf_append(&op->data, p, len);
+	in_push(m, op);
+	in_run(m);
+}
+
+static void
+store_commit(void *arg, const struct xfer_env *env, const uint8_t *content,
+    size_t len)
+{
+	struct airlink *a = arg;
+	struct in_msg *m = in_get(a, env->id);
+	struct in_op *op = in_op_new(IN_COMMIT, env);
+
+	buf_append(&op->data, content, len);
+	in_push(m, op);
+	in_run(m);
+}
+
+/* ---- the link session and the driver ---------------------------------- */
+
+static void on_timer(uv_timer_t *t);
+
+static void
+arm_timer(struct airlink *a)
+{
+	int64_t dl = link_next_deadline_ms(a->link);
+	int64_t now = now_ms(a);
+
+	if (a->closing)
+		return;
+	if (dl == INT64_MAX || dl < 0) {
+		uv_timer_stop(&a->timer);
+		return;
+	}
+	uv_timer_start(&a->timer, on_timer, dl > now ? (uint64_t)(dl - now) : 0,
+	    0);
+}
+
+/* Move frames from the link session into the driver while it takes them. */
+static void
+pump(struct airlink *a)
+{
+	int64_t now;
+	int rc;
+
+	if (a->closing || a->drv == NULL || drv_state(a->drv) != DRV_S_UP)
+		goto out;
+	now = now_ms(a);
+	for (int i = 0; i < 256; i++) {
+		if (!a->frame_pending) {
+			if (link_poll(a->link, now, &a->frame) != 1)
+				break;
+			a->frame_pending = true;
+		}
+		rc = drv_write(a->drv, a->frame.data, a->frame.len);
+		if (rc == GW_EAGAIN)
+			break; /* DRV_EV_WRITABLE will call again */
+		a->frame_pending = false;
+		if (rc != 0) {
+			GW_LOGW("link", "link=%s event=write_failed error=%s",
+			    a->cfg.name, gw_errname(rc));
+			break;
+		}
+	}
+out:
+	arm_timer(a);
+}
+
+static void
+on_timer(uv_timer_t *t)
+{
+	struct airlink *a = t->data;
+
+	if (a->closing)
+		return;
+	link_tick(a->link, now_ms(a));
+	pump(a);
+}
+
+static void
+up_state(void *arg, enum link_state st, int err, const char *reason)
+{
+	struct airlink *a = arg;
+	enum link_state old = a->lstate;
+
+	a->lstate = st;
+	if (st == LINK_S_UP) {
+		uint32_t f = link_features(a->link);
+		GW_LOGI("link", "link=%s event=session_up peer=%s features=%u "
+		    "dict=%u", a->cfg.name, link_peer_identity(a->link), f,
+		    link_dict_id(a->link));
+		xfer_link_up(a->xfer, (f & LINK_FEAT_DEFLATE) != 0,
+		    (f & LINK_FEAT_DICT) ? link_dict_id(a->link) : 0);
+		feed(a);
+	} else if (old == LINK_S_UP) {
+		xfer_link_down(a->xfer);
+		GW_LOGW("link", "link=%s event=session_down state=%s "
+		    "reason=\"%s\" error=%s", a->cfg.name, link_state_name(st),
+		    reason ? reason : "", gw_errname(err));
+	} else if (st == LINK_S_ERROR) {
+		GW_LOGE("link", "link=%s event=session_error reason=\"%s\" "
+		    "error=%s", a->cfg.name, reason ? reason : "",
+		    gw_errname(err));
+	}
+}
+
+static size_t
+up_pull(void *arg, uint8_t *p, size_t room)
+{
+	struct airlink *a = arg;
+	return xfer_pull(a->xfer, p, room);
+}
+
+static bool
+up_pending(void *arg)
+{
+	struct airlink *a = arg;
+	return xfer_pending(a->xfer);
+}
+
+static void
+up_deliver(void *arg, const uint8_t *p, size_t n)
+{
+	struct airlink *a = arg;
+
+	a->last_good_ms = now_ms(a);
+	xfer_deliver(a->xfer, p, n);
+}
+
+static void
+on_drv_event(struct drv *d, const struct drv_event *ev, void *arg)
+{
+	struct airlink *a = arg;
+	int64_t now = now_ms(a);
+
+	(void)d;
+	if (a->closing)
+		return;
+	switch (ev->type) {
+	case DRV_EV_STATE:
+		GW_LOGI("link", "link=%s event=driver_state from=%s to=%s "
+		    "reason=\"%s\" rate=%u", a->cfg.name,
+		    drv_state_name(ev->old_state), drv_state_name(ev->state),
+		    ev->reason ? ev->reason : "", ev->rate_bps);
+		if (ev->state == DRV_S_UP) {
+			a->frame_pending = false;
+			if (link_state(a->link) == LINK_S_IDLE ||
+			    link_state(a->link) == LINK_S_ERROR)
+				link_open(a->link, now);
+		} else if (ev->old_state == DRV_S_UP) {
+			a->frame_pending = false;
+			link_reset(a->link, now, ev->reason ? ev->reason :
+							      "carrier lost");
+		}
+		break;
+	case DRV_EV_FRAME:
+	case DRV_EV_DATA:
+		link_input(a->link, now, ev->data, ev->len);
+		if (xfer_error(a->xfer) != 0)
+			link_reset(a->link, now, "transfer stream error");
+		break;
+	case DRV_EV_WRITABLE:
+	case DRV_EV_CARRIER: /* channel state; the session has its own timers */
+		break;
+	}
+	pump(a);
+}
+
+/* ---- start, info, close ----------------------------------------------- */
+
+static int
+load_key(const char *path, uint8_t key[LINK_KEY_BYTES], char *why,
+    size_t whylen)
+{
+	char text[256];
+	size_t n, k = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		snprintf(why, whylen, "cannot open key_file %s: %s", path,
+		    strerror(errno));
+		return GW_ECONFIG;
+	}
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	/* 64 hex digits (whitespace ignored) */
+	for (size_t i = 0; text[i] && k < 2 * LINK_KEY_BYTES; i++) {
+		int c = (unsigned char)text[i];
+		if (isspace(c))
+			continue;
+		if (!isxdigit(c)) {
+			snprintf(why, whylen, "key_file %s: not hex", path);
+			return GW_ECONFIG;
+		}
+		int v = isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
+		if (k % 2 == 0)
+			key[k / 2] = (uint8_t)(v << 4);
+		else
+			key[k / 2] |= (uint8_t)v;
+		k++;
+	}
+	if (k != 2 * LINK_KEY_BYTES) {
+		snprintf(why, whylen, "key_file %s: want %u hex digits", path,
+		    2 * LINK_KEY_BYTES);
+		return GW_ECONFIG;
+	}
+	return 0;
+}
+
+static const char *const driver_names[] = { "serial", "pty", "kiss", "tcp",
+	"sim" };
+
+int
+airlink_start(const struct airlink_env *env, const struct config_link *cfg,
+    struct airlink **out)
+{
+	struct airlink *a = xcalloc(1, sizeof(*a));
+	char err[600];
+	int rc;
+
+	a->env = *env;
+	a->cfg = *cfg;
+	a->last_good_ms = -1;
+	snprintf(a->route, sizeof(a->route), "link:%s", cfg->name);
+	buf_init(&a->frame);
+	rc = prof_load_named(cfg->profile, NULL, &a->prof, err, sizeof(err));
+	if (rc != 0) {
+		GW_LOGE("link", "link=%s event=start_failed reason=\"%s\"",
+		    cfg->name, err);
+		free(a);
+		return GW_ECONFIG;
+	}
+	a->prof_loaded = true;
+	if (cfg->key_file[0]) {
+		rc = load_key(cfg->key_file, a->key, err, sizeof(err));
+		if (rc != 0) {
+			GW_LOGE("link", "link=%s event=start_failed reason=\"%s\"",
+			    cfg->name, err);
+			prof_free(&a->prof);
+			free(a);
+			return rc;
+		}
+		a->has_key = true;
+	}
+
+	struct xfer_store store = {
+		.read = store_read,
+		.relayed = store_relayed,
+		.committed = store_committed,
+		.partial = store_partial,
+		.commit = store_commit,
+		.arg = a,
+	};
+	struct xfer_config xc = { 0 };
+	struct drv_caps caps;
+	drv_caps_from_prof(&a->prof, &caps);
+	xc.clock = env->clock;
+	xc.rate_bps = caps.rate_bps;
+	xc.name = a->cfg.name;
+	a->xfer = xfer_new(&xc, &store);
+
+	struct link_config lc = { 0 };
+	lc.caps = caps;
+	lc.identity = env->identity;
+	lc.peer = cfg->peer[0] ? cfg->peer : NULL;
+	lc.key = a->has_key ? a->key : NULL;
+	/* The gateway whose name sorts first opens the session; without a
+	 * configured peer this side only answers. */
+	lc.initiator = cfg->peer[0] && strcmp(env->identity, cfg->peer) < 0;
+	lc.dict_id = AIR_DICT_HEADERS;
+	lc.features = LINK_FEAT_DEFLATE | LINK_FEAT_DICT;
+	struct link_upper up = { up_pull, up_pending, up_deliver, up_state, a };
+	a->link = link_new(&lc, &up);
+
+	a->dcfg.prof = &a->prof;
+	a->dcfg.device = a->cfg.device;
+	a->dcfg.framing = a->prof.modem.framing == PROF_FRAMING_KISS ?
+	    DRV_FRAMING_KISS : DRV_FRAMING_SYNC;
+	a->dcfg.reconnect_min_ms = 1000;
+	a->dcfg.reconnect_max_ms = 60000;
+	a->denv.loop = env->loop;
+	a->denv.clock = env->clock;
+	rc = drv_create(env->drivers, driver_names[cfg->driver], &a->dcfg,
+	    &a->denv, on_drv_event, a, &a->drv);
+	if (rc != 0) {
+		GW_LOGE("link", "link=%s event=start_failed reason=\"driver "
+		    "%s: %s\"", cfg->name, driver_names[cfg->driver],
+		    gw_strerror(rc));
+		link_free(a->link);
+		xfer_free(a->xfer);
+		prof_free(&a->prof);
+		free(a);
+		return GW_ECONFIG;
+	}
+	uv_timer_init(env->loop, &a->timer);
+	a->timer.data = a;
+	uv_timer_init(env->loop, &a->feed_timer);
+	a->feed_timer.data = a;
+	a->handles = 3; /* two timers and the driver */
+	uv_timer_start(&a->feed_timer, on_feed_timer, FEED_INTERVAL_MS,
+	    FEED_INTERVAL_MS);
+	GW_LOGI("link", "link=%s event=starting driver=%s device=%s "
+	    "profile=%s peer=%s role=%s auth=%s", cfg->name,
+	    driver_names[cfg->driver], cfg->device, a->prof.name,
+	    cfg->peer[0] ? cfg->peer : "-",
+	    lc.initiator ? "initiator" : "responder",
+	    a->has_key ? "psk" : "none");
+	if (cfg->enabled) {
+		rc = drv_open(a->drv);
+		if (rc != 0)
+			GW_LOGW("link", "link=%s event=open_failed error=%s",
+			    cfg->name, gw_errname(rc));
+	}
+	*out = a;
+	return 0;
+}
+
+void
+airlink_set_routes(struct airlink *a, const struct route_table *rt,
+    const struct policy *pol)
+{
+	a->env.routes = rt;
+	a->env.policy = pol;
+}
+
+void
+airlink_kick(struct airlink *a)
+{
+	feed(a);
+}
+
+const char *
+airlink_name(const struct airlink *a)
+{
+	return a->cfg.name;
+}
+
+void
+airlink_info(const struct airlink *a, struct airlink_info *o)
+{
+	const struct link_stats *ls = link_get_stats(a->link);
+	const struct drv_caps *c = drv_caps(a->drv);
+	enum drv_state ds = drv_state(a->drv);
+
+	memset(o, 0, sizeof(*o));
+	o->name = a->cfg.name;
+	if (ds != DRV_S_UP)
+		o->state = drv_state_name(ds);
+	else if (link_state(a->link) != LINK_S_UP)
+		o->state = link_state_name(link_state(a->link));
+	else if (xfer_pending(a->xfer))
+		o->state = link_has_turn(a->link) ? "sending" : "turnaround";
+	else
+		o->state = link_has_turn(a->link) ? "idle" : "receiving";
+	o->profile = a->prof.name;
+	o->peer = a->cfg.peer;
+	o->nominal_bps = c->rate_bps;
+	o->goodput_bps = ls->goodput_bps;
+	o->retrans_permille = ls->retrans_permille;
+	o->turnaround_ms = ls->turnaround_ms;
+	o->wire_bytes_out = ls->wire_bytes_out;
+	o->wire_bytes_in = ls->wire_bytes_in;
+	o->frames_out = ls->frames_out;
+	o->frames_in = ls->frames_in;
+	o->auth_failures = ls->drop_auth;
+	o->last_good_ms = a->last_good_ms < 0 ? -1 :
+	    now_ms(a) - a->last_good_ms;
+	o->sending = a->nouts;
+	o->relayed = a->relayed;
+	o->received = a->received;
+}
+
+static void
+maybe_finish_close(struct airlink *a)
+{
+	void (*done)(void *);
+	void *arg;
+
+	if (!a->closing || a->pending > 0 || a->handles > 0)
+		return;
+	while (a->outs)
+		out_free(a, a->outs);
+	while (a->ins) {
+		struct in_msg *m = a->ins;
+		a->ins = m->next;
+		free(m);
+	}
+	link_free(a->link);
+	xfer_free(a->xfer);
+	prof_free(&a->prof);
+	buf_fini(&a->frame);
+	done = a->done;
+	arg = a->done_arg;
+	sodium_memzero(a->key, sizeof(a->key));
+	free(a);
+	if (done)
+		done(arg);
+}
+
+static void
+on_handle_closed(uv_handle_t *h)
+{
+	struct airlink *a = h->data;
+
+	a->handles--;
+	maybe_finish_close(a);
+}
+
+static void
+on_drv_closed(struct drv *d, void *arg)
+{
+	struct airlink *a = arg;
+
+	(void)d;
+	a->drv = NULL;
+	a->handles--;
+	maybe_finish_close(a);
+}
+
+void
+airlink_close(struct airlink *a, void (*done)(void *), void *arg)
+{
+	if (a->closing)
+		return;
+	a->closing = true;
+	a->done = done;
+	a->done_arg = arg;
+	GW_LOGI("link", "link=%s event=closing", a->cfg.name);
+	link_close(a->link, now_ms(a), "gateway stopping");
+	uv_timer_stop(&a->timer);
+	uv_timer_stop(&a->feed_timer);
+	uv_close((uv_handle_t *)&a->timer, on_handle_closed);
+	uv_close((uv_handle_t *)&a->feed_timer, on_handle_closed);
+	drv_close(a->drv, on_drv_closed, a);
+}

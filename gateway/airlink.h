@@ -1,0 +1,90 @@
+/*
+ * airlink.h - one radio link inside skywaved: the firmware profile, the
+ * driver, the air link session and the transfer protocol, joined to the
+ * SQLite queue.
+ *
+ *   queue --select/load/read--> airlink --xfer_out_add--> xfer --> link --> drv
+ *   queue <--partial/finish---- airlink <--store.commit--- xfer <-- link <-- drv
+ *
+ * Sending: recipients routed "link:NAME" are selected from the queue in
+ * scheduling order (band, deadline, arrival), their message is loaded into
+ * memory, the recipients go in flight, and the message is handed to the
+ * transfer protocol, which picks the next segment at the last moment (so a
+ * higher band preempts at the next segment boundary). When the far gateway
+ * has committed the message, the recipients become relayed.
+ *
+ * Receiving: each received segment is made durable as a partial transfer
+ * (queue_partial_*), and the complete, SHA-256-checked message becomes a
+ * queued message with its recipients routed by this gateway's route table,
+ * in one transaction, before the far side gets its acknowledgement. A
+ * retransmission of a committed message is recognised by its id.
+ *
+ * Thread: the loop thread. Owner: the daemon (one per [link NAME]).
+ */
+#ifndef GW_GATEWAY_AIRLINK_H
+#define GW_GATEWAY_AIRLINK_H
+
+#include "common/clock.h"
+#include "gateway/config.h"
+#include "queue/queue.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct airlink;
+struct drv_registry;
+struct route_table;
+struct policy;
+
+struct airlink_env {
+	uv_loop_t *loop;
+	const struct gw_clock *clock;
+	struct queue *queue;
+	const struct drv_registry *drivers;
+	const char *identity;              /* this gateway's name */
+	/* Routes for received mail; may be swapped on reload (see below). */
+	const struct route_table *routes;
+	const struct policy *policy;       /* priority -> band */
+	/* Called after received mail was committed, so the owner can run
+	 * local delivery at once. */
+	void (*received)(void *arg);
+	void *arg;
+};
+
+/* What the console and the scheduler see of a link. */
+struct airlink_info {
+	const char *name;
+	const char *state;      /* driver or session state name */
+	const char *profile;
+	const char *peer;
+	uint32_t nominal_bps, goodput_bps, retrans_permille, turnaround_ms;
+	uint64_t wire_bytes_out, wire_bytes_in, frames_out, frames_in;
+	uint64_t auth_failures;
+	int64_t last_good_ms;   /* ms since the last good frame, -1: never */
+	size_t sending;         /* messages handed to the transfer protocol */
+	uint64_t relayed, received;
+};
+
+/* Create and start a link (driver opens, session set-up follows). The
+ * config entry is copied. Returns 0, or GW_ECONFIG with a logged reason
+ * (profile not found, bad key file, unknown driver). */
+int airlink_start(const struct airlink_env *env,
+    const struct config_link *cfg, struct airlink **out);
+
+/* Route table and policy for received mail (after a reload). */
+void airlink_set_routes(struct airlink *a, const struct route_table *rt,
+    const struct policy *pol);
+
+/* Look at the queue now (new mail was committed for this link). */
+void airlink_kick(struct airlink *a);
+
+void airlink_info(const struct airlink *a, struct airlink_info *out);
+const char *airlink_name(const struct airlink *a);
+
+/* Stop: the session closes, the driver closes (hang-up dialogue), queue
+ * requests in flight complete, then done(arg) runs and a is freed.
+ * Recipients still in flight go back to queued at the next start. */
+void airlink_close(struct airlink *a, void (*done)(void *), void *arg);
+
+#endif

@@ -1,0 +1,731 @@
+/*
+ * dispatch.c - local and onward delivery runner (see dispatch.h).
+ *
+ * Owner: the daemon, on the loop thread. One runner per local route target
+ * (and one for unroutable recipients, route ""); each runs this cycle:
+ *
+ *   IDLE --timer or kick--> SELECTING --work--> LOADING --> READING
+ *     ^                         | none                          |
+ *     +-------------------------+                               v
+ *     +<-- outcomes stored, DSNs queued <-- DELIVERING <-- MARKING
+ *
+ * A failure of the queue at any step leaves the recipients where they were
+ * (or in flight, which the queue returns to queued at the next start), so
+ * nothing is lost; the runner goes back to IDLE and tries again later.
+ */
+#include "gateway/dispatch.h"
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "gateway/deliver.h"
+#include "gateway/dsn.h"
+#include "gateway/policy.h"
+#include "gateway/retry.h"
+#include "gateway/route.h"
+#include "gateway/smtpc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RUNNERS_MAX (CONFIG_ROUTES_MAX + 1)
+#define TICK_MS 2000
+#define SELECT_MAX 64
+
+enum run_state { RUN_IDLE, RUN_SELECTING, RUN_LOADING, RUN_READING,
+	RUN_MARKING, RUN_DELIVERING, RUN_STORING };
+
+struct runner {
+	struct dispatch *d;
+	char route[256];           /* target spec, "" for unroutable */
+	enum run_state st;
+	bool again;                /* kicked while busy: select again */
+	uint8_t id[QUEUE_ID_LEN];
+	int64_t *rids;             /* recipients of this attempt */
+	size_t nrids;
+	size_t *idx;               /* their indexes in info.env.rcpts */
+	int *attempts;
+	struct queue_envelope *env; /* copy of the loaded envelope */
+	struct buf content;
+	struct queue_change *ch;   /* outcomes to store */
+	char (*err)[420];
+	char (*status)[16];
+	size_t nch;
+	struct buf dsn_todo;       /* serialized DSN work (see store_outcomes) */
+	int band;
+};
+
+struct dispatch {
+	struct dispatch_env env;
+	const struct route_table *routes;
+	const struct policy *policy;
+	int64_t max_received;
+	struct retry_cfg retry;
+	struct smtpc_client *smtpc;
+	struct deliver *deliver;
+	uv_timer_t timer;
+	struct runner *run[RUNNERS_MAX];
+	size_t nrun;
+	int pending;               /* queue requests and jobs in flight */
+	bool closing;
+	void (*done)(void *);
+	void *done_arg;
+	dispatch_link_kick_fn link_kick;
+	void *link_kick_arg;
+};
+
+static void runner_select(struct runner *r);
+static void maybe_closed(struct dispatch *d);
+
+static void
+runner_reset(struct runner *r)
+{
+	free(r->rids);
+	free(r->idx);
+	free(r->attempts);
+	free(r->ch);
+	free(r->err);
+	free(r->status);
+	r->rids = NULL;
+	r->idx = NULL;
+	r->attempts = NULL;
+	r->ch = NULL;
+	r->err = NULL;
+	r->status = NULL;
+	r->nrids = r->nch = 0;
+	if (r->env)
+		queue_envelope_free(r->env);
+	r->env = NULL;
+	buf_reset(&r->content);
+}
+
+/* End of one attempt: back to IDLE, and select again if there was more. */
+static void
+runner_idle(struct runner *r, bool more)
+{
+	struct dispatch *d = r->d;
+
+	runner_reset(r);
+	r->st = RUN_IDLE;
+	if (d->closing) {
+		maybe_closed(d);
+		return;
+	}
+	if (more || r->again) {
+		r->again = false;
+		runner_select(r);
+	}
+}
+
+static void
+runner_fail(struct runner *r, const char *what, int err)
+{
+	GW_LOGW("dispatch", "route=\"%s\" event=attempt_abandoned step=%s "
+	    "error=%s", r->route, what, gw_errname(err));
+	runner_idle(r, false);
+}
+
+/* ---- DSNs --------------------------------------------------------------- */
+
+static void
+on_dsn_submitted(int status, const uint8_t id[QUEUE_ID_LEN], void *arg)
+{
+	struct dispatch *d = arg;
+	char hex[33];
+
+	d->pending--;
+	queue_id_hex(id, hex);
+	if (status != 0)
+		GW_LOGE("dispatch", "dsn=%s event=dsn_store_failed error=%s",
+		    hex, gw_errname(status));
+	else
+		GW_LOGI("dispatch", "dsn=%s event=dsn_queued", hex);
+	if (d->closing)
+		maybe_closed(d);
+	else
+		dispatch_kick(d);
+}
+
+static void
+route_envelope(const struct dispatch *d, struct queue_envelope *env)
+{
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		const struct route_target *t;
+		if (env->rcpts[i].route)
+			continue;
+		t = route_lookup(d->routes, env->rcpts[i].addr);
+		if (t)
+			env->rcpts[i].route = xstrdup(t->spec);
+	}
+}
+
+/* Queue one report about recipient outcome o of the runner's message. */
+static void
+send_dsn(struct runner *r, const struct deliver_outcome *o,
+    enum dsn_action action)
+{
+	struct dispatch *d = r->d;
+	const struct queue_rcpt *qr = &r->env->rcpts[o->rcpt];
+	struct dsn_rcpt dr = { 0 };
+	struct dsn_report rep = { 0 };
+	struct queue_envelope *denv = NULL;
+	struct buf content = BUF_INIT;
+	char diag[500];
+	int rc;
+
+	dr.final_rcpt = qr->addr;
+	dr.orcpt = qr->orcpt;
+	dr.action = action;
+	dr.status = o->status[0] ? o->status :
+	    action == DSN_FAILED ? "5.0.0" : "2.0.0";
+	if (o->code)
+		snprintf(diag, sizeof(diag), "smtp; %d %s %s", o->code,
+		    o->status, o->text);
+	else
+		snprintf(diag, sizeof(diag), "x-skywave; %s", o->text);
+	dr.diag = diag;
+	dr.remote_mta = NULL;
+	dr.last_attempt_s = clk_wall_s(d->env.clock);
+	rep.reporting_mta = d->env.hostname;
+	rep.orig = r->env;
+	rep.rcpts = &dr;
+	rep.nrcpts = 1;
+	rep.content = r->content.data;
+	rep.content_len = r->content.len;
+	rep.now_s = clk_wall_s(d->env.clock);
+	rc = dsn_build(&rep, &denv, &content);
+	if (rc != 0) {
+		buf_fini(&content);
+		return; /* GW_ENOENT: none may be sent (null reverse path) */
+	}
+	route_envelope(d, denv);
+	if (d->policy)
+		denv->band = policy_band(d->policy, denv->priority);
+	rc = queue_submit(d->env.queue, denv, &content, on_dsn_submitted, d);
+	buf_fini(&content);
+	if (rc != 0)
+		GW_LOGE("dispatch", "event=dsn_refused error=%s",
+		    gw_errname(rc));
+	else
+		d->pending++;
+}
+
+/* ---- one attempt ------------------------------------------------------ */
+
+static void
+on_outcomes_stored(int status, void *arg)
+{
+	struct runner *r = arg;
+
+	r->d->pending--;
+	if (status != 0)
+		GW_LOGE("dispatch", "route=\"%s\" event=outcome_store_failed "
+		    "error=%s", r->route, gw_errname(status));
+	runner_idle(r, status == 0);
+}
+
+static size_t
+rid_slot(const struct runner *r, size_t rcpt_index)
+{
+	for (size_t i = 0; i < r->nrids; i++)
+		if (r->idx[i] == rcpt_index)
+			return i;
+	return SIZE_MAX;
+}
+
+static void
+on_outcome(void *arg, const struct deliver_outcome *o)
+{
+	struct runner *r = arg;
+	struct dispatch *d = r->d;
+	size_t k = rid_slot(r, o->rcpt);
+	struct queue_change *c;
+	const struct queue_rcpt *qr;
+	bool null_sender;
+	char hex[33];
+
+	if (k == SIZE_MAX)
+		return;
+	qr = &r->env->rcpts[o->rcpt];
+	null_sender = r->env->reverse_path == NULL ||
+	    r->env->reverse_path[0] == '\0';
+	c = &r->ch[r->nch];
+	c->rid = r->rids[k];
+	snprintf(r->err[r->nch], sizeof(r->err[0]), "%s", o->text);
+	snprintf(r->status[r->nch], sizeof(r->status[0]), "%s", o->status);
+	c->error = r->err[r->nch];
+	c->status = r->status[r->nch][0] ? r->status[r->nch] : NULL;
+	switch (o->action) {
+	case DELIVER_DELIVERED:
+		c->to = QUEUE_R_DELIVERED;
+		if (dsn_owed(null_sender, qr->notify, DSN_DELIVERED,
+			DSN_WHY_NORMAL))
+			send_dsn(r, o, DSN_DELIVERED);
+		break;
+	case DELIVER_RELAYED:
+		c->to = QUEUE_R_RELAYED;
+		if (o->dsn_relayed &&
+		    dsn_owed(null_sender, qr->notify, DSN_RELAYED,
+			DSN_WHY_TRACE))
+			send_dsn(r, o, DSN_RELAYED);
+		break;
+	case DELIVER_DEFERRED:
+		c->to = QUEUE_R_DEFERRED;
+		c->next_attempt = clk_wall_s(d->env.clock) +
+		    retry_backoff_ms(&d->retry, r->band,
+			r->attempts[k] + 1) / 1000;
+		break;
+	case DELIVER_FAILED:
+		/* The DSN is queued first; the recipient then records that
+		 * it has been sent (FAILED is the durable "owed" mark only
+		 * when the DSN could not be queued). */
+		c->to = QUEUE_R_FAILED;
+		if (dsn_owed(null_sender, qr->notify, DSN_FAILED,
+			DSN_WHY_NORMAL))
+			send_dsn(r, o, DSN_FAILED);
+		break;
+	case DELIVER_TO_LINK:
+		/* Only an unrouted recipient whose domain gained a link
+		 * route by a reload gets here; an operator requeue moves it
+		 * (skywave requeue ID link:NAME). */
+		c->to = QUEUE_R_DEFERRED;
+		c->next_attempt = clk_wall_s(d->env.clock) + 300;
+		break;
+	}
+	queue_id_hex(r->id, hex);
+	GW_LOGI("dispatch", "msg=%s rcpt=<%s> event=%s status=%s text=\"%s\"",
+	    hex, qr->addr, deliver_action_name(o->action),
+	    o->status[0] ? o->status : "-", o->text);
+	r->nch++;
+}
+
+static void
+on_delivered(void *arg)
+{
+	struct runner *r = arg;
+	struct dispatch *d = r->d;
+	int rc;
+
+	d->pending--;
+	r->st = RUN_STORING;
+	if (r->nch == 0) {
+		runner_idle(r, true);
+		return;
+	}
+	rc = queue_update(d->env.queue, r->ch, r->nch, on_outcomes_stored, r);
+	if (rc != 0) {
+		runner_fail(r, "store", rc);
+		return;
+	}
+	d->pending++;
+}
+
+static void
+on_marked(int status, void *arg)
+{
+	struct runner *r = arg;
+	struct dispatch *d = r->d;
+	struct deliver_req req;
+	int rc;
+
+	d->pending--;
+	if (status != 0) {
+		runner_fail(r, "mark", status);
+		return;
+	}
+	if (d->closing) {
+		/* in flight now; they return to queued at the next start */
+		runner_idle(r, false);
+		return;
+	}
+	r->st = RUN_DELIVERING;
+	r->ch = xcalloc(r->nrids, sizeof(*r->ch));
+	r->err = xcalloc(r->nrids, sizeof(*r->err));
+	r->status = xcalloc(r->nrids, sizeof(*r->status));
+	memset(&req, 0, sizeof(req));
+	req.env = r->env;
+	req.content = r->content.data;
+	req.len = r->content.len;
+	req.rcpts = r->idx;
+	req.nrcpts = r->nrids;
+	rc = deliver_start(d->deliver, &req, on_outcome, on_delivered, r);
+	if (rc != 0) {
+		runner_fail(r, "deliver", rc);
+		return;
+	}
+	d->pending++;
+}
+
+static void on_read(int status, const uint8_t *data, size_t len,
+    int64_t total, void *arg);
+
+static void
+read_more(struct runner *r)
+{
+	int rc = queue_read_content(r->d->env.queue, r->id,
+	    (int64_t)r->content.len, QUEUE_READ_MAX, on_read, r);
+	if (rc != 0) {
+		runner_fail(r, "read", rc);
+		return;
+	}
+	r->d->pending++;
+}
+
+static void
+on_read(int status, const uint8_t *data, size_t len, int64_t total,
+    void *arg)
+{
+	struct runner *r = arg;
+	struct dispatch *d = r->d;
+	struct queue_change *ch;
+	int rc;
+
+	d->pending--;
+	if (status != 0) {
+		runner_fail(r, "read", status);
+		return;
+	}
+	buf_append(&r->content, data, len);
+	if (len > 0 && (int64_t)r->content.len < total) {
+		read_more(r);
+		return;
+	}
+	if (d->closing) {
+		runner_idle(r, false);
+		return;
+	}
+	r->st = RUN_MARKING;
+	ch = xcalloc(r->nrids, sizeof(*ch));
+	for (size_t i = 0; i < r->nrids; i++) {
+		ch[i].rid = r->rids[i];
+		ch[i].to = QUEUE_R_INFLIGHT;
+	}
+	rc = queue_update(d->env.queue, ch, r->nrids, on_marked, r);
+	free(ch);
+	if (rc != 0) {
+		runner_fail(r, "mark", rc);
+		return;
+	}
+	d->pending++;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* A deep copy of the loaded envelope that outlives the load callback. */
+static struct queue_envelope *
+env_copy(const struct queue_envelope *e)
+{
+	struct queue_envelope *c = xcalloc(1, sizeof(*c));
+
+	*c = *e;
+	c->reverse_path = dup_or_null(e->reverse_path);
+	c->envid = dup_or_null(e->envid);
+	c->client = dup_or_null(e->client);
+	c->rcpts = xcalloc(e->nrcpts ? e->nrcpts : 1, sizeof(*c->rcpts));
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		c->rcpts[i] = e->rcpts[i];
+		c->rcpts[i].addr = dup_or_null(e->rcpts[i].addr);
+		c->rcpts[i].orcpt = dup_or_null(e->rcpts[i].orcpt);
+		c->rcpts[i].arcpt = dup_or_null(e->rcpts[i].arcpt);
+		c->rcpts[i].route = dup_or_null(e->rcpts[i].route);
+	}
+	return c;
+}
+
+static void
+on_loaded(int status, const struct queue_msg_info *m, void *arg)
+{
+	struct runner *r = arg;
+	size_t keep = 0;
+
+	r->d->pending--;
+	if (status != 0 || !m->complete) {
+		runner_fail(r, "load", status ? status : GW_ESTATE);
+		return;
+	}
+	r->env = env_copy(&m->env);
+	r->idx = xcalloc(r->nrids, sizeof(*r->idx));
+	/* map each selected rid to its recipient index */
+	for (size_t i = 0; i < r->nrids; i++) {
+		for (size_t j = 0; j < m->env.nrcpts; j++) {
+			if (m->st[j].rid == r->rids[i]) {
+				r->rids[keep] = r->rids[i];
+				r->attempts[keep] = r->attempts[i];
+				r->idx[keep++] = j;
+				break;
+			}
+		}
+	}
+	r->nrids = keep;
+	if (keep == 0) {
+		runner_idle(r, true);
+		return;
+	}
+	r->st = RUN_READING;
+	read_more(r);
+}
+
+static void
+on_selected(int status, const struct queue_work *w, size_t n, void *arg)
+{
+	struct runner *r = arg;
+	struct dispatch *d = r->d;
+	int rc;
+
+	d->pending--;
+	if (status != 0) {
+		runner_fail(r, "select", status);
+		return;
+	}
+	if (n == 0 || d->closing) {
+		runner_idle(r, false);
+		return;
+	}
+	/* The first message in scheduling order, all its selected rcpts. */
+	memcpy(r->id, w[0].id, QUEUE_ID_LEN);
+	r->band = w[0].band;
+	r->rids = xcalloc(n, sizeof(*r->rids));
+	r->attempts = xcalloc(n, sizeof(*r->attempts));
+	for (size_t i = 0; i < n; i++) {
+		if (memcmp(w[i].id, r->id, QUEUE_ID_LEN) != 0)
+			continue;
+		r->attempts[r->nrids] = w[i].attempts;
+		r->rids[r->nrids++] = w[i].rid;
+	}
+	r->st = RUN_LOADING;
+	rc = queue_load(d->env.queue, r->id, on_loaded, r);
+	if (rc != 0) {
+		runner_fail(r, "load", rc);
+		return;
+	}
+	d->pending++;
+}
+
+static void
+runner_select(struct runner *r)
+{
+	struct dispatch *d = r->d;
+	int rc;
+
+	if (r->st != RUN_IDLE) {
+		r->again = true;
+		return;
+	}
+	r->st = RUN_SELECTING;
+	rc = queue_select(d->env.queue, r->route, SELECT_MAX, on_selected, r);
+	if (rc != 0) {
+		r->st = RUN_IDLE;
+		return;
+	}
+	d->pending++;
+}
+
+void
+dispatch_kick(struct dispatch *d)
+{
+	if (d->closing)
+		return;
+	for (size_t i = 0; i < d->nrun; i++)
+		runner_select(d->run[i]);
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+	dispatch_kick(t->data);
+}
+
+/* ---- set-up ------------------------------------------------------------ */
+
+static void
+add_runner(struct dispatch *d, const char *route)
+{
+	for (size_t i = 0; i < d->nrun; i++)
+		if (strcmp(d->run[i]->route, route) == 0)
+			return;
+	if (d->nrun >= RUNNERS_MAX)
+		return;
+	struct runner *r = xcalloc(1, sizeof(*r));
+	r->d = d;
+	snprintf(r->route, sizeof(r->route), "%s", route);
+	buf_init(&r->content);
+	d->run[d->nrun++] = r;
+}
+
+static void
+build_runners(struct dispatch *d, const struct config *cfg)
+{
+	add_runner(d, ""); /* unroutable: delivery fails them with 5.4.4 */
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if (strncmp(cfg->routes[i].target, "link:", 5) != 0)
+			add_runner(d, cfg->routes[i].target);
+}
+
+struct dispatch *
+dispatch_new(const struct dispatch_env *env, const struct config *cfg,
+    const struct route_table *routes, const struct policy *policy)
+{
+	struct dispatch *d = xcalloc(1, sizeof(*d));
+	struct smtpc_opts so;
+	struct deliver_opts dopt;
+
+	d->env = *env;
+	d->routes = routes;
+	d->policy = policy;
+	d->max_received = cfg->policy.max_received;
+	retry_cfg_default(&d->retry);
+	smtpc_opts_default(&so, env->hostname);
+	d->smtpc = smtpc_client_new(env->loop, env->clock, &so);
+	dopt.hostname = env->hostname;
+	dopt.max_received = cfg->policy.max_received;
+	d->deliver = deliver_new(env->loop, env->clock, routes, d->smtpc,
+	    &dopt);
+	build_runners(d, cfg);
+	uv_timer_init(env->loop, &d->timer);
+	d->timer.data = d;
+	uv_timer_start(&d->timer, on_tick, 100, TICK_MS);
+	return d;
+}
+
+void
+dispatch_reconfigure(struct dispatch *d, const struct config *cfg,
+    const struct route_table *routes, const struct policy *policy)
+{
+	struct deliver_opts dopt;
+
+	d->routes = routes;
+	d->policy = policy;
+	build_runners(d, cfg);
+	/* deliver borrows the table: a new context once nothing runs on the
+	 * old one would be needed to swap it; runners are idle between
+	 * attempts, so recreate it only then. */
+	bool busy = false;
+	for (size_t i = 0; i < d->nrun; i++)
+		busy |= d->run[i]->st != RUN_IDLE;
+	if (!busy) {
+		deliver_free(d->deliver);
+		dopt.hostname = d->env.hostname;
+		dopt.max_received = cfg->policy.max_received;
+		d->deliver = deliver_new(d->env.loop, d->env.clock, routes,
+		    d->smtpc, &dopt);
+	} else {
+		GW_LOGW("dispatch", "event=reconfigure note=\"deliveries "
+		    "running: new routes apply to routing of new mail first\"");
+	}
+}
+
+void
+dispatch_set_link_kick(struct dispatch *d, dispatch_link_kick_fn fn,
+    void *arg)
+{
+	d->link_kick = fn;
+	d->link_kick_arg = arg;
+}
+
+struct submit_ctx {
+	struct dispatch *d;
+	queue_submit_cb cb;
+	void *arg;
+	char links[8][32];
+	size_t nlinks;
+};
+
+static void
+on_submitted(int status, const uint8_t id[QUEUE_ID_LEN], void *arg)
+{
+	struct submit_ctx *c = arg;
+	struct dispatch *d = c->d;
+
+	c->cb(status, id, c->arg);
+	if (status == 0 && !d->closing) {
+		dispatch_kick(d);
+		for (size_t i = 0; i < c->nlinks && d->link_kick; i++)
+			d->link_kick(d->link_kick_arg, c->links[i]);
+	}
+	free(c);
+}
+
+int
+dispatch_submit(struct dispatch *d, struct queue_envelope *env,
+    struct buf *content, queue_submit_cb cb, void *arg)
+{
+	struct submit_ctx *c = xcalloc(1, sizeof(*c));
+	int rc;
+
+	c->d = d;
+	c->cb = cb;
+	c->arg = arg;
+	route_envelope(d, env);
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		const char *rt = env->rcpts[i].route;
+		if (rt == NULL || strncmp(rt, "link:", 5) != 0 ||
+		    c->nlinks >= 8)
+			continue;
+		snprintf(c->links[c->nlinks++], sizeof(c->links[0]), "%s",
+		    rt + 5);
+	}
+	rc = queue_submit(d->env.queue, env, content, on_submitted, c);
+	if (rc != 0)
+		free(c);
+	return rc;
+}
+
+static void
+on_smtpc_closed(void *arg)
+{
+	struct dispatch *d = arg;
+
+	d->smtpc = NULL;
+	maybe_closed(d);
+}
+
+static void
+on_timer_closed(uv_handle_t *h)
+{
+	struct dispatch *d = h->data;
+
+	d->timer.data = NULL;
+	maybe_closed(d);
+}
+
+static void
+maybe_closed(struct dispatch *d)
+{
+	if (!d->closing || d->pending > 0 || d->smtpc != NULL ||
+	    d->timer.data != NULL)
+		return;
+	for (size_t i = 0; i < d->nrun; i++)
+		if (d->run[i]->st != RUN_IDLE)
+			return;
+	for (size_t i = 0; i < d->nrun; i++) {
+		runner_reset(d->run[i]);
+		buf_fini(&d->run[i]->content);
+		free(d->run[i]);
+	}
+	d->nrun = 0;
+	deliver_free(d->deliver);
+	void (*done)(void *) = d->done;
+	void *arg = d->done_arg;
+	free(d);
+	if (done)
+		done(arg);
+}
+
+void
+dispatch_close(struct dispatch *d, void (*done)(void *), void *arg)
+{
+	if (d->closing)
+		return;
+	d->closing = true;
+	d->done = done;
+	d->done_arg = arg;
+	uv_timer_stop(&d->timer);
+	uv_close((uv_handle_t *)&d->timer, on_timer_closed);
+	/* running SMTP jobs end deferred; their callbacks still run */
+	smtpc_client_close(d->smtpc, on_smtpc_closed, d);
+}

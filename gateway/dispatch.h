@@ -1,0 +1,63 @@
+/*
+ * dispatch.h - the daemon's runner for mail that leaves this gateway by a
+ * route other than a radio link: local Maildir delivery, onward SMTP/LMTP,
+ * and recipients no route covers (failed 5.4.4). It also writes the DSNs
+ * that these outcomes owe.
+ *
+ *   queue --select(route)--> dispatch --deliver_start--> maildir | smtpc
+ *   queue <--recipient outcome, DSN-- dispatch <--outcomes--
+ *
+ * Each local route is worked one message at a time (a Maildir or a next hop
+ * gains nothing from more); routes run side by side. Temporary failures are
+ * deferred with the band's backoff.
+ *
+ * Thread: the loop thread. Owner: the daemon.
+ */
+#ifndef GW_GATEWAY_DISPATCH_H
+#define GW_GATEWAY_DISPATCH_H
+
+#include "common/clock.h"
+#include "gateway/config.h"
+#include "queue/queue.h"
+
+#include <uv.h>
+
+struct dispatch;
+struct route_table;
+struct policy;
+
+struct dispatch_env {
+	uv_loop_t *loop;
+	const struct gw_clock *clock;
+	struct queue *queue;
+	const char *hostname;
+};
+
+/* Start working the local routes of cfg. routes/policy are borrowed (see
+ * dispatch_reconfigure). */
+struct dispatch *dispatch_new(const struct dispatch_env *env,
+    const struct config *cfg, const struct route_table *routes,
+    const struct policy *policy);
+
+/* New routes after a reload (the table must outlive the next call). */
+void dispatch_reconfigure(struct dispatch *d, const struct config *cfg,
+    const struct route_table *routes, const struct policy *policy);
+
+/* Look at the queue now (a message was committed). */
+void dispatch_kick(struct dispatch *d);
+
+/* Store a message whose recipients are routed by the current table (the
+ * route is the target spec, e.g. "link:hf1", "maildir:/var/mail/%u"), then
+ * wake the runners. Same contract as queue_submit. */
+int dispatch_submit(struct dispatch *d, struct queue_envelope *env,
+    struct buf *content, queue_submit_cb cb, void *arg);
+
+/* Called when a link-routed message was committed (wake that link). */
+typedef void (*dispatch_link_kick_fn)(void *arg, const char *link_name);
+void dispatch_set_link_kick(struct dispatch *d, dispatch_link_kick_fn fn,
+    void *arg);
+
+/* Stop: running deliveries finish (or are deferred), then done(arg). */
+void dispatch_close(struct dispatch *d, void (*done)(void *), void *arg);
+
+#endif

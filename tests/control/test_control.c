@@ -285,6 +285,45 @@ t_malformed(void **state)
 	ctlclient_close(c);
 }
 
+/* Random bytes, line after line: every line gets an error reply and the
+ * server stays up. Printable JSON-ish noise is mixed in to get past the
+ * tokenizer now and then. */
+static void
+t_garbage(void **state)
+{
+	static const char alphabet[] = "{}[]\":,0123456789.eE+-truefalsnl "
+	    "\\/\"op\"\"id\"\"hold\"\"status\"\xc3\xa9\xff\x01";
+	struct fx *f = *state;
+	struct ctlclient *c = conn(f);
+	uint64_t seed = tu_seed("control_garbage");
+	char line[400];
+
+	srandom((unsigned)seed);
+	for (int i = 0; i < 300; i++) {
+		size_t n = 1 + (size_t)random() % 300;
+		for (size_t k = 0; k < n; k++) {
+			int ch = i % 2 ? (int)(random() % 256) :
+			    alphabet[random() % (sizeof(alphabet) - 1)];
+			line[k] = ch == '\n' || ch == '\r' || ch == 0 ? ' ' :
+			    (char)ch;
+		}
+		line[n] = '\n';
+		line[n + 1] = '\0';
+		if (strspn(line, " \n") == n + 1)
+			continue; /* blank lines get no reply */
+		assert_int_equal(send(ctlclient_fd(c), line, n + 1,
+		    MSG_NOSIGNAL), (ssize_t)(n + 1));
+		json_t *rep = NULL;
+		assert_int_equal(ctlclient_read(c, 5000, &rep), 0);
+		assert_true(json_is_boolean(json_object_get(rep, "ok")));
+		json_decref(rep);
+	}
+	json_t *rep = raw(c, "{\"op\":\"ping\"}\n");
+	assert_true(json_is_true(json_object_get(rep, "ok")));
+	json_decref(rep);
+	ctlclient_close(c);
+}
+
 /* Several requests in one write are answered in order, including an
  * action that finishes later. */
 static void
@@ -742,6 +781,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(t_queue_show, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_pipelined, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_line_too_long, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(t_events, setup, teardown),

@@ -381,7 +381,7 @@ test_pacing_on_real_pty(void **state)
 	    "buffered %zu (high water %zu)\n", (long long)took,
 	    s.max_buffered, drv_high_water(s.d));
 	assert_true(took >= 2000 - 250 - 50);
-	assert_true(took < 6000);
+	assert_true(took < 15000);
 	assert_true(s.max_buffered <= drv_high_water(s.d));
 	assert_true(s.writable >= 3);
 	/* Bytes came back in order. */
@@ -744,8 +744,9 @@ test_tcp_refused_backoff(void **state)
 	s.cfg.reconnect_max_ms = 160;
 	assert_int_equal(drv_open(s.d), 0);
 	sess_run(&s, 900);
-	/* 40 + 80 + 160 + 160 + ... within 900 ms: 5 or 6 attempts. */
-	assert_true(s.errors >= 4);
+	/* 40 + 80 + 160 + 160 + ... within 900 ms: about 7 attempts (fewer
+	 * on a loaded machine, never many more). */
+	assert_true(s.errors >= 3);
 	assert_true(s.errors <= 8);
 	assert_int_equal(s.ups, 0);
 	assert_int_equal(s.last_err, UV_ECONNREFUSED);

@@ -2,9 +2,9 @@
  * end: our driver on a0, link_echo (or nothing) on b0, the simulator's
  * channel and modem emulation in between, in real time.
  *
- * skywave-sim is looked up as $SKYWAVE_SIM, $SKYWAVE_BUILD/hw-sim/
- * skywave-sim, then any $SKYWAVE_SRC/build-* tree; the tests skip when it
- * has not been built. */
+ * skywave-sim is looked up as $SKYWAVE_SIM, this build's skywave-sim, then
+ * $SKYWAVE_BUILD/hw-sim/skywave-sim, then any $SKYWAVE_SRC/build-* tree;
+ * the tests skip when it has not been built. */
 #include "tests/lib/testutil.h"
 
 #include "common/buf.h"
@@ -53,6 +53,12 @@ find_sim(char *out, size_t len)
 		snprintf(out, len, "%s", e);
 		return true;
 	}
+#ifdef SKYWAVE_SIM_PATH
+	if (access(SKYWAVE_SIM_PATH, X_OK) == 0) {
+		snprintf(out, len, "%s", SKYWAVE_SIM_PATH);
+		return true;
+	}
+#endif
 	if (b != NULL) {
 		snprintf(out, len, "%s/hw-sim/skywave-sim", b);
 		if (access(out, X_OK) == 0)

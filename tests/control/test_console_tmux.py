@@ -11,6 +11,7 @@ console with keystrokes and reads the screen with capture-pane:
   - hold (after y/n confirmation) then release of the on-air message reach
     the daemon, and the screen shows the effect; 'n' declines;
   - a link taken down and up from the console;
+  - requeue (route typed in) and cancel of the message at risk;
   - resize to 200x60 (one row per transfer, whole ids) and back to 80x24;
   - the daemon stopping and coming back: DISCONNECTED, then reconnected;
   - colour on a colour terminal, monochrome attributes on a vt100;
@@ -180,6 +181,27 @@ def main():
         assert actions(alog)[-2:] == [
             "action op=link_down id=- link=hf1 route=- uid=%d" % os.getuid(),
             "action op=link_up id=- link=hf1 route=- uid=%d" % os.getuid()]
+
+        # requeue the message at risk to another route (typed in), then
+        # cancel it (the prompt says the sender gets a DSN)
+        t.keys("Tab", "Tab", "Tab", "R")
+        wait_for("route prompt", screen_has(t, "Requeue %s to route" % RISK))
+        t.keys("-l", "link:vhf3")
+        t.keys("BSpace", "2", "Enter")
+        wait_for("requeue confirm", screen_has(
+            t, "Requeue %s to link:vhf2? (y/n)" % RISK))
+        t.keys("y")
+        wait_for("requeued", screen_has(t, "requeued to link:vhf2"))
+        t.keys("c")
+        wait_for("cancel prompt", screen_has(
+            t, "Cancel message %s; the sender gets a DSN? (y/n)" % RISK))
+        t.keys("y")
+        wait_for("cancelled", screen_has(t, "cancelled; DSN sent"))
+        assert actions(alog)[-2:] == [
+            "action op=requeue id=%s link=- route=link:vhf2 uid=%d" % (
+                RISK, os.getuid()),
+            "action op=cancel id=%s link=- route=- uid=%d" % (
+                RISK, os.getuid())], actions(alog)
 
         # a large terminal: whole ids, one row per transfer
         t.run("resize-window", "-t", "main", "-x", "200", "-y", "60")

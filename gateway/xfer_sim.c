@@ -96,6 +96,10 @@ struct xsim {
 	size_t ntimed;
 	void (*tap)(void *arg, int side, const uint8_t *p, size_t n);
 	void *tap_arg;
+	const struct xsim_chan_ops *ops;
+	void *ch;
+	int64_t ch_next;
+	bool ops_any;
 	int64_t next_fade_from, next_fade_to;
 	uint64_t bits_to_error; /* bit errors: bits left before the next */
 	struct buf frame;
@@ -390,6 +394,7 @@ side_build(struct side *sd)
 		    (s->cfg.dict_id ? LINK_FEAT_DICT : 0u),
 		.random = sim_random,
 		.random_arg = s,
+		.frame_overhead_bytes = s->cfg.frame_overhead,
 	};
 	if (sd->idx == XSIM_B && s->cfg.b_version_min) {
 		lc.version_min = s->cfg.b_version_min;
@@ -412,6 +417,8 @@ side_drop_volatile(struct side *sd)
 		buf_fini(&sd->q[i]);
 	sd->qn = 0;
 	sd->q_air_ms = 0;
+	if (sd->s->ops)
+		sd->s->ops->flush(sd->s->ch, sd->idx);
 	for (size_t i = 0; i < sd->ncomps; i++)
 		comp_free(sd->comps[i]);
 	sd->ncomps = 0;
@@ -432,6 +439,9 @@ xsim_new(const struct xsim_config *cfg)
 	if (!s->cfg.reorder_ms)
 		s->cfg.reorder_ms = 3000;
 	s->rng = cfg->seed * 0x9E3779B97F4A7C15ULL + 1;
+	s->ops = cfg->chan_ops;
+	s->ch = cfg->chan;
+	s->ch_next = INT64_MAX;
 	clk_virtual_init(&s->clock, 0, 1800000000);
 	s->last_dir = -1;
 	s->first_air = -1;
@@ -485,6 +495,8 @@ xsim_free(struct xsim *s)
 	free(s->fl);
 	free(s->timed);
 	buf_fini(&s->frame);
+	if (s->ops)
+		s->ops->free(s->ch);
 	free(s);
 }
 
@@ -568,8 +580,10 @@ xsim_xfer(struct xsim *s, int side)
 }
 
 const struct xsim_chan_stats *
-xsim_chan(const struct xsim *s)
+xsim_chan(struct xsim *s)
 {
+	if (s->ops)
+		s->ops->stats(s->ch, &s->cs);
 	return &s->cs;
 }
 
@@ -785,6 +799,8 @@ channel_step(struct xsim *s, int64_t now)
 static int64_t
 buffered_ms(struct xsim *s, int side, int64_t now)
 {
+	if (s->ops)
+		return s->ops->buffered_ms(s->ch, side, now);
 	int64_t b = s->side[side].q_air_ms;
 	int64_t until = s->cfg.caps.full_duplex ? s->busy_until[side] :
 	    (s->last_dir == side ? s->hd_busy_until : 0);
@@ -801,6 +817,29 @@ check_xfer_error(struct side *sd, int64_t now)
 		link_reset(sd->link, now, "transfer stream error");
 		link_open(sd->link, now);
 	}
+}
+
+static void
+ops_rx(void *arg, int side, const uint8_t *p, size_t n)
+{
+	struct xsim *s = arg;
+	link_input(s->side[side].link, xsim_now(s), p, n);
+	check_xfer_error(&s->side[side], xsim_now(s));
+	s->ops_any = true;
+}
+
+static void
+hand_down(struct xsim *s, int side, int64_t now)
+{
+	if (!s->ops) {
+		q_push(&s->side[side], &s->frame);
+		return;
+	}
+	if (s->first_air < 0)
+		s->first_air = now;
+	if (s->tap)
+		s->tap(s->tap_arg, side, s->frame.data, s->frame.len);
+	s->ops->send(s->ch, side, now, s->frame.data, s->frame.len);
 }
 
 static bool
@@ -823,7 +862,12 @@ xsim_step(struct xsim *s)
 	}
 	for (int i = 0; i < 2; i++)
 		any |= run_comps(&s->side[i], now);
-	/* Deliveries in arrival order. */
+	if (s->ops) {
+		s->ops_any = false;
+		s->ch_next = s->ops->advance(s->ch, now, ops_rx, s);
+		any |= s->ops_any;
+	}
+	/* Deliveries in arrival order (built-in channel). */
 	for (;;) {
 		size_t best = SIZE_MAX;
 		for (size_t i = 0; i < s->nfl; i++)
@@ -867,18 +911,24 @@ xsim_step(struct xsim *s)
 		struct side *sd = &s->side[i];
 		while (buffered_ms(s, i, now) < (int64_t)s->cfg.buffer_ms &&
 		    link_poll(sd->link, now, &s->frame) == 1) {
-			q_push(sd, &s->frame);
+			hand_down(s, i, now);
 			any = true;
 		}
 	}
-	any |= channel_step(s, now);
+	if (!s->ops) {
+		any |= channel_step(s, now);
+	} else {
+		s->ops_any = false;
+		s->ch_next = s->ops->advance(s->ch, now, ops_rx, s);
+		any |= s->ops_any;
+	}
 	return any;
 }
 
 static int64_t
 next_event(struct xsim *s)
 {
-	int64_t t = INT64_MAX;
+	int64_t t = s->ops ? s->ch_next : INT64_MAX;
 	for (size_t i = 0; i < s->ntimed; i++)
 		if (s->timed[i].at < t)
 			t = s->timed[i].at;

@@ -35,8 +35,40 @@ struct xsim_fade {
 	int64_t from_ms, to_ms; /* [from, to): nothing gets through */
 };
 
+/* Totals of the channel. */
+struct xsim_chan_stats {
+	uint64_t air_bytes;     /* every byte put on air, both directions */
+	uint64_t turns;         /* changes of direction */
+	uint64_t frames, lost, corrupted, reordered;
+	int64_t busy_ms;        /* airtime plus turnarounds */
+};
+
+/* A pluggable channel (hw-sim's model through an adapter, see
+ * tests/air/air_hwchan.h). The simulator owns ch and calls free. */
+struct xsim_chan_ops {
+	/* side's driver takes one frame at now */
+	void (*send)(void *ch, int side, int64_t now, const uint8_t *p,
+	    size_t n);
+	/* airtime queued below side's link layer, ms */
+	int64_t (*buffered_ms)(void *ch, int side, int64_t now);
+	/* run to now, hand every received frame to rx; returns the next
+	 * time something happens (INT64_MAX: nothing pending) */
+	int64_t (*advance)(void *ch, int64_t now, void (*rx)(void *arg,
+	    int side, const uint8_t *p, size_t n), void *arg);
+	/* drop side's queued bytes (a restart) */
+	void (*flush)(void *ch, int side);
+	/* air_bytes, turns, frames, lost, corrupted */
+	void (*stats)(void *ch, struct xsim_chan_stats *out);
+	void (*free)(void *ch);
+};
+
 struct xsim_config {
 	uint64_t seed;
+	/* NULL: the built-in model below; else every channel field but caps
+	 * and buffer_ms is the adapter's business. */
+	const struct xsim_chan_ops *chan_ops;
+	void *chan;
+	uint32_t frame_overhead; /* bytes the channel's framing adds */
 	struct drv_caps caps;   /* rate, duplex, turnaround, latency, mtu, max_tx */
 	uint32_t buffer_ms;     /* driver airtime budget; 0: 1000 */
 	double ber;             /* bit error rate */
@@ -58,14 +90,6 @@ struct xsim_config {
 };
 
 enum { XSIM_A = 0, XSIM_B = 1 };
-
-/* Totals of the channel. */
-struct xsim_chan_stats {
-	uint64_t air_bytes;     /* every byte put on air, both directions */
-	uint64_t turns;         /* changes of direction */
-	uint64_t frames, lost, corrupted, reordered;
-	int64_t busy_ms;        /* airtime plus turnarounds */
-};
 
 /* A message known to one side's store. */
 struct xsim_msg {
@@ -109,7 +133,7 @@ void xsim_set_pick(struct xsim *s, int side, xfer_pick_fn pick, void *arg);
 int64_t xsim_now(const struct xsim *s);
 struct link *xsim_link(struct xsim *s, int side);
 struct xfer *xsim_xfer(struct xsim *s, int side);
-const struct xsim_chan_stats *xsim_chan(const struct xsim *s);
+const struct xsim_chan_stats *xsim_chan(struct xsim *s);
 /* Time of the first byte on air (-1: none yet). */
 int64_t xsim_first_air_ms(const struct xsim *s);
 

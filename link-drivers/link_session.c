@@ -146,8 +146,8 @@ margin(const struct link *l)
 static int64_t
 frame_air(const struct link *l)
 {
-	return airtime_ms(l, l->frame_max ? l->frame_max :
-	    l->cfg.caps.mtu_bytes);
+	return airtime_ms(l, (l->frame_max ? l->frame_max :
+	    l->cfg.caps.mtu_bytes) + l->cfg.frame_overhead_bytes);
 }
 
 static int64_t
@@ -332,6 +332,7 @@ emit(struct link *l, int64_t now, struct buf *out, uint8_t type,
 	struct link_frame f = { .type = type, .flags = flags,
 		.fctr = ++l->fctr_tx, .seq = seq, .payload = p, .len = n };
 	size_t wire = link_frame_wire_bytes(n, key != NULL);
+	size_t air = wire + l->cfg.frame_overhead_bytes;
 
 	buf_reset(out);
 	buf_reserve(out, wire);
@@ -343,8 +344,8 @@ emit(struct link *l, int64_t now, struct buf *out, uint8_t type,
 	int64_t start = now > l->tx_end_ms ? now : l->tx_end_ms;
 	if (half_duplex(l) && l->burst_bytes == 0 && type != LINK_FT_HELLO)
 		start += l->cfg.caps.turnaround_ms;
-	l->tx_end_ms = start + airtime_ms(l, wire);
-	l->burst_bytes += wire;
+	l->tx_end_ms = start + airtime_ms(l, air);
+	l->burst_bytes += air;
 	l->stats.frames_out++;
 	l->stats.wire_bytes_out += wire;
 }
@@ -547,7 +548,7 @@ poll_half(struct link *l, int64_t now, struct buf *out)
 	    (size_t)((uint64_t)l->cfg.caps.max_tx_ms *
 	    l->cfg.caps.rate_bps / 8000) : SIZE_MAX;
 	size_t sack_reserve = link_frame_wire_bytes(3 + l->cfg.window / 8,
-	    l->keyed);
+	    l->keyed) + l->cfg.frame_overhead_bytes;
 
 	if (l->probe) {
 		l->probe = false;
@@ -556,6 +557,8 @@ poll_half(struct link *l, int64_t now, struct buf *out)
 	if (!l->closing_burst) {
 		size_t used = l->burst_bytes + sack_reserve;
 		size_t room = budget > used ? budget - used : 0;
+		room = room > l->cfg.frame_overhead_bytes ?
+		    room - l->cfg.frame_overhead_bytes : 0;
 		if (room > l->frame_max)
 			room = l->frame_max;
 		if (emit_data(l, now, out, room, 0))

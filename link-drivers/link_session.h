@@ -78,6 +78,9 @@ struct link_config {
 	uint32_t idle_poll_ms; /* half duplex: hand an idle turn over; 0: 20000 */
 	uint32_t window;       /* frames in flight; 0: 512 */
 	uint32_t margin_ms;    /* timer slack; 0: 1000 */
+	/* Bytes the driver adds around each frame on the air (byte-stream
+	 * framing: 10), for airtime estimates and the burst budget. */
+	uint32_t frame_overhead_bytes;
 	/* Consecutive timeouts with nothing heard before the session is
 	 * declared lost (the initiator then sets up again); 0: 4. */
 	uint32_t dead_timeouts;

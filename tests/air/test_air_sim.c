@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "gateway/air_dict.h"
 #include "gateway/xfer_sim.h"
+#include "tests/air/air_hwchan.h"
 #include "common/xmalloc.h"
 
 #include <sodium.h>
@@ -505,6 +506,155 @@ test_many_seeds(void **state)
 	g_seed = base;
 }
 
+
+/* The same over hw-sim's byte-level channel model with skywave's
+ * byte-stream framing: bit errors and error bursts inside frames, fades,
+ * an outage, carrier sense and max_tx cut-off. */
+static struct xsim *
+hw_sim_new(struct xsim_config *c, struct sim_channel_params *cp)
+{
+	c->seed = g_seed;
+	c->quiet = true;
+	if (!c->caps.rate_bps)
+		c->caps = caps_hf(2400);
+	air_hwchan_attach(c, cp);
+	struct xsim *s = xsim_new(c);
+	xsim_start(s);
+	return s;
+}
+
+static void
+test_hwsim_clean(void **state)
+{
+	(void)state;
+	struct xsim_config c = { .dict_id = AIR_DICT_HEADERS };
+	c.caps = caps_hf(2400);
+	struct sim_channel_params cp = air_hwchan_params(&c, g_seed);
+	struct xsim *s = hw_sim_new(&c, &cp);
+	uint64_t r = g_seed | 1;
+	for (int i = 0; i < 20; i++)
+		make_msg(s, XSIM_A, &r, 500 + rnd(&r) % 5000, 0, false);
+	for (int i = 0; i < 4; i++)
+		make_msg(s, XSIM_B, &r, 300 + rnd(&r) % 3000, 0, false);
+	assert_true(xsim_run(s, 3600 * 1000, both_done, NULL));
+	assert_all_delivered(s, "hwsim_clean");
+	assert_true(xsim_chan(s)->turns < 12);
+	xsim_free(s);
+}
+
+static void
+test_hwsim_faults(void **state)
+{
+	(void)state;
+	struct xsim_config c = { .dict_id = AIR_DICT_HEADERS };
+	c.caps = caps_hf(2400);
+	struct sim_channel_params cp = air_hwchan_params(&c, g_seed);
+	cp.ber = 1e-5;
+	cp.burst_ber = 1e-3;
+	cp.burst_interval_ms = 60000;
+	cp.burst_length_ms = 2000;
+	cp.fade_interval_ms = 120000;
+	cp.fade_length_ms = 5000;
+	cp.outages[0].start_ms = 100000;
+	cp.outages[0].dur_ms = 3 * 60000;
+	cp.n_outages = 1;
+	struct xsim *s = hw_sim_new(&c, &cp);
+	uint64_t r = g_seed * 17 + 1;
+	for (int i = 0; i < 15; i++)
+		make_msg(s, XSIM_A, &r, 500 + rnd(&r) % 12000,
+		    (int)(rnd(&r) % 5) - 2, i % 3 == 1);
+	for (int i = 0; i < 4; i++)
+		make_msg(s, XSIM_B, &r, 300 + rnd(&r) % 3000, 0, false);
+	bool ok = xsim_run(s, 8 * 3600 * 1000LL, both_done, NULL);
+	assert_invariant(s, "hwsim_faults");
+	if (!ok) {
+		fprintf(stderr, "hwsim_faults: not done (seed=%llu)\n",
+		    (unsigned long long)g_seed);
+		fail();
+	}
+	assert_all_delivered(s, "hwsim_faults");
+	/* The faults did hit traffic and were repaired. */
+	const struct link_stats *la = link_get_stats(xsim_link(s, XSIM_A));
+	const struct link_stats *lb = link_get_stats(xsim_link(s, XSIM_B));
+	assert_true(xsim_chan(s)->lost + xsim_chan(s)->corrupted > 0);
+	assert_true(la->retransmits + la->timeouts + lb->retransmits +
+	    lb->timeouts > 0);
+	xsim_free(s);
+}
+
+static void
+test_hwsim_restarts(void **state)
+{
+	(void)state;
+	for (int side = 0; side < 2; side++) {
+		struct xsim_config c = { .dict_id = AIR_DICT_HEADERS,
+			.commit_delay_ms = 200 };
+		c.caps = caps_hf(2400);
+		struct sim_channel_params cp = air_hwchan_params(&c, g_seed);
+		cp.ber = 5e-6;
+		struct xsim *s = hw_sim_new(&c, &cp);
+		uint64_t r = g_seed * 5 + 7;
+		make_msg(s, XSIM_A, &r, 60000, 0, false);
+		make_msg(s, XSIM_A, &r, 40000, 0, true);
+		for (int i = 0; i < 6; i++)
+			make_msg(s, XSIM_A, &r, 500 + rnd(&r) % 2000, 0, false);
+		make_msg(s, XSIM_B, &r, 3000, 0, false);
+		struct restart_plan p = { side, 0 };
+		bool ok = xsim_run(s, 8 * 3600 * 1000LL, partial_then_restart,
+		    &p);
+		assert_invariant(s, "hwsim_restart");
+		if (!ok || p.done != 2) {
+			fprintf(stderr, "hwsim_restart side %d: stage %d "
+			    "(seed=%llu)\n", side, p.done,
+			    (unsigned long long)g_seed);
+			fail();
+		}
+		assert_all_delivered(s, "hwsim_restart");
+		xsim_free(s);
+	}
+}
+
+
+/* A batch both ways over every firmware profile's own channel (its rate,
+ * duplex, turnaround, MTU, max_tx and [sim] faults). */
+static void
+test_hwsim_every_profile(void **state)
+{
+	(void)state;
+	static const char *names[] = { "hf-2400-hd", "hf-1200-hd",
+		"hf-300-hd-noisy", "kiss-tnc-1200", "los-19200",
+		"hayes-at-9600" };
+	char *dir = tu_src_path("firmware-profiles");
+	for (size_t k = 0; k < GW_ARRAY_LEN(names); k++) {
+		struct xsim_config c = { .dict_id = AIR_DICT_HEADERS,
+			.seed = g_seed, .quiet = true };
+		char err[256];
+		if (air_hwchan_from_profile(&c, names[k], dir, g_seed, err,
+		    sizeof(err)) < 0) {
+			fprintf(stderr, "profile %s: %s\n", names[k], err);
+			fail();
+		}
+		struct xsim *s = xsim_new(&c);
+		xsim_start(s);
+		uint64_t r = g_seed + k;
+		int n = c.caps.rate_bps < 1000 ? 3 : 8;
+		for (int i = 0; i < n; i++)
+			make_msg(s, XSIM_A, &r, 300 + rnd(&r) % 3000, 0, false);
+		for (int i = 0; i < n / 2; i++)
+			make_msg(s, XSIM_B, &r, 300 + rnd(&r) % 2000, 0, false);
+		bool ok = xsim_run(s, 12 * 3600 * 1000LL, both_done, NULL);
+		assert_invariant(s, names[k]);
+		if (!ok) {
+			fprintf(stderr, "profile %s: not done (seed=%llu)\n",
+			    names[k], (unsigned long long)g_seed);
+			fail();
+		}
+		assert_all_delivered(s, names[k]);
+		xsim_free(s);
+	}
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -526,6 +676,10 @@ main(void)
 		cmocka_unit_test(test_version_mismatch),
 		cmocka_unit_test(test_no_answer),
 		cmocka_unit_test(test_many_seeds),
+		cmocka_unit_test(test_hwsim_clean),
+		cmocka_unit_test(test_hwsim_faults),
+		cmocka_unit_test(test_hwsim_restarts),
+		cmocka_unit_test(test_hwsim_every_profile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

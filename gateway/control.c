@@ -245,7 +245,13 @@ idle_cb(uv_timer_t *t)
 {
 	struct control_client *cl = t->data;
 
-	if (cl->closing || cl->ending || cl->streaming)
+	if (cl->closing)
+		return;
+	if (cl->ending) { /* a peer that never reads its last reply */
+		client_close(cl, "shutdown timed out");
+		return;
+	}
+	if (cl->streaming)
 		return;
 	if (cl->pending) { /* the daemon is still working on it */
 		uv_timer_again(&cl->idle);
@@ -996,6 +1002,7 @@ connection_cb(uv_stream_t *server, int status)
 		cl->uid = cred.uid;
 		cl->pid = cred.pid;
 	}
+	client_touch(cl);
 	if (c->nclients > c->max_clients) {
 		GW_LOGW("control", "client=%llu uid=%u pid=%ld event=refused "
 		    "reason=too-many-clients max=%zu",
@@ -1008,7 +1015,6 @@ connection_cb(uv_stream_t *server, int status)
 	}
 	GW_LOGD("control", "client=%llu uid=%u pid=%ld event=connect",
 	    (unsigned long long)cl->serial, (unsigned)cl->uid, (long)cl->pid);
-	client_touch(cl);
 	client_process(cl);
 }
 

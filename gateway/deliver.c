@@ -23,6 +23,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "gateway/config.h"
 #include "gateway/maildir.h"
 #include "gateway/route.h"
 #include "gateway/smtpc.h"
@@ -32,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SUB "deliver"
 
@@ -222,6 +224,53 @@ size_t
 deliver_active(const struct deliver *d)
 {
 	return d->active;
+}
+
+void
+deliver_set_routes(struct deliver *d, const struct route_table *routes)
+{
+	d->routes = routes;
+}
+
+int
+deliver_stack_open(struct deliver_stack *st, uv_loop_t *loop,
+    const struct gw_clock *clock, const struct config *cfg,
+    const struct deliver_cfg *dc, char *err, size_t errlen)
+{
+	struct deliver_cfg defaults;
+	struct smtpc_opts so;
+	char host[256];
+	int rc;
+
+	memset(st, 0, sizeof(*st));
+	if (dc == NULL) {
+		deliver_cfg_default(&defaults);
+		dc = &defaults;
+	}
+	rc = route_table_new(cfg->routes, cfg->nroutes, &st->routes, err,
+	    errlen);
+	if (rc != 0)
+		return rc;
+	if (cfg->gw.hostname[0])
+		snprintf(host, sizeof(host), "%s", cfg->gw.hostname);
+	else if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	deliver_cfg_smtpc(dc, host, &so);
+	st->smtpc = smtpc_client_new(loop, clock, &so);
+	struct deliver_opts dopt = { host, cfg->policy.max_received };
+	st->d = deliver_new(loop, clock, st->routes, st->smtpc, &dopt);
+	return 0;
+}
+
+void
+deliver_stack_close(struct deliver_stack *st, void (*cb)(void *),
+    void *arg)
+{
+	deliver_free(st->d);
+	route_table_free(st->routes);
+	smtpc_client_close(st->smtpc, cb, arg);
+	memset(st, 0, sizeof(*st));
 }
 
 static void

@@ -157,4 +157,31 @@ int deliver_start(struct deliver *d, const struct deliver_req *req,
 /* Jobs still running. */
 size_t deliver_active(const struct deliver *d);
 
+/* Use a new route table from now on (configuration reload). Running jobs
+ * keep the targets they copied; the old table may be freed after this. */
+void deliver_set_routes(struct deliver *d, const struct route_table *routes);
+
+/* ---- everything from a loaded configuration ---- */
+
+struct config;
+
+/* The delivery stack the daemon owns: the compiled [route] table, the
+ * onward client and the glue, built from cfg (routes, [gateway] hostname,
+ * [policy] max_received) and dc (deliver_cfg; NULL = defaults). */
+struct deliver_stack {
+	struct route_table *routes;
+	struct smtpc_client *smtpc;
+	struct deliver *d;
+};
+
+/* Returns 0, or GW_EINVAL with "line N: ..." in err for a bad route. */
+int deliver_stack_open(struct deliver_stack *st, uv_loop_t *loop,
+    const struct gw_clock *clock, const struct config *cfg,
+    const struct deliver_cfg *dc, char *err, size_t errlen);
+/* Stop: no delivery may be running (see deliver_free); running onward
+ * sessions are aborted (deferred 4.3.2). cb (may be NULL) runs once every
+ * handle has closed. */
+void deliver_stack_close(struct deliver_stack *st, void (*cb)(void *),
+    void *arg);
+
 #endif

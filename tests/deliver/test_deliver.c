@@ -8,6 +8,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "gateway/config.h"
 #include "gateway/deliver.h"
 #include "gateway/route.h"
 #include "gateway/smtpc.h"
@@ -316,6 +317,80 @@ test_cfg_table(void **state)
 	    sizeof(err)), GW_ENOENT);
 }
 
+static void
+stack_closed(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* The stack from a configuration: routes compiled (a bad one reported
+ * with its line), Maildir delivery through it, a route reload, close. */
+static void
+test_stack_from_config(void **state)
+{
+	(void)state;
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	struct deliver_stack st;
+	uv_loop_t loop;
+	char err[400] = "";
+	char *root = tu_mkdtemp("stack");
+	int closed = 0;
+
+	uv_loop_init(&loop);
+	snprintf(cfg->gw.hostname, sizeof(cfg->gw.hostname), "unit.test");
+	cfg->policy.max_received = 50;
+	snprintf(cfg->routes[0].pattern, 256, "*");
+	snprintf(cfg->routes[0].target, 256, "smtp:a.test:99999");
+	cfg->routes[0].line = 12;
+	cfg->nroutes = 1;
+	assert_int_equal(deliver_stack_open(&st, &loop, clk_system(), cfg,
+	    NULL, err, sizeof(err)), GW_EINVAL);
+	assert_non_null(strstr(err, "line 12"));
+
+	snprintf(cfg->routes[0].target, 256, "maildir:%s/a", root);
+	assert_int_equal(deliver_stack_open(&st, &loop, clk_system(), cfg,
+	    NULL, err, sizeof(err)), 0);
+	struct queue_rcpt r[1] = { { .addr = "u@x.test" } };
+	struct queue_envelope env = { .reverse_path = "", .rcpts = r,
+		.nrcpts = 1 };
+	struct deliver_req req = { &env, (const uint8_t *)MSG, strlen(MSG),
+		NULL, 0 };
+	struct got g = { 0 };
+	assert_int_equal(deliver_start(st.d, &req, on_outcome, on_done, &g),
+	    0);
+	for (int i = 0; i < 20000 && !g.done; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(find(&g, 0)->action, DELIVER_DELIVERED);
+	assert_non_null(strstr(find(&g, 0)->text, "unit.test"));
+	char p[700];
+	snprintf(p, sizeof(p), "%s/a", root);
+	assert_int_equal(count_new(p), 1);
+
+	/* Reload: a new table, the old one freed; delivery follows it. */
+	struct config_route nr = { "*", "", 1 };
+	snprintf(nr.target, sizeof(nr.target), "maildir:%s/b", root);
+	struct route_table *t2 = NULL;
+	assert_int_equal(route_table_new(&nr, 1, &t2, err, sizeof(err)), 0);
+	deliver_set_routes(st.d, t2);
+	route_table_free(st.routes);
+	st.routes = t2;
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(deliver_start(st.d, &req, on_outcome, on_done, &g),
+	    0);
+	for (int i = 0; i < 20000 && !g.done; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	snprintf(p, sizeof(p), "%s/b", root);
+	assert_int_equal(count_new(p), 1);
+
+	deliver_stack_close(&st, stack_closed, &closed);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(closed, 1);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	free(cfg);
+	tu_rmtree(root);
+	free(root);
+}
+
 int
 main(void)
 {
@@ -326,6 +401,7 @@ main(void)
 		cmocka_unit_test(test_delivered_to_loop_and_subset),
 		cmocka_unit_test(test_rcpt_route_override),
 		cmocka_unit_test(test_cfg_table),
+		cmocka_unit_test(test_stack_from_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

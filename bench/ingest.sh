@@ -90,6 +90,11 @@ max_sessions_per_client = 1000
 
 [policy]
 trusted_networks = 127.0.0.0/8, ::1/128
+
+# onward delivery to a closed port: mail stays deferred in the queue (as
+# Postfix holds it), and no bounce traffic competes with the ingest
+[route]
+* = smtp:127.0.0.1:9
 EOF
 		"$SKYWAVED" --config "$WORK/sky/skywave.conf" --foreground \
 		    >"$WORK/sky/log" 2>&1 &

@@ -1136,6 +1136,97 @@ random_run(uint64_t seed, bool predictive)
 	free(oc);
 }
 
+/* Random operations on the index; every invariant checked after each. */
+static void
+test_random_ops(void **state)
+{
+	(void)state;
+	struct sched_cfg cfg;
+	struct sched_job *live[64];
+	int live_id[64], live_route[64];
+	struct sim m;
+	int nlive = 0, op, k, next = 1, r;
+	size_t i, j;
+
+	rng_state = tu_seed("test_random_ops") | 1;
+	sched_cfg_default(&cfg);
+	cfg.share_n = 3;
+	cfg.min_interval_ms = 0;
+	sim_init(&m, &cfg);
+	for (op = 0; op < 4000; op++) {
+		r = (int)urand(0, 11);
+		k = nlive ? (int)urand(0, nlive - 1) : 0;
+		if (r <= 2 && nlive < 64) {
+			struct job_opts o = { .band = (int)urand(0, 7),
+				.size = urand(100, 20000),
+				.nrcpts = (int)urand(1, 3),
+				.held = urand(0, 9) == 0 };
+			if (urand(0, 1)) {
+				o.by_in = urand(30, 900) * S;
+				o.mode = urand(0, 1) ? 'R' : 'N';
+				o.arcpt = urand(0, 1);
+				if (o.arcpt && urand(0, 1))
+					o.aby_in = o.by_in / 2;
+			}
+			live_id[nlive] = next;
+			live_route[nlive] = (int)urand(0, 1);
+			live[nlive] = add(&m, next++, live_route[nlive], &o);
+			nlive++;
+		} else if (nlive == 0) {
+			continue;
+		} else if (r == 3) {
+			sched_remove(m.s, live[k]);
+			nlive--;
+			live[k] = live[nlive];
+			live_id[k] = live_id[nlive];
+			live_route[k] = live_route[nlive];
+		} else if (r == 4) {
+			sched_hold(m.s, live[k], urand(0, 1), now_of(&m));
+		} else if (r == 5) {
+			sched_defer(m.s, live[k], now_of(&m) + urand(0, 60) * S,
+			    now_of(&m));
+		} else if (r == 6) {
+			sched_progress(m.s, live[k], urand(0,
+			    live[k]->size_bytes));
+		} else if (r == 7) {
+			if (sched_commit_begin(m.s, live[k], now_of(&m) +
+			    urand(1, 20) * S, now_of(&m)) == 0 && urand(0, 1))
+				sched_commit_abort(m.s, live[k], now_of(&m));
+		} else if (r == 8) {
+			sched_report(m.s, live[k], (uint32_t)urand(0, 2),
+			    (enum sched_outcome)urand(0, 3), NULL, 0,
+			    now_of(&m), &m.out);
+		} else if (r == 9) {
+			sched_route_state(m.s, (int)urand(0, 1),
+			    (enum sched_link)urand(0, 2),
+			    now_of(&m) + urand(0, 30) * S, now_of(&m));
+		} else if (r == 10) {
+			(void)sched_next(m.s, (int)urand(0, 1), now_of(&m));
+		} else {
+			clk_virtual_advance(&m.clk, urand(0, 20) * S);
+			tick(&m);
+		}
+		/* Forget jobs the scheduler resolved (decisions say so). */
+		for (i = 0; i < m.out.n; i++) {
+			if (!m.out.v[i].job_gone)
+				continue;
+			for (j = 0; j < (size_t)nlive; j++)
+				if (live_id[j] == did(&m.out.v[i]) &&
+				    live_route[j] == m.out.v[i].route) {
+					nlive--;
+					live[j] = live[nlive];
+					live_id[j] = live_id[nlive];
+					live_route[j] = live_route[nlive];
+					break;
+				}
+		}
+		sched_out_reset(&m.out);
+		sched_check(m.s);
+		assert_int_equal(sched_count(m.s), (size_t)nlive);
+	}
+	sim_fini(&m);
+}
+
 static void
 test_random_never_late(void **state)
 {
@@ -1165,6 +1256,7 @@ main(void)
 		cmocka_unit_test(test_warning_and_lifetime),
 		cmocka_unit_test(test_commit),
 		cmocka_unit_test(test_cfg),
+		cmocka_unit_test(test_random_ops),
 		cmocka_unit_test(test_random_never_late),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -25,6 +25,20 @@
  * it does not; before the final segment it calls sched_commit_begin(), so
  * no decision can race the far end's commit.
  *
+ * Typical use (the daemon's glue):
+ *
+ *   at start:     r = sched_route_add(s, "hf1", &model) per route; for each
+ *                 ready message and route: sched_spec_from_envelope(),
+ *                 sched_add()
+ *   link events:  sched_route_state(); measurements: sched_route_link()
+ *   each segment: j = sched_next(s, r, now); send its next segment;
+ *                 sched_progress(); before the last one
+ *                 sched_commit_begin(); on the answer sched_report()
+ *   timer fired:  wake = sched_tick(s, now, &out); carry out out.v[]
+ *                 (REDIRECT: sched_redirect_build() + queue_submit();
+ *                 dsn set: sched_dsn_build() + queue_submit(); mark the
+ *                 recipients in the queue); re-arm the timer for wake
+ *
  * Time: every argument named now/..._ms is monotonic milliseconds from the
  * injectable clock (common/clock.h); the scheduler never reads a clock.
  * Thread: the loop thread that owns the struct sched.

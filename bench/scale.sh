@@ -19,6 +19,7 @@ for step in 1k 100k 1m; do
 	have=$n
 	# the probes add SAMPLES messages each; they count as queued too
 	"$B" probe "$dir" "$SAMPLES" > "$dir/$step.json"
+	echo "scale: $step queued: $(cat "$dir/$step.json")"
 	have=$((have + SAMPLES))
 	[ "$step" = "$MAX" ] && break
 done

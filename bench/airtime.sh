@@ -3,6 +3,7 @@
 # b2f and limit baselines computed by the same harness (bench_airtime).
 # The SpamAssassin corpus is fetched into bench/cache (never committed).
 set -eu
+export SKYWAVE_SRC="${SKYWAVE_SRC:-$PWD}"
 : "${SKYWAVE_BUILD:=$PWD/build}"
 BIN="$SKYWAVE_BUILD/bench/bench_airtime"
 [ -x "$BIN" ] || { echo "airtime: build bench_airtime first ($BIN)" >&2; exit 1; }

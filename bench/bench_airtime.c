@@ -4,9 +4,10 @@
  *   bench_airtime CORPUS_DIR NAME COUNT [JSON_OUT]
  *
  * Loads the first COUNT messages (*.txt in name order) of CORPUS_DIR, with
- * CRLF line ends as on the air, and measures in one run, on the hf-2400-hd
- * channel model (2400 bit/s, half duplex, 2000 ms turnaround, 120 s maximum
- * transmission, MTU 1024; the values of firmware-profiles/hf-2400-hd):
+ * CRLF line ends as on the air, and measures in one run, on hw-sim's channel
+ * model for the firmware profile hf-2400-hd (2400 bit/s, half duplex,
+ * 2000 ms turnaround, 120 s maximum transmission, MTU 1024), frames carried
+ * by skywave's byte-stream framing as over a raw serial modem:
  *   skywave  both gateways in process (xfer_sim), all messages submitted at
  *            t=0 to A; channel time from the first byte on air to the last
  *            commit at B; every byte on air; direction changes.
@@ -25,6 +26,7 @@
 #include "common/xmalloc.h"
 #include "gateway/air_dict.h"
 #include "gateway/xfer_sim.h"
+#include "tests/air/air_hwchan.h"
 
 #include <dirent.h>
 #include <sodium.h>
@@ -134,6 +136,27 @@ load(const char *dir, size_t want, struct msg **out)
 	return n;
 }
 
+/* hw-sim's channel for the firmware profile hf-2400-hd (2400 bit/s, half
+ * duplex, 2000 ms turnaround, 120 s max_tx, MTU 1024, no errors). */
+static void
+attach_profile(struct xsim_config *c)
+{
+	char dir[4096], err[512];
+	const char *src = getenv("SKYWAVE_SRC");
+	snprintf(dir, sizeof(dir), "%s/firmware-profiles", src ? src : ".");
+	if (air_hwchan_from_profile(c, "hf-2400-hd", dir, c->seed, err,
+	    sizeof(err)) < 0) {
+		fprintf(stderr, "bench: profile hf-2400-hd: %s\n", err);
+		exit(2);
+	}
+	if (c->caps.rate_bps != RATE_BPS ||
+	    c->caps.turnaround_ms != TURN_MS) {
+		fprintf(stderr, "bench: hf-2400-hd is not 2400 bit/s with a "
+		    "2000 ms turnaround any more\n");
+		exit(2);
+	}
+}
+
 struct fig {
 	double channel_s;
 	uint64_t air_bytes, turns;
@@ -152,15 +175,13 @@ run_skywave(const struct msg *m, size_t n, double *wall_s, uint16_t dict,
 {
 	struct xsim_config c = {
 		.seed = 1,
-		.caps = { .mtu_bytes = 1024, .rate_bps = RATE_BPS,
-			.full_duplex = false, .turnaround_ms = TURN_MS,
-			.latency_ms = 0, .max_tx_ms = 120000 },
 		.dict_id = dict,
 		.seg_bytes = seg_bytes,
 		.quiet = true,
 	};
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	attach_profile(&c);
 	struct xsim *s = xsim_new(&c);
 	for (size_t i = 0; i < n; i++) {
 		struct xfer_env e;

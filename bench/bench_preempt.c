@@ -3,9 +3,9 @@
  *
  *   bench_preempt [JSON_OUT] [SEG_BYTES] [flash_at_ms] [SPREAD_S]
  *
- * On the hf-2400-hd channel model (2400 bit/s, half duplex, 2000 ms
- * turnaround, 120 s maximum transmission, MTU 1024), both gateways in one
- * process (xfer_sim): a 1 MB routine message of random bytes is submitted
+ * On hw-sim's channel model for the firmware profile hf-2400-hd (2400 bit/s,
+ * half duplex, 2000 ms turnaround, 120 s maximum transmission, MTU 1024),
+ * both gateways in one process (xfer_sim): a 1 MB routine message of random bytes is submitted
  * to A at t=0, a 1 KB FLASH text message at t=60 s. Measured in one run of
  * each variant:
  *   skywave     segments chosen just in time (preemption at a round
@@ -24,6 +24,7 @@
 #include "common/xmalloc.h"
 #include "gateway/air_dict.h"
 #include "gateway/xfer_sim.h"
+#include "tests/air/air_hwchan.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -112,13 +113,18 @@ run(bool flash, bool whole, size_t seg)
 	}
 	struct xsim_config c = {
 		.seed = 7,
-		.caps = { .mtu_bytes = 1024, .rate_bps = 2400,
-			.full_duplex = false, .turnaround_ms = 2000,
-			.latency_ms = 0, .max_tx_ms = 120000 },
 		.dict_id = AIR_DICT_HEADERS,
 		.seg_bytes = seg,
 		.quiet = true,
 	};
+	char dir[4096], err[512];
+	const char *src = getenv("SKYWAVE_SRC");
+	snprintf(dir, sizeof(dir), "%s/firmware-profiles", src ? src : ".");
+	if (air_hwchan_from_profile(&c, "hf-2400-hd", dir, c.seed, err,
+	    sizeof(err)) < 0) {
+		fprintf(stderr, "bench_preempt: profile: %s\n", err);
+		exit(2);
+	}
 	struct run r = { .seg = seg, .whole = whole, .flash_sent = flash };
 	struct xsim *s = xsim_new(&c);
 	r.s = s;
@@ -194,8 +200,13 @@ main(int argc, char **argv)
 		fprintf(f, "{\"flash_latency_s\": %.2f, \"bulk_done_s\": %.1f, "
 		    "\"whole_flash_latency_s\": %.1f, "
 		    "\"bulk_done_noflash_s\": %.1f, \"whole_bulk_done_s\": "
-		    "%.1f}\n", sw.flash_s, sw.bulk_s, wh.flash_s, nf.bulk_s,
+		    "%.1f", sw.flash_s, sw.bulk_s, wh.flash_s, nf.bulk_s,
 		    wh.bulk_s);
+		if (spread)
+			fprintf(f, ", \"flash_arrivals\": %d, "
+			    "\"flash_worst_s\": %.2f, \"flash_mean_s\": %.2f",
+			    spread, worst, sum / spread);
+		fprintf(f, "}\n");
 		fclose(f);
 	}
 	return 0;

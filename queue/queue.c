@@ -138,6 +138,7 @@ struct queue {
 	struct queue__db *db;
 	struct queue_opts opts;
 	char *path;
+	char *vfs;
 	int64_t last_prune;
 	int64_t commits, requests;
 };
@@ -500,7 +501,8 @@ owner_open(struct queue *q)
 	int64_t n = 0, now = clk_wall_s(q->clock);
 	int rc;
 
-	rc = queue__db_open(q->path, false, q->opts.max_page_count, &q->db);
+	rc = queue__db_open(q->path, false, q->opts.max_page_count,
+	    q->opts.vfs, &q->db);
 	if (rc == 0 && q->opts.check != QUEUE_CHECK_NONE)
 		rc = queue__db_check(q->db, q->opts.check == QUEUE_CHECK_FULL);
 	if (rc == 0 && (rc = queue__db_begin(q->db)) == 0) {
@@ -606,6 +608,7 @@ handle_closed(uv_handle_t *h)
 	uv_mutex_destroy(&q->mu);
 	uv_cond_destroy(&q->cv);
 	free(q->path);
+	free(q->vfs);
 	free(q);
 	if (cb)
 		cb(arg);
@@ -650,6 +653,8 @@ queue_open(uv_loop_t *loop, const struct queue_opts *opts, struct queue **qp)
 	q->opts = *opts;
 	q->path = xstrdup(opts->path);
 	q->opts.path = q->path;
+	q->vfs = opts->vfs ? xstrdup(opts->vfs) : NULL;
+	q->opts.vfs = q->vfs;
 	if (q->opts.max_batch == 0)
 		q->opts.max_batch = QUEUE_MAX_BATCH_DEFAULT;
 	if (q->opts.dup_retention_s <= 0)
@@ -681,6 +686,7 @@ fail:
 	uv_mutex_destroy(&q->mu);
 	uv_cond_destroy(&q->cv);
 	free(q->path);
+	free(q->vfs);
 	free(q);
 	return rc;
 }

@@ -104,8 +104,10 @@ int queue_submit(struct queue *q, struct queue_envelope *env,
  * - Pending requests at queue_close() complete with GW_ECANCELED.
  * - Every storage failure is one of GW_ENOSPC (disk or page limit full),
  *   GW_EIO (I/O error), GW_ECORRUPT (database damaged); after ENOSPC/EIO
- *   nothing of the failed request is stored and later requests work again
- *   once the cause is gone.
+ *   the failed request is not stored and later requests work again once
+ *   the cause is gone. One exception: when the commit's fsync itself fails
+ *   the kernel may still have written the data, so the request can show up
+ *   after a restart (a possible duplicate, never a loss).
  * Times are wall-clock Unix seconds taken from opts.clock on the loop thread
  * when the request is made.
  * ------------------------------------------------------------------------ */
@@ -124,6 +126,8 @@ struct queue_opts {
 	const struct gw_clock *clock; /* NULL: the system clock */
 	enum queue_check check;      /* integrity check at open */
 	unsigned max_batch;          /* requests per transaction (group commit) */
+	const char *vfs;             /* test/ops knob: SQLite VFS name, NULL =
+	                              * the default (fault injection in tests) */
 };
 
 #define QUEUE_DUP_RETENTION_DEFAULT_S (7 * 86400)

@@ -438,7 +438,7 @@ queue__db_set_max_pages(struct queue__db *d, int64_t max_pages)
 
 int
 queue__db_open(const char *path, bool readonly, int64_t max_pages,
-    struct queue__db **out)
+    const char *vfs, struct queue__db **out)
 {
 	struct queue__db *d = xcalloc(1, sizeof(*d));
 	int flags = readonly ? SQLITE_OPEN_READONLY :
@@ -447,7 +447,7 @@ queue__db_open(const char *path, bool readonly, int64_t max_pages,
 	char mode[16] = "";
 
 	d->readonly = readonly;
-	rc = sqlite3_open_v2(path, &d->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	rc = sqlite3_open_v2(path, &d->db, flags | SQLITE_OPEN_NOMUTEX, vfs);
 	if (rc != SQLITE_OK) {
 		rc = queue__db_err(rc);
 		goto fail;

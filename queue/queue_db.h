@@ -25,9 +25,10 @@
 struct queue__db;
 
 /* Open or create path; readonly opens an existing database for tools.
- * max_pages > 0 sets PRAGMA max_page_count. */
+ * max_pages > 0 sets PRAGMA max_page_count; vfs names a registered SQLite
+ * VFS (NULL: the default). */
 int queue__db_open(const char *path, bool readonly, int64_t max_pages,
-    struct queue__db **out);
+    const char *vfs, struct queue__db **out);
 void queue__db_close(struct queue__db *d);
 /* Translate a SQLite result code into 0 or GW_E*. */
 int queue__db_err(int rc);

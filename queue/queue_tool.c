@@ -24,7 +24,7 @@ queue_tool_open(const char *path, struct queue_tool **out)
 
 	if (path == NULL)
 		return GW_EINVAL;
-	if ((rc = queue__db_open(path, true, 0, &db)) != 0)
+	if ((rc = queue__db_open(path, true, 0, NULL, &db)) != 0)
 		return rc;
 	*out = xcalloc(1, sizeof(**out));
 	(*out)->db = db;

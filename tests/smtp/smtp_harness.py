@@ -79,9 +79,8 @@ class Server:
 class Client:
     """Raw SMTP over a socket: send lines, read whole replies."""
 
-    def __init__(self, port, greet=True, timeout=10):
-        self.sock = socket.create_connection(("127.0.0.1", port),
-                                             timeout=timeout)
+    def __init__(self, port, greet=True, timeout=10, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
         self.buf = b""
         if greet:
             code, lines = self.reply()

@@ -221,6 +221,7 @@ main(int argc, char **argv)
 		{ "fail-submit", 1, NULL, 'F' },
 		{ "hup-max-size", 1, NULL, 'h' },
 		{ "queue", 1, NULL, 'Q' },
+		{ "listen", 1, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct testd d;
@@ -276,6 +277,7 @@ main(int argc, char **argv)
 			break;
 		case 'h': d.hup_max_size = atoll(optarg); break;
 		case 'Q': queue_path = optarg; break;
+		case 'L': d.opts.listen_host = optarg; break;
 		default: usage();
 		}
 	}

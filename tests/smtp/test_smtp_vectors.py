@@ -635,6 +635,36 @@ class SessionLimits(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
 
 
+class IPv6(Base):
+    """Listening on :: (dual stack): IPv6 and IPv4 clients, trust by family."""
+    ARGS = ["--listen", "::", "--trusted", "::1/128",
+            "--accept-domains", "local.example"]
+
+    def test_v6_and_mapped_v4(self):
+        c = Client(self.srv.port, host="::1")
+        self.addCleanup(c.close)
+        c.ehlo("[IPv6:::1]")
+        expect(self, c.cmd("MAIL FROM:<a@x> MT-PRIORITY=6"), 250, "2.1.0")
+        expect(self, c.cmd("RCPT TO:<v6@elsewhere.example>"), 250)
+        expect(self, c.cmd("DATA"), 354)
+        expect(self, c.cmd("x\r\n."), 250)
+        msg = [m for e, m in self.srv.messages()
+               if e["rcpt"][0].startswith("v6@")][0]
+        self.assertTrue(msg.startswith(
+            b"Received: from [IPv6:::1] ([IPv6:::1])\r\n"), msg[:80])
+        # 127.0.0.1 arrives as ::ffff:127.0.0.1 and is not trusted
+        c4 = self.client()
+        expect(self, c4.cmd("MAIL FROM:<a@x> MT-PRIORITY=6"), 250, "2.3.6")
+        expect(self, c4.cmd("RCPT TO:<v4@elsewhere.example>"), 550, "5.7.1")
+        expect(self, c4.cmd("RCPT TO:<v4@local.example>"), 250)
+        expect(self, c4.cmd("DATA"), 354)
+        expect(self, c4.cmd("x\r\n."), 250)
+        msg = [m for e, m in self.srv.messages()
+               if e["rcpt"][0].startswith("v4@")][0]
+        self.assertTrue(msg.startswith(
+            b"Received: from relay.example ([127.0.0.1])"), msg[:80])
+
+
 class ConnegCaps(Base):
     ARGS = ["--conneg-caps", "(&(type=text/plain)(charset=us-ascii))"]
 

@@ -346,6 +346,8 @@ req_exec(struct queue *q, struct req *r)
 		    (unsigned long long)r->data.len);
 		rc = queue__db_submit(d, r->env, r->data.data, r->data.len,
 		    sha, r->now);
+		if (rc == 0 && r->nch)
+			rc = queue__db_update(d, r->ch, r->nch, r->now);
 		if (rc == 0)
 			buf_fini(&r->data); /* stored; drop it early */
 		break;
@@ -711,10 +713,37 @@ int
 queue_submit(struct queue *q, struct queue_envelope *env,
     struct buf *content, queue_submit_cb cb, void *arg)
 {
+	return queue_submit_update(q, env, content, NULL, 0, cb, arg);
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static void
+copy_changes(struct req *r, const struct queue_change *ch, size_t n)
+{
+	r->ch = xcalloc(n, sizeof(*r->ch));
+	r->nch = n;
+	for (size_t i = 0; i < n; i++) {
+		r->ch[i] = ch[i];
+		r->ch[i].error = dup_or_null(ch[i].error);
+		r->ch[i].status = dup_or_null(ch[i].status);
+		r->ch[i].route = dup_or_null(ch[i].route);
+	}
+}
+
+int
+queue_submit_update(struct queue *q, struct queue_envelope *env,
+    struct buf *content, const struct queue_change *ch, size_t n,
+    queue_submit_cb cb, void *arg)
+{
 	struct req *r;
 
 	if (q == NULL || env == NULL || content == NULL || cb == NULL ||
-	    env->nrcpts == 0)
+	    env->nrcpts == 0 || (n && ch == NULL))
 		return GW_EINVAL;
 	if (q->closing)
 		return GW_ECLOSED;
@@ -726,13 +755,9 @@ queue_submit(struct queue *q, struct queue_envelope *env,
 		env->arrival = r->now;
 	r->env = env;
 	buf_swap(&r->data, content);
+	if (n)
+		copy_changes(r, ch, n);
 	return req_post(q, r);
-}
-
-static char *
-dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
 }
 
 int
@@ -784,14 +809,7 @@ queue_update(struct queue *q, const struct queue_change *ch, size_t n,
 		return GW_EINVAL;
 	r = req_new(q, OP_UPDATE, arg);
 	r->cb.status = cb;
-	r->ch = xcalloc(n, sizeof(*r->ch));
-	r->nch = n;
-	for (size_t i = 0; i < n; i++) {
-		r->ch[i] = ch[i];
-		r->ch[i].error = dup_or_null(ch[i].error);
-		r->ch[i].status = dup_or_null(ch[i].status);
-		r->ch[i].route = dup_or_null(ch[i].route);
-	}
+	copy_changes(r, ch, n);
 	return req_post(q, r);
 }
 

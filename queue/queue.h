@@ -220,6 +220,14 @@ struct queue_change {
 int queue_update(struct queue *q, const struct queue_change *ch, size_t n,
     queue_status_cb cb, void *arg);
 
+/* queue_submit plus n recipient changes in the same transaction, all or
+ * nothing: e.g. a DSN message and its originals' FAILED -> DSN_QUEUED, so
+ * a crash can neither lose the DSN nor send it twice. Errors as for
+ * queue_submit and queue_update. */
+int queue_submit_update(struct queue *q, struct queue_envelope *env,
+    struct buf *content, const struct queue_change *ch, size_t n,
+    queue_submit_cb cb, void *arg);
+
 /* --- messages ----------------------------------------------------------- */
 
 /* Where one recipient stands. */

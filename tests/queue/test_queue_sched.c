@@ -479,6 +479,67 @@ test_cancel_and_finish(void **state)
 	qt_teardown(&t);
 }
 
+struct subres {
+	bool done;
+	int status;
+};
+
+static void
+subupd_cb(int status, const uint8_t id[QUEUE_ID_LEN], void *arg)
+{
+	struct subres *r = arg;
+	(void)id;
+	r->status = status;
+	r->done = true;
+}
+
+/* A DSN and the FAILED -> DSN_QUEUED of the originals in one transaction;
+ * an illegal change undoes the submit as well. */
+static void
+test_submit_with_update(void **state)
+{
+	struct qt t;
+	uint8_t id[QUEUE_ID_LEN];
+	int64_t rids[4];
+	int states[4];
+	size_t n;
+	(void)state;
+
+	qt_setup(&t, "qsubupd");
+	assert_int_equal(qt_submit(&t, qt_env(0, 2, "hf1"), "m", 1, id), 0);
+	assert_int_equal(qt_states(&t, id, rids, states, &n), 0);
+	assert_int_equal(qt_update1(&t, rids[0], QUEUE_R_FAILED, NULL), 0);
+	struct queue_change ch[2] = {
+		{ .rid = rids[0], .to = QUEUE_R_DSN_QUEUED },
+		{ .rid = rids[1], .to = QUEUE_R_DSN_QUEUED }, /* illegal */
+	};
+	struct subres r = { 0 };
+	struct buf b = BUF_INIT;
+	buf_append_str(&b, "DSN body");
+	assert_int_equal(queue_submit_update(t.q, qt_env(0, 1, "local"), &b,
+			     ch, 2, subupd_cb, &r),
+	    0);
+	qt_wait(&t, &r.done);
+	assert_int_equal(r.status, GW_ESTATE);
+	uint8_t ids[4][QUEUE_ID_LEN];
+	assert_int_equal(qt_select(&t, "local", 4, rids + 2, ids, &n), 0);
+	assert_int_equal(n, 0); /* the DSN was not stored either */
+	memset(&r, 0, sizeof(r));
+	buf_append_str(&b, "DSN body");
+	assert_int_equal(queue_submit_update(t.q, qt_env(0, 1, "local"), &b,
+			     ch, 1, subupd_cb, &r),
+	    0);
+	qt_wait(&t, &r.done);
+	assert_int_equal(r.status, 0);
+	buf_fini(&b);
+	assert_int_equal(qt_select(&t, "local", 4, rids + 2, ids, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(qt_states(&t, id, rids, states, &n), 0);
+	assert_int_equal(states[0], QUEUE_R_DSN_QUEUED);
+	assert_int_equal(states[1], QUEUE_R_QUEUED);
+	qt_teardown(&t);
+}
+
 static void
 test_dup_retention(void **state)
 {
@@ -649,6 +710,7 @@ main(void)
 		cmocka_unit_test(test_airtime),
 		cmocka_unit_test(test_airtime_big_band),
 		cmocka_unit_test(test_cancel_and_finish),
+		cmocka_unit_test(test_submit_with_update),
 		cmocka_unit_test(test_dup_retention),
 		cmocka_unit_test(test_recovery),
 		cmocka_unit_test(test_events),

@@ -201,6 +201,32 @@ xfer_get_stats(const struct xfer *x)
 	return &x->stats;
 }
 
+int
+xfer_check_state(const struct xfer *x)
+{
+	for (size_t i = 0; i < x->nout; i++) {
+		const struct xout *o = &x->outs[i];
+		if (GW_FAILS_ASSERT(o->next_off <= o->env.size) ||
+		    GW_FAILS_ASSERT((o->st == XO_QUEUED) == (o->handle == 0)))
+			return GW_EINTERNAL;
+		for (size_t k = i + 1; k < x->nout; k++)
+			if (GW_FAILS_ASSERT(memcmp(o->env.id, x->outs[k].env.id,
+			    XFER_ID_BYTES) != 0))
+				return GW_EINTERNAL;
+	}
+	for (size_t i = 0; i < x->nin; i++) {
+		const struct xin *in = x->ins[i];
+		if (GW_FAILS_ASSERT(in->content.len <= in->env.size) ||
+		    GW_FAILS_ASSERT(in->durable <= in->content.len) ||
+		    GW_FAILS_ASSERT(in->st == XI_RECV ||
+		    in->content.len == in->env.size))
+			return GW_EINTERNAL;
+	}
+	if (GW_FAILS_ASSERT(x->up || (x->out.len == 0 && x->ctl.len == 0)))
+		return GW_EINTERNAL;
+	return 0;
+}
+
 void
 xfer_set_pick(struct xfer *x, xfer_pick_fn pick, void *arg)
 {

@@ -121,6 +121,9 @@ void xfer_commit_done(struct xfer *x, const uint8_t id[XFER_ID_BYTES],
     int err);
 
 const struct xfer_stats *xfer_get_stats(const struct xfer *x);
+/* Debug checker of the invariants in xfer_session.c's header: 0, or
+ * GW_EINTERNAL after logging the first one that does not hold. */
+int xfer_check_state(const struct xfer *x);
 /* Replace the scheduler hook (NULL: the default policy). */
 void xfer_set_pick(struct xfer *x, xfer_pick_fn pick, void *arg);
 

@@ -925,6 +925,16 @@ xsim_step(struct xsim *s)
 	return any;
 }
 
+/* Every step ends with the state checkers of both sides' machines. */
+static void
+check_states(struct xsim *s)
+{
+	for (int i = 0; i < 2; i++) {
+		GW_REQUIRE(link_check_state(s->side[i].link) == 0);
+		GW_REQUIRE(xfer_check_state(s->side[i].xfer) == 0);
+	}
+}
+
 static int64_t
 next_event(struct xsim *s)
 {
@@ -970,6 +980,7 @@ xsim_run(struct xsim *s, int64_t t_ms, bool (*done)(struct xsim *s,
 	for (;;) {
 		int guard = 0;
 		while (xsim_step(s)) {
+			check_states(s);
 			if (done && done(s, arg))
 				return true;
 			GW_REQUIRE(++guard < 1000000);

@@ -169,6 +169,8 @@ link_enter_state(struct link *l, enum link_state st, int err,
 	enum link_state old = l->st;
 	l->st = st;
 	l->err = err;
+	if (st != LINK_S_UP && st != LINK_S_HELLO_SENT)
+		l->t_wait = INT64_MAX; /* no timers outside set-up and UP */
 	if (reason && reason != l->reason)
 		snprintf(l->reason, sizeof(l->reason), "%s", reason);
 	if (st == LINK_S_ERROR)
@@ -1191,6 +1193,47 @@ link_input(struct link *l, int64_t now_ms, const uint8_t *p, size_t n)
 	}
 	if (half_duplex(l) && (f.flags & LINK_FL_TURN) && !l->turn)
 		take_turn(l, now_ms);
+}
+
+int
+link_check_state(const struct link *l)
+{
+	if (GW_FAILS_ASSERT(link_arq_tx_inflight(&l->atx) <= l->atx.window))
+		return GW_EINTERNAL;
+	switch (l->st) {
+	case LINK_S_IDLE:
+	case LINK_S_LISTEN:
+		if (GW_FAILS_ASSERT(l->t_wait == INT64_MAX))
+			return GW_EINTERNAL;
+		break;
+	case LINK_S_HELLO_SENT:
+		if (GW_FAILS_ASSERT(l->send_hello || l->t_wait != INT64_MAX))
+			return GW_EINTERNAL;
+		break;
+	case LINK_S_UP:
+		if (GW_FAILS_ASSERT(l->frame_max >= 64) ||
+		    GW_FAILS_ASSERT(l->frame_max <= l->cfg.caps.mtu_bytes))
+			return GW_EINTERNAL;
+		/* Half duplex: exactly one of holding the turn or waiting
+		 * with a timer armed. */
+		if (half_duplex(l) &&
+		    GW_FAILS_ASSERT(l->turn == (l->t_wait == INT64_MAX)))
+			return GW_EINTERNAL;
+		for (uint16_t s = l->atx.una; s != l->atx.next; s++) {
+			const struct link_arq_slot *sl =
+			    &l->atx.slot[s % l->atx.window];
+			if (GW_FAILS_ASSERT(s != l->atx.una ||
+			    sl->state != LINK_ARQ_FREE))
+				return GW_EINTERNAL;
+		}
+		break;
+	case LINK_S_ERROR:
+		if (GW_FAILS_ASSERT(l->err < 0 && l->reason[0] != '\0') ||
+		    GW_FAILS_ASSERT(l->t_wait == INT64_MAX))
+			return GW_EINTERNAL;
+		break;
+	}
+	return 0;
 }
 
 enum link_state

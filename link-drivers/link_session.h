@@ -159,6 +159,10 @@ void link_tick(struct link *l, int64_t now_ms);
  * set-up restarts on link_open). */
 void link_reset(struct link *l, int64_t now_ms, const char *reason);
 
+/* Debug checker of the per-state invariants (link_session.c's header):
+ * 0, or GW_EINTERNAL after logging the first one that does not hold. */
+int link_check_state(const struct link *l);
+
 enum link_state link_state(const struct link *l);
 /* Reason of the last ERROR or session loss ("" if none). */
 const char *link_reason(const struct link *l);

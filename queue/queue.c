@@ -42,8 +42,8 @@
 #include <string.h>
 
 #define SUB "queue"
-#define PRUNE_EVERY_S 60
-#define PRUNE_ROWS 1000
+#define PRUNE_EVERY_S 10
+#define PRUNE_ROWS 10000
 #define BATCH_BYTES (16u << 20)
 
 #define OP_MAP(XX)                                                     \
@@ -430,7 +430,9 @@ batch_fail(struct req *head, struct req *stop_at, int rc)
 			r->status = rc;
 }
 
-/* Opportunistic housekeeping inside the batch's transaction. */
+/* Housekeeping inside a batch's transaction, every PRUNE_EVERY_S: forget
+ * finished ids and events past their retention, at most PRUNE_ROWS of
+ * each (10,000 per 10 s keeps up with 1,000 messages a second). */
 static void
 maybe_prune(struct queue *q, int64_t now)
 {

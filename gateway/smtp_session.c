@@ -702,10 +702,6 @@ cmd_data(struct smtp_session *s, const struct smtp_cmd *c)
 {
 	struct smtp_tx *tx = s->tx;
 
-	if (c->has_arg) {
-		reply_err(s, 501, "5.5.4", "DATA takes no argument");
-		return;
-	}
 	if (tx->chunking) {
 		reply_err(s, 503, "5.5.1", "DATA after BDAT in one "
 		    "transaction");
@@ -762,10 +758,6 @@ cmd_bdat(struct smtp_session *s, const struct smtp_cmd *c)
 static void
 cmd_rset(struct smtp_session *s, const struct smtp_cmd *c)
 {
-	if (c->has_arg) {
-		reply_err(s, 501, "5.5.4", "RSET takes no argument");
-		return;
-	}
 	tx_reset(s);
 	reply(s, 250, "2.0.0", "Ok");
 }
@@ -779,10 +771,6 @@ cmd_noop(struct smtp_session *s, const struct smtp_cmd *c)
 static void
 cmd_quit(struct smtp_session *s, const struct smtp_cmd *c)
 {
-	if (c->has_arg) {
-		reply_err(s, 501, "5.5.4", "QUIT takes no argument");
-		return;
-	}
 	reply(s, 221, "2.0.0", "%s closing connection", s->cfg->hostname);
 	tx_reset(s);
 	enter_state(s, SMTP_S_QUIT);
@@ -811,29 +799,40 @@ cmd_help(struct smtp_session *s, const struct smtp_cmd *c)
 	reply(s, 214, "2.0.0", "skywave SMTP: see RFC 5321");
 }
 
-/* The command table: verb, states it is allowed in, handler, and the text
- * of the 503 when it comes out of order. */
+/* The command table: verb, the states it is allowed in, flags, handler,
+ * and the text of the 503 when it comes out of order.
+ *   NOARG    arguments get 501 5.5.4 (RFC 5321 4.3.2: DATA, RSET, QUIT)
+ *   GROUPEND ends a pipelined group (RFC 2920 3.1); the owner writes the
+ *            replies when the input is drained, which for these commands is
+ *            right away since a conforming client sends nothing after them
+ *            until it has the reply */
 #define ST(x) (1u << SMTP_S_##x)
 #define CMD_STATES (ST(READY) | ST(HELO) | ST(MAIL) | ST(RCPT))
+#define CMDF_NOARG 0x1u
+#define CMDF_GROUPEND 0x2u
 
 static const struct smtp_cmd_def {
 	enum smtp_verb verb;
 	unsigned states;
+	unsigned flags;
 	void (*handler)(struct smtp_session *, const struct smtp_cmd *);
 	const char *seq_text;
 } cmd_table[] = {
-	{ SMTP_V_EHLO, CMD_STATES, cmd_helo, NULL },
-	{ SMTP_V_HELO, CMD_STATES, cmd_helo, NULL },
-	{ SMTP_V_MAIL, ST(HELO), cmd_mail, "nested MAIL command" },
-	{ SMTP_V_RCPT, ST(MAIL) | ST(RCPT), cmd_rcpt, "need MAIL before RCPT" },
-	{ SMTP_V_DATA, ST(MAIL) | ST(RCPT), cmd_data, "need MAIL before DATA" },
-	{ SMTP_V_BDAT, CMD_STATES, cmd_bdat, NULL },
-	{ SMTP_V_RSET, CMD_STATES, cmd_rset, NULL },
-	{ SMTP_V_NOOP, CMD_STATES, cmd_noop, NULL },
-	{ SMTP_V_QUIT, CMD_STATES, cmd_quit, NULL },
-	{ SMTP_V_VRFY, CMD_STATES, cmd_vrfy, NULL },
-	{ SMTP_V_EXPN, CMD_STATES, cmd_expn, NULL },
-	{ SMTP_V_HELP, CMD_STATES, cmd_help, NULL },
+	{ SMTP_V_EHLO, CMD_STATES, CMDF_GROUPEND, cmd_helo, NULL },
+	{ SMTP_V_HELO, CMD_STATES, CMDF_GROUPEND, cmd_helo, NULL },
+	{ SMTP_V_MAIL, ST(HELO), 0, cmd_mail, "nested MAIL command" },
+	{ SMTP_V_RCPT, ST(MAIL) | ST(RCPT), 0, cmd_rcpt,
+	    "need MAIL before RCPT" },
+	{ SMTP_V_DATA, ST(MAIL) | ST(RCPT), CMDF_NOARG | CMDF_GROUPEND,
+	    cmd_data, "need MAIL before DATA" },
+	{ SMTP_V_BDAT, CMD_STATES, 0, cmd_bdat, NULL },
+	{ SMTP_V_RSET, CMD_STATES, CMDF_NOARG, cmd_rset, NULL },
+	{ SMTP_V_NOOP, CMD_STATES, CMDF_GROUPEND, cmd_noop, NULL },
+	{ SMTP_V_QUIT, CMD_STATES, CMDF_NOARG | CMDF_GROUPEND, cmd_quit,
+	    NULL },
+	{ SMTP_V_VRFY, CMD_STATES, CMDF_GROUPEND, cmd_vrfy, NULL },
+	{ SMTP_V_EXPN, CMD_STATES, CMDF_GROUPEND, cmd_expn, NULL },
+	{ SMTP_V_HELP, CMD_STATES, CMDF_GROUPEND, cmd_help, NULL },
 };
 
 static void
@@ -870,6 +869,13 @@ dispatch(struct smtp_session *s, const char *line, size_t len)
 
 		if (d->verb != c.verb)
 			continue;
+		if ((d->flags & CMDF_NOARG) && c.has_arg) {
+			char t[40];
+			snprintf(t, sizeof(t), "%s takes no argument",
+			    smtp_verb_name(c.verb));
+			reply_err(s, 501, "5.5.4", t);
+			return;
+		}
 		if (!(d->states & (1u << s->state))) {
 			const char *t = s->state == SMTP_S_READY ?
 			    "send EHLO or HELO first" : d->seq_text;

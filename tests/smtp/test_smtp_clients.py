@@ -129,6 +129,31 @@ class Swaks(unittest.TestCase):
             self.assertEqual(srv.stop(), 0)
 
 
+SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+
+
+@unittest.skipUnless(os.access(SMTP_SOURCE, os.X_OK), "postfix not installed")
+class SmtpSource(unittest.TestCase):
+    def test_concurrent_sessions_into_the_queue(self):
+        srv = Server("--per-client", "100", queue=True)
+        db = os.path.join(srv.dir, "queue.db")
+        try:
+            out = subprocess.run(
+                [SMTP_SOURCE, "-s", "20", "-m", "400", "-l", "4000",
+                 "-f", "src@x.test", "-t", "dst@y.test",
+                 "127.0.0.1:%d" % srv.port], capture_output=True,
+                text=True, timeout=120)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            srv.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(srv.proc.wait(20), 0, srv.logtext())
+            con = sqlite3.connect(db)
+            n = con.execute("SELECT count(*) FROM message").fetchone()[0]
+            con.close()
+            self.assertEqual(n, 400)
+        finally:
+            srv.stop()
+
+
 class RealQueue(unittest.TestCase):
     """The server in front of the SQLite queue (queue_open in smtp_testd)."""
 

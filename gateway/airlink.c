@@ -29,6 +29,7 @@
 #include "gateway/air_dict.h"
 #include "gateway/policy.h"
 #include "gateway/route.h"
+#include "gateway/status.h"
 #include "gateway/xfer_session.h"
 #include "link-drivers/drv.h"
 #include "link-drivers/link_session.h"
@@ -60,6 +61,7 @@ struct out_msg {
 	int64_t total;
 	struct xfer_env xenv;
 	bool dup;
+	uint64_t sent;             /* highest content offset read for air */
 };
 
 enum in_op_kind { IN_BEGIN, IN_APPEND, IN_COMMIT };
@@ -106,12 +108,16 @@ struct airlink {
 	struct in_msg *ins;
 	uint8_t committed[COMMITTED_RING][QUEUE_ID_LEN];
 	size_t ncommitted;
+	bool drv_closing;          /* drv_close called, close_cb not yet */
 	int pending;               /* queue requests in flight */
 	int handles;               /* open uv handles + driver */
 	bool closing;
 	void (*done)(void *);
 	void *done_arg;
 	enum link_state lstate;
+	struct status_sampler spark;  /* wire bytes both ways, per slot */
+	uint64_t spark_seen;          /* wire bytes already counted */
+	bool enabled;
 	int64_t last_good_ms;
 	uint64_t relayed, received;
 };
@@ -233,6 +239,8 @@ store_read(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off,
 	if (len > o->content.len - off)
 		len = (size_t)(o->content.len - off);
 	memcpy(p, o->content.data + off, len);
+	if (off + len > o->sent)
+		o->sent = off + len;
 	return (long)len;
 }
 
@@ -1041,6 +1049,35 @@ load_key(const char *path, uint8_t key[LINK_KEY_BYTES], char *why,
 static const char *const driver_names[] = { "serial", "pty", "kiss", "tcp",
 	"sim" };
 
+static void
+open_driver(struct airlink *a)
+{
+	int rc = drv_open(a->drv);
+
+	if (rc != 0)
+		GW_LOGW("link", "link=%s event=open_failed error=%s",
+		    a->cfg.name, gw_errname(rc));
+}
+
+static void on_drv_closed(struct drv *d, void *arg);
+
+/* After an operator link_down: a new driver instance for link_up. */
+static void
+restart_driver(struct airlink *a)
+{
+	int rc = drv_create(a->env.drivers, driver_names[a->cfg.driver],
+	    &a->dcfg, &a->denv, on_drv_event, a, &a->drv);
+
+	if (rc != 0) {
+		GW_LOGE("link", "link=%s event=driver_failed error=%s",
+		    a->cfg.name, gw_errname(rc));
+		a->drv = NULL;
+		return;
+	}
+	a->handles++;
+	open_driver(a);
+}
+
 int
 airlink_start(const struct airlink_env *env, const struct config_link *cfg,
     struct airlink **out)
@@ -1052,6 +1089,8 @@ airlink_start(const struct airlink_env *env, const struct config_link *cfg,
 	a->env = *env;
 	a->cfg = *cfg;
 	a->last_good_ms = -1;
+	a->enabled = cfg->enabled;
+	status_sampler_init(&a->spark, 5000, clk_mono_ms(env->clock));
 	snprintf(a->route, sizeof(a->route), "link:%s", cfg->name);
 	buf_init(&a->frame);
 	rc = prof_load_named(cfg->profile, NULL, &a->prof, err, sizeof(err));
@@ -1136,12 +1175,8 @@ airlink_start(const struct airlink_env *env, const struct config_link *cfg,
 	    cfg->peer[0] ? cfg->peer : "-",
 	    lc.initiator ? "initiator" : "responder",
 	    a->has_key ? "psk" : "none");
-	if (cfg->enabled) {
-		rc = drv_open(a->drv);
-		if (rc != 0)
-			GW_LOGW("link", "link=%s event=open_failed error=%s",
-			    cfg->name, gw_errname(rc));
-	}
+	if (cfg->enabled)
+		open_driver(a);
 	*out = a;
 	return 0;
 }
@@ -1166,39 +1201,110 @@ airlink_name(const struct airlink *a)
 	return a->cfg.name;
 }
 
+static enum status_link_state
+status_state(struct airlink *a)
+{
+	enum drv_state ds = a->drv ? drv_state(a->drv) : DRV_S_DOWN;
+
+	if (ds == DRV_S_OPENING || ds == DRV_S_DIALING)
+		return STATUS_LINK_CONNECTING;
+	if (ds != DRV_S_UP)
+		return STATUS_LINK_DOWN;
+	if (link_state(a->link) != LINK_S_UP)
+		return STATUS_LINK_CONNECTING;
+	if (!link_has_turn(a->link))
+		return xfer_pending(a->xfer) ? STATUS_LINK_TURNAROUND :
+					       STATUS_LINK_RECEIVING;
+	return xfer_pending(a->xfer) ? STATUS_LINK_SENDING : STATUS_LINK_IDLE;
+}
+
+static void
+close_driver(struct airlink *a)
+{
+	struct drv *d = a->drv;
+
+	if (d == NULL || a->drv_closing)
+		return;
+	a->drv_closing = true;
+	a->drv = NULL;
+	a->frame_pending = false;
+	drv_close(d, on_drv_closed, a);
+}
+
 void
-airlink_info(const struct airlink *a, struct airlink_info *o)
+airlink_fill_status(struct airlink *a, struct status_link *l,
+    struct status_xfer *onair, size_t *n, size_t max)
 {
 	const struct link_stats *ls = link_get_stats(a->link);
-	const struct drv_caps *c = drv_caps(a->drv);
-	enum drv_state ds = drv_state(a->drv);
+	int64_t now = now_ms(a);
+	uint64_t wire = ls->wire_bytes_out + ls->wire_bytes_in;
 
-	memset(o, 0, sizeof(*o));
-	o->name = a->cfg.name;
-	if (ds != DRV_S_UP)
-		o->state = drv_state_name(ds);
-	else if (link_state(a->link) != LINK_S_UP)
-		o->state = link_state_name(link_state(a->link));
-	else if (xfer_pending(a->xfer))
-		o->state = link_has_turn(a->link) ? "sending" : "turnaround";
-	else
-		o->state = link_has_turn(a->link) ? "idle" : "receiving";
-	o->profile = a->prof.name;
-	o->peer = a->cfg.peer;
-	o->nominal_bps = c->rate_bps;
-	o->goodput_bps = ls->goodput_bps;
-	o->retrans_permille = ls->retrans_permille;
-	o->turnaround_ms = ls->turnaround_ms;
-	o->wire_bytes_out = ls->wire_bytes_out;
-	o->wire_bytes_in = ls->wire_bytes_in;
-	o->frames_out = ls->frames_out;
-	o->frames_in = ls->frames_in;
-	o->auth_failures = ls->drop_auth;
-	o->last_good_ms = a->last_good_ms < 0 ? -1 :
-	    now_ms(a) - a->last_good_ms;
-	o->sending = a->nouts;
-	o->relayed = a->relayed;
-	o->received = a->received;
+	memset(l, 0, sizeof(*l));
+	status_strlcpy(l->name, a->cfg.name, sizeof(l->name));
+	l->state = status_state(a);
+	l->held = !a->enabled;
+	status_strlcpy(l->profile, a->prof.name, sizeof(l->profile));
+	status_strlcpy(l->peer, a->cfg.peer, sizeof(l->peer));
+	l->nominal_bps = a->drv ? drv_caps(a->drv)->rate_bps :
+				  (uint32_t)a->prof.air.rate_bps;
+	l->measured_bps = ls->goodput_bps;
+	l->tx_bytes = (int64_t)ls->wire_bytes_out;
+	l->rx_bytes = (int64_t)ls->wire_bytes_in;
+	l->tx_frames = (int64_t)ls->frames_out;
+	l->rx_frames = (int64_t)ls->frames_in;
+	l->retx_rate = ls->retrans_permille / 1000.0;
+	l->last_good_ms = a->last_good_ms < 0 ? -1 : now - a->last_good_ms;
+	l->auth_failures = (int64_t)ls->drop_auth;
+	if (wire > a->spark_seen) {
+		status_sampler_add(&a->spark, now, wire - a->spark_seen);
+		a->spark_seen = wire;
+	}
+	status_sampler_fill(&a->spark, now, l);
+
+	for (struct out_msg *o = a->outs; o && *n < max; o = o->next) {
+		struct status_xfer *x;
+		char hex[33];
+		if (o->st != OM_SENDING)
+			continue;
+		x = &onair[(*n)++];
+		memset(x, 0, sizeof(*x));
+		id_hex(o->id, hex);
+		status_strlcpy(x->id, hex, sizeof(x->id));
+		status_strlcpy(x->link, a->cfg.name, sizeof(x->link));
+		status_strlcpy(x->sender, o->xenv.from, sizeof(x->sender));
+		x->rcpts[0] = '\0';
+		for (size_t i = 0; i < o->xenv.nrcpt; i++) {
+			size_t used = strlen(x->rcpts);
+			snprintf(x->rcpts + used, sizeof(x->rcpts) - used, "%s%s",
+			    i ? "," : "", o->xenv.rcpt[i].addr);
+		}
+		x->priority = o->xenv.priority;
+		x->bytes_total = o->total;
+		x->bytes_sent = (int64_t)o->sent;
+		if (ls->goodput_bps > 0 && x->bytes_total > x->bytes_sent)
+			x->eta_ms = (x->bytes_total - x->bytes_sent) * 8000 /
+			    (int64_t)ls->goodput_bps;
+		else
+			x->eta_ms = -1;
+	}
+}
+
+void
+airlink_set_enabled(struct airlink *a, bool on)
+{
+	if (a->closing || a->enabled == on)
+		return;
+	a->enabled = on;
+	GW_LOGI("link", "link=%s event=%s by=operator", a->cfg.name,
+	    on ? "link_up" : "link_down");
+	if (on) {
+		if (a->drv == NULL && !a->drv_closing)
+			restart_driver(a);
+		/* else on_drv_closed brings it back */
+	} else {
+		link_reset(a->link, now_ms(a), "taken down by the operator");
+		close_driver(a);
+	}
 }
 
 static void
@@ -1243,8 +1349,10 @@ on_drv_closed(struct drv *d, void *arg)
 	struct airlink *a = arg;
 
 	(void)d;
-	a->drv = NULL;
+	a->drv_closing = false;
 	a->handles--;
+	if (!a->closing && a->enabled && a->drv == NULL)
+		restart_driver(a);
 	maybe_finish_close(a);
 }
 
@@ -1262,5 +1370,5 @@ airlink_close(struct airlink *a, void (*done)(void *), void *arg)
 	uv_timer_stop(&a->feed_timer);
 	uv_close((uv_handle_t *)&a->timer, on_handle_closed);
 	uv_close((uv_handle_t *)&a->feed_timer, on_handle_closed);
-	drv_close(a->drv, on_drv_closed, a);
+	close_driver(a); /* a driver already closing reports in as well */
 }

@@ -52,20 +52,6 @@ struct airlink_env {
 	void *arg;
 };
 
-/* What the console and the scheduler see of a link. */
-struct airlink_info {
-	const char *name;
-	const char *state;      /* driver or session state name */
-	const char *profile;
-	const char *peer;
-	uint32_t nominal_bps, goodput_bps, retrans_permille, turnaround_ms;
-	uint64_t wire_bytes_out, wire_bytes_in, frames_out, frames_in;
-	uint64_t auth_failures;
-	int64_t last_good_ms;   /* ms since the last good frame, -1: never */
-	size_t sending;         /* messages handed to the transfer protocol */
-	uint64_t relayed, received;
-};
-
 /* Create and start a link (driver opens, session set-up follows). The
  * config entry is copied. Returns 0, or GW_ECONFIG with a logged reason
  * (profile not found, bad key file, unknown driver). */
@@ -79,7 +65,15 @@ void airlink_set_routes(struct airlink *a, const struct route_table *rt,
 /* Look at the queue now (new mail was committed for this link). */
 void airlink_kick(struct airlink *a);
 
-void airlink_info(const struct airlink *a, struct airlink_info *out);
+/* The console's view: the link's row, and up to max messages on the air
+ * (appended at onair[*n]). */
+struct status_link;
+struct status_xfer;
+void airlink_fill_status(struct airlink *a, struct status_link *l,
+    struct status_xfer *onair, size_t *n, size_t max);
+
+/* Operator: take the link down (driver closed until up) or bring it up. */
+void airlink_set_enabled(struct airlink *a, bool on);
 const char *airlink_name(const struct airlink *a);
 
 /* Stop: the session closes, the driver closes (hang-up dialogue), queue

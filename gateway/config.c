@@ -44,6 +44,8 @@ const struct cfg_field config_gateway_fields[] = {
 	    "operator control socket (default data_dir/control.sock)"),
 	CFG_STR_F(GW, pid_file, "pid_file", "", 0,
 	    "write the daemon's pid here (default: none)"),
+	CFG_STR_F(GW, control_group, "control_group", "", 0,
+	    "group whose members may use the control socket (default: none)"),
 	CFG_ENUM_F(GW, log_level, "log_level", "info", log_levels,
 	    "lowest level logged"),
 	CFG_STR_F(GW, debug, "debug", "", 0,

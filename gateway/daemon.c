@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "gateway/airlink.h"
+#include "gateway/ctlops.h"
 #include "gateway/dispatch.h"
 #include "gateway/policy.h"
 #include "link-drivers/drv.h"
@@ -19,6 +20,7 @@
 #include "queue/queue.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +49,8 @@ struct gw {
 	struct airlink *links[CONFIG_LINKS_MAX];
 	size_t nlinks;
 	size_t links_closing;
+	struct ctlops *ctl;
+	char ctl_path[CONFIG_PATH_MAX + 16];
 };
 
 /* Build the policy and route table of cfg; 0 or an error with err set. */
@@ -284,6 +288,10 @@ gw_stop(struct gw *gw, const char *reason)
 	uv_close((uv_handle_t *)&gw->sig_term, on_handle_closed);
 	uv_close((uv_handle_t *)&gw->sig_int, on_handle_closed);
 	uv_close((uv_handle_t *)&gw->sig_hup, on_handle_closed);
+	if (gw->ctl) {
+		ctlops_close(gw->ctl, NULL, NULL);
+		gw->ctl = NULL;
+	}
 	/* Listener and sessions first (a session waiting for a commit gets
 	 * its reply), then the queue once nothing can submit any more. */
 	if (gw->smtp) {
@@ -423,6 +431,9 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 	else if (gethostname(gw->hostname, sizeof(gw->hostname)) != 0)
 		snprintf(gw->hostname, sizeof(gw->hostname), "localhost");
 
+	/* A peer that hangs up mid-write must not kill the gateway: writes
+	 * report EPIPE instead. */
+	signal(SIGPIPE, SIG_IGN);
 	GW_REQUIRE(uv_loop_init(&gw->loop) == 0);
 	rc = make_dirs(cfg->gw.data_dir);
 	if (rc != 0) {
@@ -493,6 +504,26 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 			goto out;
 		}
 		gw->nlinks++;
+	}
+	config_control_path(cfg, gw->ctl_path, sizeof(gw->ctl_path));
+	struct ctlops_env ce = {
+		.loop = &gw->loop,
+		.clock = clk_system(),
+		.queue = gw->queue,
+		.dispatch = gw->dispatch,
+		.links = gw->links,
+		.nlinks = &gw->nlinks,
+		.hostname = gw->hostname,
+		.path = gw->ctl_path,
+		.group = cfg->gw.control_group,
+	};
+	rc = ctlops_start(&ce, &gw->ctl);
+	if (rc != 0) {
+		gw->ctl = NULL;
+		gw->exit_code = rc == GW_EBUSY ? EX_TEMPFAIL : EX_CANTCREAT;
+		gw_stop(gw, "start_failed");
+		uv_run(&gw->loop, UV_RUN_DEFAULT);
+		goto out;
 	}
 	struct smtp_server_opts so;
 	smtp_opts_from_config(gw, &so);

@@ -1,0 +1,352 @@
+/*
+ * ctlops.c - the daemon's side of the control socket (see ctlops.h).
+ *
+ * Status comes from memory only (links, transfers on the air) so a
+ * snapshot never waits for the queue; actions and inspection go to the
+ * queue asynchronously and answer when it has.
+ */
+#include "gateway/ctlops.h"
+
+#include "common/err.h"
+#include "common/log.h"
+#include "common/xmalloc.h"
+#include "gateway/airlink.h"
+#include "gateway/control.h"
+#include "gateway/dispatch.h"
+#include "gateway/status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct ctlops {
+	struct ctlops_env env;
+	struct control *ctl;
+	int64_t started_ms;
+	void (*done)(void *);
+	void *done_arg;
+};
+
+/* One action waiting for the queue. */
+struct pending {
+	struct ctlops *c;
+	enum control_op op;
+	control_done_fn done;
+	void *token;
+	char id[STATUS_ID_MAX];
+	char route[STATUS_ADDR_MAX];
+	/* queue listing */
+	size_t limit;
+	size_t next_link;
+	struct status_msg *msgs;
+	size_t nmsgs;
+};
+
+static void
+fill_status(void *arg, struct status *st)
+{
+	struct ctlops *c = arg;
+	size_t n = *c->env.nlinks;
+
+	status_strlcpy(st->gateway, c->env.hostname, sizeof(st->gateway));
+	st->now_s = clk_wall_s(c->env.clock);
+	st->uptime_ms = clk_mono_ms(c->env.clock) - c->started_ms;
+	for (size_t i = 0; i < n && i < STATUS_LINKS_MAX; i++)
+		airlink_fill_status(c->env.links[i], &st->links[st->nlinks++],
+		    st->onair, &st->nonair, STATUS_ONAIR_MAX);
+}
+
+static void
+answer(struct pending *p, int err, const char *text)
+{
+	struct control_result r = { err, text, p->msgs, p->nmsgs };
+
+	p->done(p->token, &r);
+	free(p->msgs);
+	free(p);
+}
+
+static void
+on_value(int status, int64_t value, void *arg)
+{
+	struct pending *p = arg;
+	char text[200];
+
+	if (status == GW_ENOENT) {
+		answer(p, status, "no such message");
+		return;
+	}
+	if (status == GW_ESTATE) {
+		answer(p, status, "no recipient of that message is in a state "
+				  "that allows it");
+		return;
+	}
+	if (status != 0) {
+		answer(p, status, gw_strerror(status));
+		return;
+	}
+	snprintf(text, sizeof(text), "%s: %lld recipient%s of %s",
+	    control_op_name(p->op), (long long)value, value == 1 ? "" : "s",
+	    p->id);
+	if (p->c->env.dispatch)
+		dispatch_kick(p->c->env.dispatch);
+	for (size_t i = 0; i < *p->c->env.nlinks; i++)
+		airlink_kick(p->c->env.links[i]);
+	answer(p, 0, text);
+}
+
+static void
+fill_msg(struct status_msg *m, const struct queue_msg_info *info,
+    const char *hex, int64_t now_s)
+{
+	const struct queue_envelope *e = &info->env;
+	size_t used = 0;
+
+	memset(m, 0, sizeof(*m));
+	status_strlcpy(m->id, hex, sizeof(m->id));
+	status_strlcpy(m->sender, e->reverse_path, sizeof(m->sender));
+	m->nrcpts = (int64_t)e->nrcpts;
+	m->state = STATUS_MSG_READY;
+	m->next_try_ms = -1;
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		const struct queue_rcpt_status *st = &info->st[i];
+		int n = snprintf(m->rcpts + used, sizeof(m->rcpts) - used,
+		    "%s%s", i ? "," : "", e->rcpts[i].addr);
+		if (n > 0 && (size_t)n < sizeof(m->rcpts) - used)
+			used += (size_t)n;
+		if (st->state == QUEUE_R_INFLIGHT)
+			m->state = STATUS_MSG_INFLIGHT;
+		else if (st->state == QUEUE_R_HELD)
+			m->state = STATUS_MSG_HELD;
+		else if (st->state == QUEUE_R_DEFERRED &&
+		    m->state == STATUS_MSG_READY)
+			m->state = STATUS_MSG_DEFERRED;
+		if (st->attempts > m->attempts)
+			m->attempts = st->attempts;
+		if (st->last_error)
+			status_strlcpy(m->last_error, st->last_error,
+			    sizeof(m->last_error));
+		if (st->next_attempt > now_s)
+			m->next_try_ms = (st->next_attempt - now_s) * 1000;
+		if (e->rcpts[i].route && m->route[0] == '\0')
+			status_strlcpy(m->route, e->rcpts[i].route,
+			    sizeof(m->route));
+		if (st->deadline && (!m->deadline_s ||
+			st->deadline < m->deadline_s))
+			m->deadline_s = st->deadline;
+	}
+	m->priority = e->priority;
+	snprintf(m->band, sizeof(m->band), "%d", e->band);
+	m->bytes = info->size;
+	m->age_ms = (now_s - e->arrival) * 1000;
+}
+
+static void
+on_loaded(int status, const struct queue_msg_info *info, void *arg)
+{
+	struct pending *p = arg;
+
+	if (status != 0) {
+		answer(p, status, status == GW_ENOENT ? "no such message" :
+							gw_strerror(status));
+		return;
+	}
+	p->msgs = xcalloc(1, sizeof(*p->msgs));
+	p->nmsgs = 1;
+	fill_msg(p->msgs, info, p->id, clk_wall_s(p->c->env.clock));
+	answer(p, 0, NULL);
+}
+
+static void list_next(struct pending *p);
+
+static void
+on_listed(int status, const struct queue_work *w, size_t n, void *arg)
+{
+	struct pending *p = arg;
+	int64_t now = clk_wall_s(p->c->env.clock);
+
+	if (status != 0) {
+		answer(p, status, gw_strerror(status));
+		return;
+	}
+	for (size_t i = 0; i < n && p->nmsgs < p->limit; i++) {
+		struct status_msg *m;
+		char hex[33];
+		queue_id_hex(w[i].id, hex);
+		p->msgs = xrealloc(p->msgs, (p->nmsgs + 1) * sizeof(*m));
+		m = &p->msgs[p->nmsgs++];
+		memset(m, 0, sizeof(*m));
+		status_strlcpy(m->id, hex, sizeof(m->id));
+		status_strlcpy(m->rcpts, w[i].addr, sizeof(m->rcpts));
+		m->nrcpts = 1;
+		m->state = w[i].state == QUEUE_R_DEFERRED ?
+		    STATUS_MSG_DEFERRED : STATUS_MSG_READY;
+		snprintf(m->band, sizeof(m->band), "%d", w[i].band);
+		snprintf(m->route, sizeof(m->route), "link:%s",
+		    airlink_name(p->c->env.links[p->next_link - 1]));
+		m->bytes = w[i].size;
+		m->age_ms = (now - w[i].arrival) * 1000;
+		m->deadline_s = w[i].deadline;
+		m->attempts = w[i].attempts;
+		m->next_try_ms = -1;
+	}
+	list_next(p);
+}
+
+/* Ready and deferred work, link by link, in scheduling order. */
+static void
+list_next(struct pending *p)
+{
+	char route[48];
+	int rc;
+
+	if (p->nmsgs >= p->limit || p->next_link >= *p->c->env.nlinks) {
+		answer(p, 0, NULL);
+		return;
+	}
+	snprintf(route, sizeof(route), "link:%s",
+	    airlink_name(p->c->env.links[p->next_link++]));
+	rc = queue_select(p->c->env.queue, route, p->limit - p->nmsgs,
+	    on_listed, p);
+	if (rc != 0)
+		answer(p, rc, gw_strerror(rc));
+}
+
+static struct airlink *
+find_link(struct ctlops *c, const char *name)
+{
+	for (size_t i = 0; i < *c->env.nlinks; i++)
+		if (strcmp(airlink_name(c->env.links[i]), name) == 0)
+			return c->env.links[i];
+	return NULL;
+}
+
+static void
+do_action(void *arg, const struct control_action *act, control_done_fn done,
+    void *token)
+{
+	struct ctlops *c = arg;
+	struct pending *p = xcalloc(1, sizeof(*p));
+	uint8_t id[QUEUE_ID_LEN];
+	char reason[96];
+	int rc = 0;
+
+	p->c = c;
+	p->op = act->op;
+	p->done = done;
+	p->token = token;
+	status_strlcpy(p->id, act->id, sizeof(p->id));
+	status_strlcpy(p->route, act->route, sizeof(p->route));
+	snprintf(reason, sizeof(reason), "operator uid=%ld",
+	    (long)act->uid);
+
+	if (act->op == CONTROL_OP_LINK_DOWN || act->op == CONTROL_OP_LINK_UP ||
+	    ((act->op == CONTROL_OP_HOLD || act->op == CONTROL_OP_RELEASE ||
+		 act->op == CONTROL_OP_FLUSH) && act->link[0])) {
+		struct airlink *a = find_link(c, act->link);
+		if (a == NULL) {
+			answer(p, GW_ENOENT, "no such link");
+			return;
+		}
+		if (act->op == CONTROL_OP_FLUSH) {
+			airlink_kick(a);
+			answer(p, 0, "link flushed");
+			return;
+		}
+		bool up = act->op == CONTROL_OP_LINK_UP ||
+		    act->op == CONTROL_OP_RELEASE;
+		airlink_set_enabled(a, up);
+		answer(p, 0, up ? "link up" : "link down");
+		return;
+	}
+	if (act->op == CONTROL_OP_QUEUE) {
+		p->limit = act->limit ? act->limit : 100;
+		list_next(p);
+		return;
+	}
+	if (act->op == CONTROL_OP_FLUSH && act->id[0] == '\0') {
+		if (c->env.dispatch)
+			dispatch_kick(c->env.dispatch);
+		for (size_t i = 0; i < *c->env.nlinks; i++)
+			airlink_kick(c->env.links[i]);
+		answer(p, 0, "queue flushed");
+		return;
+	}
+	if (queue_id_parse(act->id, id) != 0) {
+		answer(p, GW_EINVAL, "bad message id (want 32 hex digits)");
+		return;
+	}
+	switch (act->op) {
+	case CONTROL_OP_SHOW:
+		rc = queue_load(c->env.queue, id, on_loaded, p);
+		break;
+	case CONTROL_OP_HOLD:
+		rc = queue_hold(c->env.queue, id, reason, on_value, p);
+		break;
+	case CONTROL_OP_RELEASE:
+	case CONTROL_OP_FLUSH:
+		rc = queue_release(c->env.queue, id, on_value, p);
+		break;
+	case CONTROL_OP_CANCEL:
+		rc = queue_cancel(c->env.queue, id, reason, on_value, p);
+		break;
+	case CONTROL_OP_REQUEUE:
+		if (act->route[0] == '\0') {
+			answer(p, GW_EINVAL, "requeue needs a route");
+			return;
+		}
+		rc = queue_requeue(c->env.queue, id, act->route, on_value, p);
+		break;
+	default:
+		answer(p, GW_EUNSUPP, "not supported");
+		return;
+	}
+	if (rc != 0)
+		answer(p, rc, gw_strerror(rc));
+}
+
+int
+ctlops_start(const struct ctlops_env *env, struct ctlops **out)
+{
+	struct ctlops *c = xcalloc(1, sizeof(*c));
+	struct control_opts o = { 0 };
+	struct control_ops ops = { c, fill_status, do_action };
+	int rc;
+
+	c->env = *env;
+	c->started_ms = clk_mono_ms(env->clock);
+	o.path = env->path;
+	o.group = env->group && env->group[0] ? env->group : NULL;
+	o.log_events_level = GW_LOG_WARN;
+	o.clock = env->clock;
+	rc = control_new(env->loop, &o, &ops, &c->ctl);
+	if (rc != 0) {
+		GW_LOGE("daemon", "event=control_failed path=%s error=%s",
+		    env->path, gw_errname(rc));
+		free(c);
+		return rc;
+	}
+	GW_LOGI("daemon", "event=control_listening path=%s", env->path);
+	*out = c;
+	return 0;
+}
+
+static void
+on_closed(void *arg)
+{
+	struct ctlops *c = arg;
+	void (*done)(void *) = c->done;
+	void *darg = c->done_arg;
+
+	free(c);
+	if (done)
+		done(darg);
+}
+
+void
+ctlops_close(struct ctlops *c, void (*done)(void *), void *arg)
+{
+	c->done = done;
+	c->done_arg = arg;
+	control_close(c->ctl, on_closed, c);
+}

@@ -280,6 +280,14 @@ restart_case(int side, const char *what)
 		fail();
 	}
 	assert_all_delivered(s, what);
+	/* The message committed just before the restart went across again
+	 * and was recognised by its id, not committed twice. */
+	const struct xfer_stats *xa = xfer_get_stats(xsim_xfer(s, XSIM_A));
+	const struct xfer_stats *xb = xfer_get_stats(xsim_xfer(s, XSIM_B));
+	if (side == XSIM_A)
+		assert_true(xb->dups_seen >= 1);
+	else
+		assert_true(xa->dup_acked >= 1);
 	xsim_free(s);
 }
 

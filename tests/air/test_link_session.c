@@ -169,6 +169,19 @@ test_setup_negotiation(void **state)
 	/* The responder got the turn with the ACCEPT and handed it over. */
 	assert_true(link_has_turn(a.l));
 	assert_false(link_has_turn(b.l));
+	assert_int_equal(link_check_state(a.l), 0);
+	assert_int_equal(link_check_state(b.l), 0);
+	/* Orderly close: the peer learns why. */
+	link_close(a.l, 10, "operator");
+	pump(&a, &b, 10);
+	assert_int_equal(link_state(a.l), LINK_S_IDLE);
+	assert_int_equal(link_state(b.l), LINK_S_LISTEN);
+	assert_non_null(strstr(link_reason(b.l), "operator"));
+	/* And a new session comes up after it. */
+	link_open(a.l, 20);
+	pump(&a, &b, 20);
+	assert_int_equal(link_state(a.l), LINK_S_UP);
+	assert_int_equal(link_get_stats(b.l)->sessions, 2);
 	link_free(a.l);
 	link_free(b.l);
 

@@ -298,9 +298,26 @@ on_key(void *user, const char *section, const char *key, const char *value,
 	if (strcasecmp(section, "gateway") == 0)
 		return set_field(c, config_gateway_fields, &cfg->gw, "gateway",
 		    key, value, line);
-	if (strcasecmp(section, "policy") == 0)
-		return set_field(c, config_policy_fields, &cfg->policy, "policy",
-		    key, value, line);
+	if (strcasecmp(section, "policy") == 0) {
+		char msg[400];
+		int rc;
+		if (cfgtab_find(config_policy_fields, key) != NULL)
+			return set_field(c, config_policy_fields, &cfg->policy,
+			    "policy", key, value, line);
+		/* scheduler, alternate-recipient and retry keys */
+		rc = sched_cfg_set(&cfg->sched, key, value, msg, sizeof(msg));
+		if (rc == GW_ENOENT)
+			return load_error(c, GW_EINVAL, line,
+			    "unknown key \"%s\" in [policy]", key);
+		int prev = seen_before(c, "policy", key, line);
+		if (prev)
+			return load_error(c, GW_EINVAL, line,
+			    "duplicate key \"%s\" in [policy] (first set on "
+			    "line %d)", key, prev);
+		if (rc != 0)
+			return load_error(c, rc, line, "%s", msg);
+		return 0;
+	}
 	if (strcasecmp(section, "route") == 0)
 		return on_route(c, key, value, line);
 	if (strncasecmp(section, "link ", 5) == 0) {
@@ -384,6 +401,8 @@ validate(struct load_ctx *c)
 	struct policy_net *nets = NULL;
 	size_t nnets = 0;
 	char msg[400];
+	if (sched_cfg_check(&cfg->sched, msg, sizeof(msg)) != 0)
+		load_error(c, GW_ERANGE, 0, "[policy]: %s", msg);
 	if (policy_parse_networks(cfg->policy.trusted_networks, &nets, &nnets,
 		msg, sizeof(msg)) != 0)
 		load_error(c, GW_EINVAL,
@@ -440,6 +459,7 @@ config_new_defaults(void)
 		       sizeof(err)) == 0);
 	GW_REQUIRE(cfgtab_defaults(config_policy_fields, &cfg->policy, err,
 		       sizeof(err)) == 0);
+	sched_cfg_default(&cfg->sched);
 	return cfg;
 }
 
@@ -557,6 +577,9 @@ config_dump(const struct config *cfg, FILE *fp)
 	dump_table(config_gateway_fields, &cfg->gw, fp);
 	fprintf(fp, "\n[policy]\n");
 	dump_table(config_policy_fields, &cfg->policy, fp);
+	dump_table(sched_cfg_fields, &cfg->sched, fp);
+	dump_table(sched_rules_cfg_fields, &cfg->sched.rules, fp);
+	dump_table(retry_cfg_fields, &cfg->sched.retry, fp);
 	for (size_t i = 0; i < cfg->nlinks; i++) {
 		fprintf(fp, "\n[link %s]\n", cfg->links[i].name);
 		dump_table(config_link_fields, &cfg->links[i], fp);

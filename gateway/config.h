@@ -21,6 +21,7 @@
 #define GW_GATEWAY_CONFIG_H
 
 #include "common/cfgtab.h"
+#include "gateway/sched.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -93,6 +94,7 @@ struct config {
 	char path[CONFIG_PATH_MAX]; /* "" for the built-in default */
 	struct config_gateway gw;
 	struct config_policy policy;
+	struct sched_cfg sched;     /* [policy] scheduler, deadline, retry keys */
 	struct config_link links[CONFIG_LINKS_MAX];
 	size_t nlinks;
 	struct config_route routes[CONFIG_ROUTES_MAX];

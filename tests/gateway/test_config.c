@@ -72,6 +72,8 @@ test_full_file(void **state)
 	    "conneg = no\n"
 	    "[policy]\n"
 	    "priority_policy = mixer\n"
+	    "retry_backoff = 1m\n"
+	    "altrecip_route_down_limit = 30m\n"
 	    "deliverby_min = 2m\n"
 	    "untrusted_max_priority = -2\n"
 	    "[link hf1]\n"
@@ -98,18 +100,19 @@ test_full_file(void **state)
 	assert_int_equal(cfg->policy.priority_policy, CONFIG_PRIO_MIXER);
 	assert_int_equal(cfg->policy.deliverby_min_ms, 120000);
 	assert_int_equal(cfg->policy.untrusted_max_priority, -2);
+	assert_int_equal(cfg->sched.retry.backoff_ms, 60000);
 	assert_int_equal(cfg->nlinks, 2);
 	assert_string_equal(cfg->links[0].name, "hf1");
 	assert_int_equal(cfg->links[0].driver, CONFIG_DRV_PTY);
 	assert_string_equal(cfg->links[0].device, "/dev/pts/7");
 	assert_true(cfg->links[0].enabled);
-	assert_int_equal(cfg->links[0].line, 16);
+	assert_int_equal(cfg->links[0].line, 18);
 	assert_int_equal(cfg->links[1].driver, CONFIG_DRV_SIM);
 	assert_int_equal(cfg->nroutes, 4);
 	assert_string_equal(cfg->routes[1].pattern, "*.mil.example");
 	assert_string_equal(cfg->routes[3].target,
 	    "smtp:127.0.0.1:25,127.0.0.1:2525");
-	assert_int_equal(cfg->routes[3].line, 27);
+	assert_int_equal(cfg->routes[3].line, 29);
 	char p[600];
 	config_queue_path(cfg, p, sizeof(p));
 	assert_string_equal(p, "/var/lib/skywave/queue.db");
@@ -132,6 +135,12 @@ test_errors_name_file_and_line(void **state)
 	    "t.conf:2: command_timeout: bad value \"soon\" (allowed: 1s..1h)");
 	load_bad("[gateway]\nsyslog = perhaps\n",
 	    "t.conf:2: syslog: bad value \"perhaps\" (allowed: yes|no)");
+	load_bad("[policy]\nretry_backoff = 1s\n",
+	    "t.conf:2: retry_backoff: out of range");
+	load_bad("[policy]\nretry_backoff = 1m\nretry_backoff = 2m\n",
+	    "t.conf:3: duplicate key \"retry_backoff\"");
+	load_bad("[policy]\nnonsense_key = 1\n",
+	    "t.conf:2: unknown key \"nonsense_key\" in [policy]");
 	load_bad("[policy]\npriority_policy = loud\n",
 	    "allowed: STANAG4406|MIXER|NSEP");
 	load_bad("\n\n[gateway]\nlisten = 1.2.3.4:0\n",
@@ -209,8 +218,9 @@ test_man_page_complete(void **state)
 	text[n] = '\0';
 	fclose(f);
 	const struct cfg_field *tabs[] = { config_gateway_fields,
-		config_policy_fields, config_link_fields };
-	for (int t = 0; t < 3; t++) {
+		config_policy_fields, config_link_fields, sched_cfg_fields,
+		sched_rules_cfg_fields, retry_cfg_fields };
+	for (int t = 0; t < 6; t++) {
 		for (const struct cfg_field *fl = tabs[t]; fl->key; fl++) {
 			char want[80];
 			snprintf(want, sizeof(want), "\n.B %s\n", fl->key);

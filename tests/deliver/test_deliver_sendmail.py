@@ -59,9 +59,10 @@ def free_port():
 
 
 class Sendmail:
-    def __init__(self, root, port):
+    def __init__(self, root, port, by_min=30):
         self.root = root
         self.port = port
+        self.by_min = by_min
         self.dir = tempfile.mkdtemp(prefix="skywave-sendmail-")
         self.qdir = os.path.join(self.dir, "mqueue")
         self.pidf = os.path.join(self.dir, "sendmail.pid")
@@ -80,7 +81,7 @@ divert(0)dnl
 OSTYPE(`linux')dnl
 define(`confDONT_PROBE_INTERFACES', `True')dnl
 define(`confDELIVERY_MODE', `queue')dnl
-define(`confDELIVER_BY_MIN', `30')dnl
+define(`confDELIVER_BY_MIN', `%(bymin)d')dnl
 define(`QUEUE_DIR', `%(q)s')dnl
 define(`confPID_FILE', `%(pid)s')dnl
 define(`confRUN_AS_USER', `root')dnl
@@ -93,7 +94,8 @@ FEATURE(`accept_unresolvable_domains')dnl
 DAEMON_OPTIONS(`Port=%(port)d,Addr=127.0.0.1,Name=MTA')dnl
 MAILER(`smtp')dnl
 """ % {"cfdir": cfdir, "q": self.qdir, "pid": self.pidf,
-       "aliases": aliases, "dir": self.dir, "port": self.port})
+       "aliases": aliases, "dir": self.dir, "port": self.port,
+       "bymin": self.by_min})
         m4 = os.path.join(self.root, "usr/bin/m4")
         if not os.access(m4, os.X_OK):
             m4 = shutil.which("m4") or m4

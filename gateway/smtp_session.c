@@ -41,6 +41,17 @@
  * chunk. Enhanced status codes are sent on every 2xx/4xx/5xx reply except
  * the greeting and the EHLO/HELO reply [OURS: also before EHLO, so replies
  * look the same to every client].
+ *
+ * Replies where the RFCs leave the choice to us [OURS]:
+ *   data line over 1000 octets (after unstuffing)  554 5.6.0 at the dot
+ *   BY=t;R with t below the advertised minimum      555 5.5.4
+ *   MT-PRIORITY below the configured floor          550 5.7.15
+ *   priority raised past the client's ceiling       250 2.3.6 "<n> ..."
+ *   too many Received headers (loop)                554 5.4.6
+ *   untrusted client, domain not ours               550 5.7.1
+ *   error limit reached                             421 4.7.0 and close
+ *   CONNEG capability lines carry no enhanced code (RFC 4141's form
+ *   "250-CONNEG <filter>" is kept so its clients can parse them).
  */
 #include "gateway/smtp_session.h"
 

@@ -35,6 +35,9 @@
  *   WAIT  --t_wait passes (reply or gap timeout)--> HOLD (in-flight DATA
  *           marked lost; counted in stats.timeouts)
  *
+ * Frames are dispatched by link_frame_rules[] (type, states in which it is
+ * acted on, whether it needs the session checks, handler).
+ *
  * Every burst ends with exactly one SACK, which carries the TURN flag: the
  * receiver's single selective acknowledgement for everything it heard,
  * after its own DATA of the same turn.
@@ -862,8 +865,7 @@ on_hello(struct link *l, int64_t now, const uint8_t *p, size_t n,
 
 	rdbytes(&r, nonce, sizeof(nonce));
 	rdstr(&r, id, sizeof(id));
-	if (l->cfg.initiator || (l->st != LINK_S_LISTEN &&
-	    l->st != LINK_S_UP && l->st != LINK_S_ERROR)) {
+	if (l->cfg.initiator) {
 		l->stats.drop_state++;
 		return;
 	}
@@ -1010,8 +1012,12 @@ on_accept(struct link *l, int64_t now, const uint8_t *p, size_t n,
 }
 
 static void
-on_reject(struct link *l, const struct link_frame *f)
+on_reject(struct link *l, int64_t now, const uint8_t *p, size_t n,
+    const struct link_frame *f)
 {
+	(void)now;
+	(void)p;
+	(void)n;
 	struct rd r = { f->payload, f->len, false };
 	uint8_t why = rd8(&r), vmin = rd8(&r), vmax = rd8(&r);
 	char text[64];
@@ -1049,8 +1055,11 @@ on_reject(struct link *l, const struct link_frame *f)
 }
 
 static void
-on_sack(struct link *l, int64_t now, const struct link_frame *f)
+on_sack(struct link *l, int64_t now, const uint8_t *p, size_t n,
+    const struct link_frame *f)
 {
+	(void)p;
+	(void)n;
 	uint16_t next;
 	const uint8_t *bm;
 	size_t nb;
@@ -1090,11 +1099,74 @@ deliver_ready(struct link *l)
 	}
 }
 
+static void
+on_data(struct link *l, int64_t now, const uint8_t *p, size_t n,
+    const struct link_frame *f)
+{
+	(void)p;
+	(void)n;
+	int rc = link_arq_rx_put(&l->arx, f->seq, f->payload, f->len);
+	if (rc == 0)
+		l->stats.dup_frames++;
+	else if (rc < 0)
+		l->stats.drop_proto++;
+	deliver_ready(l);
+	if (!half_duplex(l)) {
+		if (f->flags & LINK_FL_POLL)
+			l->t_ack = now;
+		else if (l->t_ack == INT64_MAX)
+			l->t_ack = now + margin(l) / 4 + 2 * frame_air(l);
+	}
+}
+
+static void
+on_close(struct link *l, int64_t now, const uint8_t *p, size_t n,
+    const struct link_frame *f)
+{
+	struct rd r = { f->payload, f->len, false };
+	char text[LINK_IDENTITY_MAX + 1];
+	(void)now;
+	(void)p;
+	(void)n;
+	rdstr(&r, text, sizeof(text));
+	session_reset(l);
+	snprintf(l->reason, sizeof(l->reason), "peer closed the session: %s",
+	    r.bad ? "?" : text);
+	link_enter_state(l, l->cfg.initiator ? LINK_S_IDLE : LINK_S_LISTEN,
+	    GW_ECLOSED, l->reason);
+}
+
+/*
+ * What each frame type does, and in which states it is acted on (anything
+ * else is dropped and counted in drop_state). Session frames first pass
+ * the replay window and the tag check.
+ */
+typedef void (*link_frame_fn)(struct link *l, int64_t now, const uint8_t *p,
+    size_t n, const struct link_frame *f);
+
+#define LINK_ST(s) (1u << LINK_S_##s)
+
+static const struct link_frame_rule {
+	uint8_t type;
+	unsigned states;
+	bool session;
+	link_frame_fn fn;
+} link_frame_rules[] = {
+	{ LINK_FT_HELLO, LINK_ST(LISTEN) | LINK_ST(UP) | LINK_ST(ERROR), false,
+	    on_hello },
+	{ LINK_FT_ACCEPT, LINK_ST(HELLO_SENT), false, on_accept },
+	{ LINK_FT_REJECT, LINK_ST(HELLO_SENT), false, on_reject },
+	{ LINK_FT_DATA, LINK_ST(UP), true, on_data },
+	{ LINK_FT_SACK, LINK_ST(UP), true, on_sack },
+	{ LINK_FT_CLOSE, LINK_ST(UP), true, on_close },
+};
+
 void
 link_input(struct link *l, int64_t now_ms, const uint8_t *p, size_t n)
 {
 	struct link_frame f;
 	int rc = link_frame_decode(p, n, &f);
+	const struct link_frame_rule *rule = NULL;
 
 	l->stats.frames_in++;
 	l->stats.wire_bytes_in += n;
@@ -1114,21 +1186,19 @@ link_input(struct link *l, int64_t now_ms, const uint8_t *p, size_t n)
 		l->stats.drop_proto++;
 		return;
 	}
-	switch (f.type) {
-	case LINK_FT_HELLO:
-		on_hello(l, now_ms, p, n, &f);
+	for (size_t i = 0; i < GW_ARRAY_LEN(link_frame_rules); i++)
+		if (link_frame_rules[i].type == f.type)
+			rule = &link_frame_rules[i];
+	if (!rule) {
+		l->stats.drop_proto++;
 		return;
-	case LINK_FT_REJECT:
-		on_reject(l, &f);
-		return;
-	case LINK_FT_ACCEPT:
-		on_accept(l, now_ms, p, n, &f);
-		return;
-	default:
-		break;
 	}
-	if (l->st != LINK_S_UP) {
+	if (!(rule->states & (1u << l->st))) {
 		l->stats.drop_state++;
+		return;
+	}
+	if (!rule->session) {
+		rule->fn(l, now_ms, p, n, &f);
 		return;
 	}
 	if (!link_replay_check(&l->rwin, f.fctr)) {
@@ -1157,41 +1227,9 @@ link_input(struct link *l, int64_t now_ms, const uint8_t *p, size_t n)
 		l->heard_in_wait = true;
 		l->t_wait = now_ms + gap_ms(l);
 	}
-	switch (f.type) {
-	case LINK_FT_DATA:
-		rc = link_arq_rx_put(&l->arx, f.seq, f.payload, f.len);
-		if (rc == 0)
-			l->stats.dup_frames++;
-		else if (rc < 0)
-			l->stats.drop_proto++;
-		deliver_ready(l);
-		if (!half_duplex(l)) {
-			if (f.flags & LINK_FL_POLL)
-				l->t_ack = now_ms;
-			else if (l->t_ack == INT64_MAX)
-				l->t_ack = now_ms + margin(l) / 4 +
-				    2 * frame_air(l);
-		}
-		break;
-	case LINK_FT_SACK:
-		on_sack(l, now_ms, &f);
-		break;
-	case LINK_FT_CLOSE: {
-		struct rd r = { f.payload, f.len, false };
-		char text[LINK_IDENTITY_MAX + 1];
-		rdstr(&r, text, sizeof(text));
-		session_reset(l);
-		snprintf(l->reason, sizeof(l->reason),
-		    "peer closed the session: %s", r.bad ? "?" : text);
-		link_enter_state(l, l->cfg.initiator ? LINK_S_IDLE :
-		    LINK_S_LISTEN, GW_ECLOSED, l->reason);
-		return;
-	}
-	default:
-		l->stats.drop_proto++;
-		return;
-	}
-	if (half_duplex(l) && (f.flags & LINK_FL_TURN) && !l->turn)
+	rule->fn(l, now_ms, p, n, &f);
+	if (l->st == LINK_S_UP && half_duplex(l) &&
+	    (f.flags & LINK_FL_TURN) && !l->turn)
 		take_turn(l, now_ms);
 }
 

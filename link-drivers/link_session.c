@@ -32,8 +32,10 @@
  *   HOLD  --(nothing left, or burst budget spent)--> send SACK|TURN --> WAIT
  *   HOLD  --(idle: nothing sent or owed; idle_poll_ms passes)--> SACK|TURN
  *   WAIT  --frame with TURN from peer--> HOLD
- *   WAIT  --t_wait passes (reply or gap timeout)--> HOLD (in-flight DATA
- *           marked lost; counted in stats.timeouts)
+ *   WAIT  --t_wait passes (reply or gap timeout)--> HOLD as a probe: only
+ *           a SACK|TURN goes out, whose answer tells what to resend
+ *           (stats.timeouts); after dead_timeouts silent ones in a row
+ *           the session is lost (initiator: HELLO again; responder: LISTEN)
  *
  * Frames are dispatched by link_frame_rules[] (type, states in which it is
  * acted on, whether it needs the session checks, handler).

@@ -302,7 +302,9 @@ report(struct dl_job *j, const struct deliver_outcome *o)
 {
 	const struct queue_rcpt *q = &j->req.env->rcpts[o->rcpt];
 
-	GW_LOGI(SUB, "rcpt=<%s> event=outcome action=%s code=%d status=%s "
+	/* The caller logs the outcome with the message id (log once); this
+	 * line is for debugging the agents. */
+	GW_LOGD(SUB, "rcpt=<%s> event=outcome action=%s code=%d status=%s "
 	    "remote=\"%s\" text=\"%s\"", q->addr,
 	    deliver_action_name(o->action), o->code, o->status, o->remote_mta,
 	    o->text);

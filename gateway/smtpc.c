@@ -926,8 +926,16 @@ on_reply(struct smtpc_sess *s, const struct reply *rp, int64_t now)
 			start_body(s, now);
 			return;
 		}
-		if (!s->mail_failed)
+		if (!s->mail_failed && rp->code / 100 < 4) {
+			/* 2xx/3xx other than 354 to DATA: nothing was sent,
+			 * so it cannot count as taken. */
+			for (size_t r = 0; r < s->n; r++)
+				if (s->accepted[r])
+					decide_local(s, r, DELIVER_DEFERRED,
+					    "4.5.0", "unexpected reply to DATA");
+		} else if (!s->mail_failed) {
 			decide_all_reply(s, rp, true);
+		}
 		send_quit(s, now);
 		return;
 	case P_BDAT:

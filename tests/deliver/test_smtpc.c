@@ -386,6 +386,24 @@ test_data_refused(void **state)
 }
 
 static void
+test_data_250_is_not_delivery(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, ONE, MSG);
+	const char *const steps[] = {
+		"S: 220 hop", "C: EHLO gw.test", "S: 250 hop",
+		"C: MAIL FROM:<a@x.test>", "S: 250 ok",
+		"C: RCPT TO:<b@y.test>", "S: 250 ok",
+		"C: DATA", "S: 250 sure",
+		"C: QUIT", "S: 221 bye", NULL,
+	};
+	fx_run(&f, false, steps);
+	expect(f.s, 0, DELIVER_DEFERRED, 0, "4.5.0");
+	fx_fini(&f);
+}
+
+static void
 test_final_dot_4xx(void **state)
 {
 	(void)state;
@@ -1601,6 +1619,7 @@ main(void)
 		cmocka_unit_test(test_all_rcpts_refused_pipelined),
 		cmocka_unit_test(test_mail_refused_pipelined),
 		cmocka_unit_test(test_data_refused),
+		cmocka_unit_test(test_data_250_is_not_delivery),
 		cmocka_unit_test(test_final_dot_4xx),
 		cmocka_unit_test(test_lmtp_per_recipient),
 		cmocka_unit_test(test_ehlo_refused_falls_back_to_helo),

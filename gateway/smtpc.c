@@ -523,6 +523,8 @@ parse_ext(struct smtpc_sess *s)
 			s->ext.by_min = strtoll(arg, NULL, 10);
 			if (s->ext.by_min < 0)
 				s->ext.by_min = 0;
+		} else if (strcmp(kw, "CONPERM") == 0) {
+			s->ext.conperm = true;
 		} else if (strcmp(kw, "MT-PRIORITY") == 0) {
 			s->ext.mtprio = true;
 			snprintf(s->ext.prio_profile,
@@ -617,6 +619,15 @@ prepare(struct smtpc_sess *s)
 		}
 	}
 
+	/* CONPERM (RFC 4141 s3): only to a hop that takes it on. LMTP is
+	 * final delivery, where the conversion has already been decided. */
+	if (env->conperm && !s->lmtp && !s->ext.conperm) {
+		host_error(s, 0, "5.6.3", "the message requires content "
+		    "conversion permission (CONPERM), which the next hop "
+		    "does not offer");
+		return false;
+	}
+
 	/* MT-PRIORITY tunnelling (RFC 6758) for a hop without it. */
 	if (!s->ext.mtprio) {
 		size_t had = smtpc_mime_count_field(c, len, "MT-Priority");
@@ -695,6 +706,8 @@ prepare(struct smtpc_sess *s)
 	if (s->ext.mtprio && (env->priority != 0 ||
 	    smtpc_mime_count_field(c, len, "MT-Priority") > 0))
 		ADDP(" MT-PRIORITY=%d", env->priority);
+	if (env->conperm && s->ext.conperm)
+		ADDP(" CONPERM");
 	if (env->by_deadline != 0 && s->ext.deliverby)
 		ADDP(" BY=%" PRId64 ";%c%s", s->by_left,
 		    env->by_mode == 'R' ? 'R' : 'N', env->by_trace ? "T" : "");

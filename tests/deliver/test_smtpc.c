@@ -640,6 +640,39 @@ test_corrupt_envid_fails_not_aborts(void **state)
 	fx_fini(&f);
 }
 
+/* RFC 4141: a CONPERM message goes only to a hop that offers CONPERM. */
+static void
+test_conperm_only_to_conperm_hops(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, ONE, MSG);
+	f.te.env.conperm = true;
+	const char *const s1[] = {
+		"S: 220 hop", "C: EHLO gw.test", "S: 250-hop\r\n250 8BITMIME",
+		"C: QUIT", "S: 221 bye", NULL,
+	};
+	fx_run(&f, false, s1);
+	assert_int_equal(smtpc_sess_end(f.s), SMTPC_END_NEXT_HOST);
+	assert_string_equal(smtpc_sess_host_error(f.s)->status, "5.6.3");
+	assert_int_equal(smtpc_sess_host_error(f.s)->action, DELIVER_FAILED);
+	fx_fini(&f);
+
+	fx_init(&f, ONE, MSG);
+	f.te.env.conperm = true;
+	const char *const s2[] = {
+		"S: 220 hop", "C: EHLO gw.test",
+		"S: 250-hop\r\n250-CONNEG\r\n250 CONPERM",
+		"C: MAIL FROM:<a@x.test> CONPERM", "S: 250 ok",
+		"C: RCPT TO:<b@y.test>", "S: 250 ok", "C: DATA", "S: 354 go",
+		"C: Subject: t", "C: ", "C: hello", "C: .", "S: 250 ok",
+		"C: QUIT", "S: 221 bye", NULL,
+	};
+	fx_run(&f, false, s2);
+	expect(f.s, 0, DELIVER_RELAYED, 250, "2.0.0");
+	fx_fini(&f);
+}
+
 /* R1: BY=120;R, the next hop says DELIVERBY 240: QUIT without MAIL; this
  * host is left with 5.3.3 (the client then tries the others). */
 static void
@@ -1630,6 +1663,7 @@ main(void)
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_malformed_reply),
 		cmocka_unit_test(test_corrupt_envid_fails_not_aborts),
+		cmocka_unit_test(test_conperm_only_to_conperm_hops),
 		cmocka_unit_test(test_R1_by_min_larger_quit_without_mail),
 		cmocka_unit_test(test_R2_by_remaining_time),
 		cmocka_unit_test(test_R3_mode_r_hop_without_deliverby),

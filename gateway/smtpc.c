@@ -523,6 +523,8 @@ parse_ext(struct smtpc_sess *s)
 			s->ext.by_min = strtoll(arg, NULL, 10);
 			if (s->ext.by_min < 0)
 				s->ext.by_min = 0;
+		} else if (strcmp(kw, "ALTRECIP") == 0) {
+			s->ext.altrecip = true;
 		} else if (strcmp(kw, "CONPERM") == 0) {
 			s->ext.conperm = true;
 		} else if (strcmp(kw, "MT-PRIORITY") == 0) {
@@ -562,7 +564,7 @@ static void
 send_rcpt(struct smtpc_sess *s, size_t r)
 {
 	const struct queue_rcpt *q = rcpt_of(s, r);
-	char params[700] = "", nt[40];
+	char params[1400] = "", nt[40];
 	size_t o = 0;
 
 	if (s->ext.dsn) {
@@ -580,6 +582,9 @@ send_rcpt(struct smtpc_sess *s, size_t r)
 			o += (size_t)snprintf(params + o, sizeof(params) - o,
 			    " ORCPT=%s", q->orcpt);
 	}
+	if (s->ext.altrecip && q->arcpt && o < sizeof(params))
+		o += (size_t)snprintf(params + o, sizeof(params) - o,
+		    " ARCPT=%s", q->arcpt);
 	send_line(s, "RCPT TO:<%s>%s", q->addr, params);
 	pq_push(s, P_RCPT, r, false);
 }
@@ -708,6 +713,10 @@ prepare(struct smtpc_sess *s)
 		ADDP(" MT-PRIORITY=%d", env->priority);
 	if (env->conperm && s->ext.conperm)
 		ADDP(" CONPERM");
+	if (env->aby_deadline != 0 && s->ext.altrecip) {
+		int64_t aby = env->aby_deadline - clk_wall_s(s->clock);
+		ADDP(" ABY=%" PRId64 ";R", aby > 0 ? aby : 1);
+	}
 	if (env->by_deadline != 0 && s->ext.deliverby)
 		ADDP(" BY=%" PRId64 ";%c%s", s->by_left,
 		    env->by_mode == 'R' ? 'R' : 'N', env->by_trace ? "T" : "");

@@ -28,6 +28,9 @@
  *                the time left: QUIT, next host, else failed 5.3.3 (5.4.7
  *                once the deadline has passed). Mode N goes anywhere.
  *   CHUNKING     BDAT for BINARYMIME, large messages, or on request
+ *   ALTRECIP     ARCPT= per recipient and ABY=<seconds left>;R passed on
+ *                (the seed slides' extension); without it they are dropped
+ *                and the alternate stays this gateway's business
  *   CONPERM      MAIL ... CONPERM for a message that carries it; such a
  *                message is never relayed to a hop without CONPERM (RFC
  *                4141: treated as permanently rejected, 5.6.3)
@@ -99,7 +102,7 @@ struct smtpc_msg {
 struct smtpc_ext {
 	bool esmtp;                /* EHLO/LHLO accepted (not HELO) */
 	bool pipelining, eightbit, dsn, chunking, binarymime, enhanced;
-	bool size, deliverby, mtprio, conperm;
+	bool size, deliverby, mtprio, conperm, altrecip;
 	int64_t size_max;          /* SIZE parameter, 0 = none given */
 	int64_t by_min;            /* DELIVERBY parameter, 0 = none given */
 	char prio_profile[24];     /* MT-PRIORITY parameter, "" = none */

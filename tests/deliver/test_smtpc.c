@@ -673,6 +673,42 @@ test_conperm_only_to_conperm_hops(void **state)
 	fx_fini(&f);
 }
 
+/* ALTRECIP: the alternate and the ABY time left go on to a hop that has
+ * the extension, and are dropped for one that does not. */
+static void
+test_altrecip_passed_on_or_dropped(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, ONE, MSG);
+	f.te.r[0].arcpt = "rfc822;alt@z.test";
+	f.te.env.aby_deadline = f.ck.wall + 45;
+	const char *const s1[] = {
+		"S: 220 hop", "C: EHLO gw.test", "S: 250-hop\r\n250 ALTRECIP",
+		"C: MAIL FROM:<a@x.test> ABY=45;R", "S: 250 ok",
+		"C: RCPT TO:<b@y.test> ARCPT=rfc822;alt@z.test", "S: 250 ok",
+		"C: DATA", "S: 354 go",
+		"C: Subject: t", "C: ", "C: hello", "C: .", "S: 250 ok",
+		"C: QUIT", "S: 221 bye", NULL,
+	};
+	fx_run(&f, false, s1);
+	fx_fini(&f);
+
+	fx_init(&f, ONE, MSG);
+	f.te.r[0].arcpt = "rfc822;alt@z.test";
+	f.te.env.aby_deadline = f.ck.wall + 45;
+	const char *const s2[] = {
+		"S: 220 hop", "C: EHLO gw.test", "S: 250 hop",
+		"C: MAIL FROM:<a@x.test>", "S: 250 ok",
+		"C: RCPT TO:<b@y.test>", "S: 250 ok",
+		"C: DATA", "S: 354 go",
+		"C: Subject: t", "C: ", "C: hello", "C: .", "S: 250 ok",
+		"C: QUIT", "S: 221 bye", NULL,
+	};
+	fx_run(&f, false, s2);
+	fx_fini(&f);
+}
+
 /* R1: BY=120;R, the next hop says DELIVERBY 240: QUIT without MAIL; this
  * host is left with 5.3.3 (the client then tries the others). */
 static void
@@ -1664,6 +1700,7 @@ main(void)
 		cmocka_unit_test(test_malformed_reply),
 		cmocka_unit_test(test_corrupt_envid_fails_not_aborts),
 		cmocka_unit_test(test_conperm_only_to_conperm_hops),
+		cmocka_unit_test(test_altrecip_passed_on_or_dropped),
 		cmocka_unit_test(test_R1_by_min_larger_quit_without_mail),
 		cmocka_unit_test(test_R2_by_remaining_time),
 		cmocka_unit_test(test_R3_mode_r_hop_without_deliverby),

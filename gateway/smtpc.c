@@ -1035,7 +1035,10 @@ on_line(struct smtpc_sess *s, const char *l, size_t n, int64_t now)
 		s->cur.code = code;
 		size_t skip = parse_status(tl, code, s->cur.status,
 		    sizeof(s->cur.status));
-		snprintf(s->cur.text, sizeof(s->cur.text), "%s", tl + skip);
+		/* Reply text is kept to the outcome's size (DSN diagnostics
+		 * need no more). */
+		snprintf(s->cur.text, sizeof(s->cur.text), "%.*s",
+		    (int)sizeof(s->cur.text) - 1, tl + skip);
 	} else if (code != s->rcode) {
 		protocol_error(s, "reply code changed within a reply");
 		return;

@@ -47,16 +47,17 @@ find(const struct got *g, size_t rcpt)
 	for (int i = 0; i < g->n; i++)
 		if (g->o[i].rcpt == rcpt)
 			return &g->o[i];
+	static const struct deliver_outcome none = { .rcpt = SIZE_MAX };
 	fail_msg("no outcome for recipient %zu", rcpt);
-	return NULL;
+	return &none;
 }
 
 static size_t
 count_new(const char *dir)
 {
-	char p[1024];
+	char p[1100];
 	size_t n = 0;
-	snprintf(p, sizeof(p), "%s/new", dir);
+	snprintf(p, sizeof(p), "%.1000s/new", dir);
 	DIR *d = opendir(p);
 	if (d == NULL)
 		return 0;

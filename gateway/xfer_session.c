@@ -789,6 +789,8 @@ hm_add(struct xfer *x, uint64_t handle, const uint8_t *id, size_t idx)
 	x->nhm++;
 }
 
+static void complete(struct xfer *x, struct xin *in);
+
 static void
 on_msg(struct xfer *x, const uint8_t *p, size_t n)
 {
@@ -836,11 +838,8 @@ on_msg(struct xfer *x, const uint8_t *p, size_t n)
 	in->have_sent = false;
 	hm_add(x, handle, env.id, idx);
 	xfer_env_fini(&env);
-	if (in->env.size == 0 && in->content.len == 0) {
-		uint8_t none = 0;
-		in->st = XI_COMMITTING;
-		x->store.commit(x->store.arg, &in->env, &none, 0);
-	}
+	if (in->env.size == 0 && in->st == XI_RECV)
+		complete(x, in); /* no segments will come */
 }
 
 static void

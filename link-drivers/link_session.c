@@ -551,9 +551,11 @@ poll_half(struct link *l, int64_t now, struct buf *out)
 {
 	if (!l->turn)
 		return 0;
+	/* 2 % below max_tx: the modem's own pauses and framing we were
+	 * not told about must not make it cut the burst. */
 	size_t budget = l->cfg.caps.max_tx_ms ?
 	    (size_t)((uint64_t)l->cfg.caps.max_tx_ms *
-	    l->cfg.caps.rate_bps / 8000) : SIZE_MAX;
+	    l->cfg.caps.rate_bps / 8000 * 49 / 50) : SIZE_MAX;
 	size_t sack_reserve = link_frame_wire_bytes(3 + l->cfg.window / 8,
 	    l->keyed) + l->cfg.frame_overhead_bytes;
 

@@ -129,6 +129,7 @@ test_batch_clean(void **state)
 		make_msg(s, XSIM_A, &r, 500 + rnd(&r) % 5000, 0, false);
 	for (int i = 0; i < 5; i++)
 		make_msg(s, XSIM_B, &r, 300 + rnd(&r) % 3000, 0, false);
+	make_msg(s, XSIM_A, &r, 0, 0, false); /* empty content */
 	assert_true(xsim_run(s, 3600 * 1000, both_done, NULL));
 	assert_all_delivered(s, "batch_clean");
 	/* Many messages per turn: direction changes independent of count. */

@@ -68,6 +68,29 @@ deliver_outcome_set(struct deliver_outcome *o, enum deliver_action a,
 }
 
 void
+deliver_outcome_remote_mta(const struct deliver_outcome *o, char *out,
+    size_t len)
+{
+	size_t n = strcspn(o->remote_mta, " :");
+
+	if (len == 0)
+		return;
+	out[0] = '\0';
+	if (n > 0)
+		snprintf(out, len, "dns; %.*s", (int)n, o->remote_mta);
+}
+
+void
+deliver_outcome_diag(const struct deliver_outcome *o, char *out, size_t len)
+{
+	if (o->code)
+		snprintf(out, len, "smtp; %d %s %s", o->code, o->status,
+		    o->text);
+	else
+		snprintf(out, len, "x-skywave; %s", o->text);
+}
+
+void
 deliver_outcome_from_err(struct deliver_outcome *o, int err, const char *what)
 {
 	const char *st = "4.3.0";

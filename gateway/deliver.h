@@ -65,6 +65,15 @@ void deliver_outcome_set(struct deliver_outcome *o, enum deliver_action a,
     const char *status, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* The RFC 3464 fields of an outcome, for dsn_build(): Remote-MTA as
+ * "dns; host" (empty when the outcome was decided here), and the
+ * Diagnostic-Code as "smtp; 550 5.1.1 text" for a reply, or
+ * "x-skywave; text" for a local decision. Both truncate to len. */
+void deliver_outcome_remote_mta(const struct deliver_outcome *o, char *out,
+    size_t len);
+void deliver_outcome_diag(const struct deliver_outcome *o, char *out,
+    size_t len);
+
 /* Map a negative local error (GW_E* or -errno) to a deferred/failed outcome:
  * GW_ENOSPC/ENOSPC -> deferred 4.3.1, EDQUOT -> deferred 4.2.2,
  * EACCES/EPERM/EROFS -> deferred 4.3.0, anything else -> deferred 4.3.0. */

@@ -392,6 +392,31 @@ test_stack_from_config(void **state)
 	free(root);
 }
 
+static void
+test_dsn_fields(void **state)
+{
+	(void)state;
+	struct deliver_outcome o = { 0 };
+	char b[200];
+
+	o.code = 550;
+	snprintf(o.status, sizeof(o.status), "5.1.1");
+	snprintf(o.text, sizeof(o.text), "no such user");
+	snprintf(o.remote_mta, sizeof(o.remote_mta), "mx.y.test [10.0.0.1]:25");
+	deliver_outcome_remote_mta(&o, b, sizeof(b));
+	assert_string_equal(b, "dns; mx.y.test");
+	deliver_outcome_diag(&o, b, sizeof(b));
+	assert_string_equal(b, "smtp; 550 5.1.1 no such user");
+	snprintf(o.remote_mta, sizeof(o.remote_mta), "127.0.0.1:2525");
+	deliver_outcome_remote_mta(&o, b, sizeof(b));
+	assert_string_equal(b, "dns; 127.0.0.1");
+	deliver_outcome_set(&o, DELIVER_FAILED, "5.4.6", "mail loop");
+	deliver_outcome_remote_mta(&o, b, sizeof(b));
+	assert_string_equal(b, "");
+	deliver_outcome_diag(&o, b, sizeof(b));
+	assert_string_equal(b, "x-skywave; mail loop");
+}
+
 int
 main(void)
 {
@@ -402,6 +427,7 @@ main(void)
 		cmocka_unit_test(test_delivered_to_loop_and_subset),
 		cmocka_unit_test(test_rcpt_route_override),
 		cmocka_unit_test(test_cfg_table),
+		cmocka_unit_test(test_dsn_fields),
 		cmocka_unit_test(test_stack_from_config),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,9 +38,9 @@ enum deliver_action {
 
 const char *deliver_action_name(enum deliver_action a);
 
-/* The outcome for one recipient. For DSNs: Status is `status`, the
- * Diagnostic-Code is "smtp; <code> <status> <text>" when code != 0, and
- * Remote-MTA is remote_mta when not empty. */
+/* The outcome for one recipient. For DSNs: Status is `status`; the
+ * Diagnostic-Code and Remote-MTA fields come from deliver_outcome_diag()
+ * and deliver_outcome_remote_mta() below. */
 struct deliver_outcome {
 	size_t rcpt;               /* index into env->rcpts */
 	enum deliver_action action;

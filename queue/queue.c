@@ -157,7 +157,7 @@ queue_opts_init(struct queue_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->dup_retention_s = QUEUE_DUP_RETENTION_DEFAULT_S;
 	o->event_retention_s = QUEUE_EVENT_RETENTION_DEFAULT_S;
-	o->check = QUEUE_CHECK_QUICK;
+	o->check = QUEUE_CHECK_STATE;
 	o->max_batch = QUEUE_MAX_BATCH_DEFAULT;
 }
 
@@ -407,7 +407,8 @@ req_exec(struct queue *q, struct req *r)
 		r->stats.requests = q->requests;
 		break;
 	case OP_CHECK:
-		rc = queue__db_check(d, r->flag);
+		rc = queue__db_check(d, r->flag ? QUEUE_CHECK_FULL :
+		    QUEUE_CHECK_QUICK);
 		break;
 	case OP_MAXPAGES:
 		rc = queue__db_set_max_pages(d, r->i1);
@@ -507,8 +508,8 @@ owner_open(struct queue *q)
 
 	rc = queue__db_open(q->path, false, q->opts.max_page_count,
 	    q->opts.vfs, &q->db);
-	if (rc == 0 && q->opts.check != QUEUE_CHECK_NONE)
-		rc = queue__db_check(q->db, q->opts.check == QUEUE_CHECK_FULL);
+	if (rc == 0)
+		rc = queue__db_check(q->db, q->opts.check);
 	if (rc == 0 && (rc = queue__db_begin(q->db)) == 0) {
 		rc = queue__db_recover(q->db, now, &n);
 		if (rc == 0)

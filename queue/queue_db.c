@@ -240,9 +240,16 @@ static const char *const migrations[] = {
 		       " WHERE t < ?1 LIMIT ?2)")                             \
 	XX(EVENT_PRUNE, "DELETE FROM event WHERE eid IN (SELECT eid FROM"    \
 			" event ORDER BY eid LIMIT ?2) AND t < ?1")           \
-	XX(STAT_MSGS, "SELECT complete, count(*), coalesce(sum(size), 0)"    \
-		      " FROM message GROUP BY complete")                      \
-	XX(STAT_RCPTS, "SELECT state, count(*) FROM rcpt GROUP BY state")    \
+	XX(STAT_MSGS, "SELECT coalesce(sum(complete = 1), 0),"               \
+		      " coalesce(sum(complete = 0), 0),"                      \
+		      " coalesce(sum(CASE WHEN complete = 1 THEN size END), 0)" \
+		      " FROM message")                                        \
+	XX(STAT_RCPTS, "SELECT coalesce(sum(state = 0), 0),"                 \
+		       " coalesce(sum(state = 1), 0), coalesce(sum(state = 2), 0)," \
+		       " coalesce(sum(state = 3), 0), coalesce(sum(state = 4), 0)," \
+		       " coalesce(sum(state = 5), 0), coalesce(sum(state = 6), 0)," \
+		       " coalesce(sum(state = 7), 0), coalesce(sum(state = 8), 0)," \
+		       " coalesce(sum(state = 9), 0) FROM rcpt")               \
 	XX(FOREACH, "SELECT mid, id FROM message WHERE complete = 1"         \
 		    " AND mid > ?1 ORDER BY mid LIMIT 256")
 
@@ -558,15 +565,13 @@ queue__db_in_txn(struct queue__db *d)
 
 /* --- checks and recovery ------------------------------------------------- */
 
-int
-queue__db_check(struct queue__db *d, bool full)
+static int
+check_one(struct queue__db *d, const char *sql, const char *what)
 {
 	sqlite3_stmt *s;
 	int rc, bad = 0;
 
-	rc = sqlite3_prepare_v2(d->db,
-	    full ? "PRAGMA integrity_check(20)" : "PRAGMA quick_check(20)", -1,
-	    &s, NULL);
+	rc = sqlite3_prepare_v2(d->db, sql, -1, &s, NULL);
 	if (rc != SQLITE_OK)
 		return queue__db_err(rc);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -580,14 +585,44 @@ queue__db_check(struct queue__db *d, bool full)
 		for (char *p = line; *p; p++)
 			if (*p == '\n' || *p == '"')
 				*p = ' ';
-		GW_LOGE(SUB, "event=corruption check=%s finding=\"%s\"",
-		    full ? "integrity" : "quick", line);
+		GW_LOGE(SUB, "event=corruption check=%s finding=\"%s\"", what,
+		    line);
 	}
 	rc = rc == SQLITE_DONE ? 0 : queue__db_err(rc);
 	sqlite3_finalize(s);
 	if (rc == 0 && bad)
 		rc = GW_ECORRUPT;
 	return rc;
+}
+
+/* The tables holding the queue's state (all but the content rows). */
+static const char *const state_tables[] = { "message", "rcpt", "tail",
+	"route_band", "seen", "event" };
+
+int
+queue__db_check(struct queue__db *d, enum queue_check how)
+{
+	int rc = 0;
+
+	switch (how) {
+	case QUEUE_CHECK_NONE:
+		return 0;
+	case QUEUE_CHECK_QUICK:
+		return check_one(d, "PRAGMA quick_check(20)", "quick");
+	case QUEUE_CHECK_FULL:
+		return check_one(d, "PRAGMA integrity_check(20)", "integrity");
+	case QUEUE_CHECK_STATE:
+		for (size_t i = 0; i < GW_ARRAY_LEN(state_tables); i++) {
+			char sql[64];
+			snprintf(sql, sizeof(sql), "PRAGMA quick_check(%s)",
+			    state_tables[i]);
+			int r = check_one(d, sql, state_tables[i]);
+			if (r && (rc == 0 || r == GW_ECORRUPT))
+				rc = r;
+		}
+		return rc;
+	}
+	return GW_EINVAL;
 }
 
 int
@@ -1832,27 +1867,20 @@ queue__db_stats(struct queue__db *d, struct queue_stats *st)
 	int rc;
 
 	memset(st, 0, sizeof(*st));
+	/* single passes without GROUP BY: no sorter, no extra memory */
 	s = stmt(d, ST_STAT_MSGS);
-	while ((rc = step(s)) > 0) {
-		if (sqlite3_column_int(s, 0)) {
-			st->messages = sqlite3_column_int64(s, 1);
-			st->content_bytes = sqlite3_column_int64(s, 2);
-		} else {
-			st->partials = sqlite3_column_int64(s, 1);
-		}
-	}
+	if ((rc = step(s)) <= 0)
+		return rc ? rc : GW_EINTERNAL;
+	st->messages = sqlite3_column_int64(s, 0);
+	st->partials = sqlite3_column_int64(s, 1);
+	st->content_bytes = sqlite3_column_int64(s, 2);
 	sqlite3_reset(s);
-	if (rc < 0)
-		return rc;
 	s = stmt(d, ST_STAT_RCPTS);
-	while ((rc = step(s)) > 0) {
-		int state = sqlite3_column_int(s, 0);
-		if (state >= 0 && state < QUEUE_R__COUNT)
-			st->rcpts[state] = sqlite3_column_int64(s, 1);
-	}
+	if ((rc = step(s)) <= 0)
+		return rc ? rc : GW_EINTERNAL;
+	for (int i = 0; i < QUEUE_R__COUNT; i++)
+		st->rcpts[i] = sqlite3_column_int64(s, i);
 	sqlite3_reset(s);
-	if (rc < 0)
-		return rc;
 	if ((rc = pragma_int(d, "PRAGMA page_count", &pages)) != 0 ||
 	    (rc = pragma_int(d, "PRAGMA page_size", &psize)) != 0)
 		return rc;

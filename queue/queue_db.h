@@ -42,7 +42,7 @@ void queue__db_rollback_to(struct queue__db *d);
 /* False if SQLite dropped the transaction after an error. */
 bool queue__db_in_txn(struct queue__db *d);
 
-int queue__db_check(struct queue__db *d, bool full);
+int queue__db_check(struct queue__db *d, enum queue_check how);
 int queue__db_set_max_pages(struct queue__db *d, int64_t max_pages);
 /* In-flight recipients back to queued; *n how many. */
 int queue__db_recover(struct queue__db *d, int64_t now, int64_t *n);

@@ -49,7 +49,8 @@ queue_tool_is_committed(struct queue_tool *t, const uint8_t id[QUEUE_ID_LEN])
 int
 queue_tool_check(struct queue_tool *t, bool full)
 {
-	return queue__db_check(t->db, full);
+	return queue__db_check(t->db, full ? QUEUE_CHECK_FULL :
+	    QUEUE_CHECK_QUICK);
 }
 
 int

@@ -1,13 +1,13 @@
 /*
  * bench_preempt.c - B2: urgent traffic behind bulk (BENCHMARKS.md).
  *
- *   bench_preempt [JSON_OUT] [SEG_BYTES] [flash_at_ms] [SPREAD_S]
+ *   bench_preempt [JSON_OUT] [SEG_BYTES] [FLASH_AT_MS] [SPREAD_S]
  *
  * On hw-sim's channel model for the firmware profile hf-2400-hd (2400 bit/s,
  * half duplex, 2000 ms turnaround, 120 s maximum transmission, MTU 1024),
- * both gateways in one process (xfer_sim): a 1 MB routine message of random bytes is submitted
- * to A at t=0, a 1 KB FLASH text message at t=60 s. Measured in one run of
- * each variant:
+ * both gateways in one process (xfer_sim): a 1 MB routine message of random
+ * bytes is submitted to A at t=0, a 1 KB FLASH text message at t=60 s.
+ * Measured in one run of each variant:
  *   skywave     segments chosen just in time (preemption at a round
  *               boundary): FLASH latency from submission at A to commit
  *               at B, and the bulk message's completion;

@@ -366,6 +366,12 @@ xfer_out_add(struct xfer *x, const struct xfer_env *env)
 {
 	if (out_find(x, env->id))
 		return GW_EEXIST;
+	/* The MSG record must fit a record (the receiver's bound). */
+	buf_reset(&x->tmp);
+	xfer_env_encode(env, &x->tmp);
+	if (x->tmp.len + 16 > XFER_RECORD_MAX || env->nrcpt == 0 ||
+	    env->nrcpt > XFER_RCPT_MAX)
+		return GW_ETOOBIG;
 	if (x->nout == x->capout) {
 		x->capout = x->capout ? x->capout * 2 : 16;
 		x->outs = xrealloc(x->outs, x->capout * sizeof(*x->outs));

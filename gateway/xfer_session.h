@@ -105,7 +105,9 @@ void xfer_deliver(struct xfer *x, const uint8_t *p, size_t n);
 int xfer_error(const struct xfer *x);
 
 /* Sender: hand over a message to send (env copied; its by_s/aby_s are the
- * remaining seconds now). GW_EEXIST if id is already queued. */
+ * remaining seconds now). GW_EEXIST if id is already queued, GW_ETOOBIG
+ * when the envelope is outside the limits of xfer_wire.h (no recipient,
+ * more than XFER_RCPT_MAX, or an encoding over XFER_RECORD_MAX). */
 int xfer_out_add(struct xfer *x, const struct xfer_env *env);
 /* Sender: withdraw a message (cancelled, redirected); 0 or GW_ENOENT. */
 int xfer_out_remove(struct xfer *x, const uint8_t id[XFER_ID_BYTES]);

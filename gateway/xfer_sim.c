@@ -675,7 +675,8 @@ static bool
 in_fade(struct xsim *s, int64_t from, int64_t to)
 {
 	for (size_t i = 0; i < s->cfg.nfades; i++)
-		if (from < s->cfg.fades[i].to_ms && to > s->cfg.fades[i].from_ms)
+		if (from < s->cfg.fades[i].to_ms &&
+		    to > s->cfg.fades[i].from_ms)
 			return true;
 	if (s->cfg.fade_every_ms) {
 		while (s->next_fade_to < from) {

@@ -69,7 +69,8 @@ struct xsim_config {
 	const struct xsim_chan_ops *chan_ops;
 	void *chan;
 	uint32_t frame_overhead; /* bytes the channel's framing adds */
-	struct drv_caps caps;   /* rate, duplex, turnaround, latency, mtu, max_tx */
+	struct drv_caps caps;   /* rate, duplex, turnaround, latency, mtu,
+	                           max_tx */
 	uint32_t buffer_ms;     /* driver airtime budget; 0: 1000 */
 	double ber;             /* bit error rate */
 	double drop;            /* frame loss probability */

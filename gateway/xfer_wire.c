@@ -255,7 +255,8 @@ xfer_env_decode(const uint8_t *p, size_t n, struct xfer_env *e)
 		uint8_t notify = rd_u8(&r), rf = rd_u8(&r);
 		char *orcpt = NULL, *arcpt = NULL;
 		if (rf & ~3u || notify & ~0x0fu ||
-		    ((notify & XFER_NOTIFY_NEVER) && notify != XFER_NOTIFY_NEVER))
+		    ((notify & XFER_NOTIFY_NEVER) &&
+		    notify != XFER_NOTIFY_NEVER))
 			r.bad = 1;
 		if (rf & 1)
 			orcpt = rd_str(&r, XFER_XTEXT_MAX, false);

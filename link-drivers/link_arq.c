@@ -77,7 +77,8 @@ link_arq_tx_next_lost(const struct link_arq_tx *t, uint16_t *seq)
 {
 	for (uint16_t s = t->una; s != t->next; s++) {
 		const struct link_arq_slot *sl = &t->slot[s % t->window];
-		if (sl->state == LINK_ARQ_LOST || sl->state == LINK_ARQ_QUEUED) {
+		if (sl->state == LINK_ARQ_LOST ||
+		    sl->state == LINK_ARQ_QUEUED) {
 			*seq = s;
 			return true;
 		}

@@ -424,7 +424,7 @@ arm_wait_after_turn(struct link *l)
 	 * so wait longer than that gap plus one frame (docs s5). */
 	int64_t ta = l->cfg.caps.turnaround_ms;
 	if ((int64_t)l->stats.turnaround_ms > ta)
-		ta = l->stats.turnaround_ms; /* measured slower than configured */
+		ta = l->stats.turnaround_ms; /* measured slower */
 	l->handed_ms = l->tx_end_ms;
 	l->heard_in_wait = false;
 	l->t_wait = l->tx_end_ms + ta +

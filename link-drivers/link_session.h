@@ -68,14 +68,14 @@ struct link_config {
 	struct drv_caps caps;  /* from the profile via drv_caps_from_prof */
 	const char *identity;  /* this gateway's name (<= 64 bytes) */
 	const char *peer;      /* expected peer identity, or NULL: any */
-	/* Pre-shared link key (LINK_KEY_BYTES) or NULL: frames unauthenticated. */
+	/* Pre-shared link key (LINK_KEY_BYTES), or NULL: no tags. */
 	const uint8_t *key;
 	bool initiator;        /* sends HELLO; else waits for one */
 	uint8_t version_min, version_max; /* 0: 1..1 */
 	uint16_t dict_id;      /* compression dictionary offered */
 	uint32_t features;     /* LINK_FEAT_* offered */
 	uint32_t setup_tries;  /* HELLO attempts before ERROR; 0: 5 */
-	uint32_t idle_poll_ms; /* half duplex: hand an idle turn over; 0: 20000 */
+	uint32_t idle_poll_ms; /* half duplex: pass an idle turn; 0: 20000 */
 	uint32_t window;       /* frames in flight; 0: 512 */
 	uint32_t margin_ms;    /* timer slack; 0: 1000 */
 	/* Bytes the driver adds around each frame on the air (byte-stream

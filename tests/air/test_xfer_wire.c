@@ -255,6 +255,20 @@ test_decoder_robustness(void **state)
 	 * ignores, never crashes; uncompressed and compressed. */
 	struct xfer_store st = { rd, rel, com, part, commit, NULL };
 	struct xfer_config xc = { .name = "fuzz" };
+
+	/* The sender refuses envelopes outside the limits. */
+	struct xfer *xs = xfer_new(&xc, &st);
+	assert_int_equal(xfer_out_add(xs, &e), 0);
+	assert_int_equal(xfer_out_add(xs, &e), GW_EEXIST);
+	struct xfer_env none;
+	xfer_env_init(&none);
+	none.from = xstrdup("");
+	assert_int_equal(xfer_out_add(xs, &none), GW_ETOOBIG);
+	assert_int_equal(xfer_out_count(xs), 1);
+	assert_int_equal(xfer_out_remove(xs, e.id), 0);
+	assert_int_equal(xfer_out_remove(xs, e.id), GW_ENOENT);
+	xfer_env_fini(&none);
+	xfer_free(xs);
 	gw_log_set_stderr(false);
 	for (int it = 0; it < 2000; it++) {
 		struct xfer *x = xfer_new(&xc, &st);

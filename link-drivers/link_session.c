@@ -106,6 +106,7 @@ struct link {
 	uint32_t since_poll;
 
 	uint32_t silent; /* consecutive timeouts without a valid frame */
+	int64_t nosession_next; /* responder: next REJECT 5 allowed */
 	bool probe;      /* after a timeout: hand the turn straight back */
 
 	/* Measurement. */
@@ -699,15 +700,19 @@ take_turn(struct link *l, int64_t now)
 	l->t_wait = INT64_MAX;
 }
 
-/* The peer has been silent too long: drop the session; the initiator
- * sets up again at once, the responder listens. */
+/* The peer has been silent too long, or says it has no session: drop
+ * ours; the initiator sets up again at once, the responder listens. */
 static void
 session_lost(struct link *l, int64_t now)
 {
 	l->stats.sessions_lost++;
+	if (l->silent >= l->cfg.dead_timeouts)
+		snprintf(l->reason, sizeof(l->reason),
+		    "peer silent after %u timeouts", l->cfg.dead_timeouts);
+	else
+		snprintf(l->reason, sizeof(l->reason),
+		    "peer has no session (it restarted)");
 	session_reset(l);
-	snprintf(l->reason, sizeof(l->reason), "peer silent after %u timeouts",
-	    l->cfg.dead_timeouts);
 	GW_LOGW("link", "id=%s event=session-lost reason=\"%s\"",
 	    l->identity, l->reason);
 	l->tx_end_ms = now;
@@ -1015,11 +1020,12 @@ on_accept(struct link *l, int64_t now, const uint8_t *p, size_t n,
 	link_enter_state(l, LINK_S_UP, 0, NULL);
 }
 
+static void session_lost(struct link *l, int64_t now);
+
 static void
 on_reject(struct link *l, int64_t now, const uint8_t *p, size_t n,
     const struct link_frame *f)
 {
-	(void)now;
 	(void)p;
 	(void)n;
 	struct rd r = { f->payload, f->len, false };
@@ -1027,7 +1033,18 @@ on_reject(struct link *l, int64_t now, const uint8_t *p, size_t n,
 	char text[64];
 	rdstr(&r, text, sizeof(text));
 	(void)text;
-	if (l->st != LINK_S_HELLO_SENT || r.bad) {
+	if (l->st == LINK_S_UP && !r.bad && why == LINK_REJ_NOSESSION &&
+	    l->cfg.initiator && (half_duplex(l) ? !l->turn &&
+	    !l->heard_in_wait : l->silent > 0)) {
+		/* The responder lost our session (it restarted) and nothing
+		 * valid came from it since: set up again now rather than
+		 * after dead_timeouts. Unauthenticated, so it is believed
+		 * only while the peer is silent anyway. */
+		session_lost(l, now);
+		return;
+	}
+	if (l->st != LINK_S_HELLO_SENT || r.bad ||
+	    why == LINK_REJ_NOSESSION) {
 		l->stats.drop_state++;
 		return;
 	}
@@ -1159,7 +1176,8 @@ static const struct link_frame_rule {
 	{ LINK_FT_HELLO, LINK_ST(LISTEN) | LINK_ST(UP) | LINK_ST(ERROR), false,
 	    on_hello },
 	{ LINK_FT_ACCEPT, LINK_ST(HELLO_SENT), false, on_accept },
-	{ LINK_FT_REJECT, LINK_ST(HELLO_SENT), false, on_reject },
+	{ LINK_FT_REJECT, LINK_ST(HELLO_SENT) | LINK_ST(UP), false,
+	    on_reject },
 	{ LINK_FT_DATA, LINK_ST(UP), true, on_data },
 	{ LINK_FT_SACK, LINK_ST(UP), true, on_sack },
 	{ LINK_FT_CLOSE, LINK_ST(UP), true, on_close },
@@ -1199,6 +1217,15 @@ link_input(struct link *l, int64_t now_ms, const uint8_t *p, size_t n)
 	}
 	if (!(rule->states & (1u << l->st))) {
 		l->stats.drop_state++;
+		if (rule->session && l->st == LINK_S_LISTEN &&
+		    !l->cfg.initiator && now_ms >= l->nosession_next) {
+			/* We restarted; the initiator still thinks it has a
+			 * session. Tell it (at most every 10 s). */
+			l->send_reject = LINK_REJ_NOSESSION;
+			snprintf(l->reject_text, sizeof(l->reject_text),
+			    "no session");
+			l->nosession_next = now_ms + 10000;
+		}
 		return;
 	}
 	if (!rule->session) {

@@ -53,6 +53,8 @@ enum link_reject {
 	LINK_REJ_KEY = 2,     /* link key check failed */
 	LINK_REJ_NOKEY = 3,   /* one side has a key, the other none */
 	LINK_REJ_PROTO = 4,   /* malformed set-up */
+	LINK_REJ_NOSESSION = 5, /* session frames, but no session here (the
+	                           responder restarted): set up again */
 };
 
 /* Feature bits negotiated at set-up (intersection of both sides). */

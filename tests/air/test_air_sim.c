@@ -331,8 +331,16 @@ test_resume_not_restart(void **state)
 	struct restart_plan p = { XSIM_B, 0 };
 	assert_true(xsim_run(s, 3600 * 1000LL, restart_once, &p));
 	assert_int_equal(p.done, 1);
+	int64_t t_restart = xsim_now(s);
 	assert_true(xsim_run(s, 6 * 3600 * 1000LL, both_done, NULL));
 	assert_all_delivered(s, "resume");
+	/* A learned of the restart from B's "no session" answer, not after
+	 * four silent timeouts. */
+	const struct link_stats *la = link_get_stats(xsim_link(s, XSIM_A));
+	assert_true(la->sessions_lost >= 1);
+	assert_true(la->sessions >= 2);
+	assert_true(la->timeouts < 4);
+	(void)t_restart;
 	/* Bytes on air stay well below twice the message. */
 	const struct xfer_stats *xa = xfer_get_stats(xsim_xfer(s, XSIM_A));
 	fprintf(stderr, "resume: air %llu plain_out %llu rewinds %llu\n",

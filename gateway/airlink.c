@@ -27,6 +27,7 @@
 #include "common/xmalloc.h"
 #include "firmware-profiles/profile.h"
 #include "gateway/air_dict.h"
+#include "gateway/planner.h"
 #include "gateway/policy.h"
 #include "gateway/route.h"
 #include "gateway/status.h"
@@ -62,6 +63,8 @@ struct out_msg {
 	struct xfer_env xenv;
 	bool dup;
 	uint64_t sent;             /* highest content offset read for air */
+	struct queue_envelope *qenv; /* copy of the loaded envelope */
+	size_t *idx;               /* recipient index of each of rids */
 };
 
 enum in_op_kind { IN_BEGIN, IN_APPEND, IN_COMMIT };
@@ -120,6 +123,7 @@ struct airlink {
 	bool enabled;
 	int64_t last_good_ms;
 	uint64_t relayed, received;
+	int proute;                   /* planner route, -1: no planner */
 };
 
 static void pump(struct airlink *a);
@@ -161,6 +165,9 @@ out_free(struct airlink *a, struct out_msg *o)
 	}
 	buf_fini(&o->content);
 	xfer_env_fini(&o->xenv);
+	if (o->qenv)
+		queue_envelope_free(o->qenv);
+	free(o->idx);
 	free(o->rids);
 	free(o);
 }
@@ -213,6 +220,11 @@ store_relayed(void *arg, const uint8_t id[XFER_ID_BYTES], bool duplicate)
 		return;
 	o->st = OM_RELAYING;
 	o->dup = duplicate;
+	if (a->env.planner && o->idx) {
+		for (size_t i = 0; i < o->nrids; i++)
+			planner_report(a->env.planner, o->id, a->proute,
+			    (uint32_t)o->idx[i], SCHED_OUT_RELAYED, "2.0.0", 0);
+	}
 	ch = xcalloc(o->nrids, sizeof(*ch));
 	for (size_t i = 0; i < o->nrids; i++) {
 		ch[i].rid = o->rids[i];
@@ -238,6 +250,19 @@ store_read(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off,
 		return GW_ENOENT;
 	if (len > o->content.len - off)
 		len = (size_t)(o->content.len - off);
+	if (a->env.planner && o->st == OM_SENDING) {
+		struct planner *pl = a->env.planner;
+		struct sched_job *job = planner_find(pl, o->id, a->proute);
+		planner_progress(pl, job, (int64_t)off);
+		/* The end of the message is about to go on the air: from
+		 * here the far end decides (no redirect may race it), and a
+		 * BY;R message it could not hold in time is withdrawn. */
+		if (job && off + len >= o->content.len &&
+		    job->state == SCHED_JOB_READY &&
+		    planner_commit_begin(pl, job, planner_eta_ms(pl, a->proute,
+			(int64_t)len)) == GW_ETIMEDOUT)
+			return GW_ETIMEDOUT;
+	}
 	memcpy(p, o->content.data + off, len);
 	if (off + len > o->sent)
 		o->sent = off + len;
@@ -262,8 +287,13 @@ on_inflight_marked(int status, void *arg)
 		out_drop(o, "recipients could not go in flight", status);
 		return;
 	}
+	if (a->env.planner)
+		planner_add(a->env.planner, a->proute, o->qenv, o->rids, o->idx,
+		    o->nrids, o->content.data, o->content.len);
 	rc = xfer_out_add(a->xfer, &o->xenv);
 	if (rc != 0) {
+		if (a->env.planner)
+			planner_forget(a->env.planner, o->id, a->proute);
 		out_drop(o, "transfer refused the message", rc);
 		return;
 	}
@@ -356,6 +386,32 @@ remaining_s(int64_t deadline, int64_t now)
 	return deadline > now ? deadline - now : 0;
 }
 
+static char *
+dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static struct queue_envelope *
+qenv_copy(const struct queue_envelope *e)
+{
+	struct queue_envelope *c = xcalloc(1, sizeof(*c));
+
+	*c = *e;
+	c->reverse_path = dup_or_null(e->reverse_path);
+	c->envid = dup_or_null(e->envid);
+	c->client = dup_or_null(e->client);
+	c->rcpts = xcalloc(e->nrcpts ? e->nrcpts : 1, sizeof(*c->rcpts));
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		c->rcpts[i] = e->rcpts[i];
+		c->rcpts[i].addr = dup_or_null(e->rcpts[i].addr);
+		c->rcpts[i].orcpt = dup_or_null(e->rcpts[i].orcpt);
+		c->rcpts[i].arcpt = dup_or_null(e->rcpts[i].arcpt);
+		c->rcpts[i].route = dup_or_null(e->rcpts[i].route);
+	}
+	return c;
+}
+
 static void
 on_loaded(int status, const struct queue_msg_info *m, void *arg)
 {
@@ -401,6 +457,19 @@ on_loaded(int status, const struct queue_msg_info *m, void *arg)
 		out_drop(o, "no recipient left for this link", GW_ESTATE);
 		return;
 	}
+	/* rids in message order, with their recipient indexes */
+	{
+		size_t k = 0;
+		o->idx = xcalloc(o->nrids, sizeof(*o->idx));
+		for (size_t i = 0; i < e->nrcpts; i++) {
+			if (!rid_wanted(o, m->st[i].rid))
+				continue;
+			o->rids[k] = m->st[i].rid;
+			o->idx[k++] = i;
+		}
+		o->nrids = k;
+	}
+	o->qenv = qenv_copy(e);
 	o->st = OM_READING;
 	out_read_more(o);
 }
@@ -466,6 +535,147 @@ on_selected(int status, const struct queue_work *w, size_t n, void *arg)
 	}
 }
 
+/* ---- the planner ------------------------------------------------------ */
+
+/* xfer's pick: the scheduler's choice when it is on hand; otherwise (the
+ * chosen message is still loading) the best candidate the scheduler still
+ * holds as ready, by priority then arrival. A candidate the scheduler no
+ * longer holds, holds aside, or a BY;R past its deadline is never sent. */
+static int
+pick(void *arg, const struct xfer_cand *c, size_t n)
+{
+	struct airlink *a = arg;
+	struct planner *p = a->env.planner;
+	struct sched_job *j = planner_next(p, a->proute);
+	int64_t now = now_ms(a);
+	int best = -1;
+
+	for (size_t i = 0; j && i < n; i++)
+		if (memcmp(c[i].env->id, j->id, QUEUE_ID_LEN) == 0)
+			return (int)i;
+	for (size_t i = 0; i < n; i++) {
+		struct sched_job *k = planner_find(p, c[i].env->id, a->proute);
+		if (k == NULL || (k->state != SCHED_JOB_READY &&
+		    k->state != SCHED_JOB_COMMITTING))
+			continue;
+		if (k->by_mode == 'R' && k->by_ms != 0 && k->by_ms <= now)
+			continue;
+		if (best < 0 || c[i].env->priority > c[best].env->priority ||
+		    (c[i].env->priority == c[best].env->priority &&
+		    c[i].arrival < c[best].arrival))
+			best = (int)i;
+	}
+	if (best < 0 && j != NULL)
+		feed(a); /* the scheduler's choice is not loaded yet */
+	return best;
+}
+
+static void
+on_requeued(int status, void *arg)
+{
+	struct airlink *a = arg;
+
+	a->pending--;
+	if (status != 0)
+		GW_LOGW("link", "link=%s event=requeue_failed error=%s",
+		    a->cfg.name, gw_errname(status));
+	if (a->closing)
+		maybe_finish_close(a);
+	else
+		feed(a);
+}
+
+/* The planner redirected or failed recipients of message id on this link:
+ * withdraw the message from the transfer; recipients still active go back
+ * to the queue (a new job is made when they are selected again). */
+static void
+on_resolved(void *arg, const uint8_t id[QUEUE_ID_LEN], int route)
+{
+	struct airlink *a = arg;
+	struct out_msg *o = out_find(a, id);
+	struct sched_job *job;
+	struct queue_change *ch;
+	size_t n = 0;
+	char hex[33];
+
+	(void)route;
+	if (o == NULL || o->st != OM_SENDING)
+		return;
+	xfer_out_remove(a->xfer, o->id);
+	job = planner_find(a->env.planner, o->id, a->proute);
+	ch = xcalloc(o->nrids, sizeof(*ch));
+	for (size_t i = 0; job && i < job->nrcpts; i++) {
+		if (job->rcpts[i].state != SCHED_RCPT_ACTIVE)
+			continue;
+		for (size_t k = 0; k < o->nrids; k++) {
+			if (o->idx[k] != job->rcpts[i].idx)
+				continue;
+			ch[n].rid = o->rids[k];
+			ch[n].to = QUEUE_R_QUEUED;
+			n++;
+		}
+	}
+	planner_forget(a->env.planner, o->id, a->proute);
+	id_hex(o->id, hex);
+	GW_LOGI("link", "link=%s msg=%s event=withdrawn requeued=%zu",
+	    a->cfg.name, hex, n);
+	if (n > 0) {
+		int rc = queue_update(a->env.queue, ch, n, on_requeued, a);
+		if (rc == 0)
+			a->pending++;
+	}
+	free(ch);
+	out_free(a, o);
+}
+
+/* The route model from the profile, then from what the link measured. */
+static void
+link_model(struct airlink *a, struct predict_link *m)
+{
+	const struct link_stats *ls = link_get_stats(a->link);
+	const struct xfer_stats *xs = xfer_get_stats(a->xfer);
+	double nominal = (double)a->prof.air.rate_bps / 8.0;
+
+	predict_link_default(m);
+	m->rate_bps = ls->goodput_bps > 0 ? ls->goodput_bps / 8.0 : nominal;
+	m->max_rate_bps = nominal > m->rate_bps ? nominal : m->rate_bps;
+	m->turnaround_ms = ls->turnaround_ms > 0 ? ls->turnaround_ms :
+	    a->prof.air.turnaround_ms;
+	m->max_burst_ms = a->prof.air.max_tx_ms;
+	m->latency_ms = a->prof.air.latency_ms;
+	if (xs->plain_out > 8192 && xs->comp_out > 0)
+		m->ratio = (double)xs->comp_out / (double)xs->plain_out;
+	if (m->ratio > 1.0)
+		m->ratio = 1.0;
+	if (m->min_ratio > m->ratio)
+		m->min_ratio = m->ratio;
+}
+
+static void
+publish_link(struct airlink *a)
+{
+	struct predict_link m;
+
+	if (a->env.planner == NULL || a->proute < 0)
+		return;
+	link_model(a, &m);
+	planner_route_link(a->env.planner, a->proute, &m);
+}
+
+/* Before the link session exists: the profile alone. */
+static void
+link_model_prof(struct airlink *a, struct predict_link *m)
+{
+	double nominal = (double)a->prof.air.rate_bps / 8.0;
+
+	predict_link_default(m);
+	m->rate_bps = nominal;
+	m->max_rate_bps = nominal;
+	m->turnaround_ms = a->prof.air.turnaround_ms;
+	m->max_burst_ms = a->prof.air.max_tx_ms;
+	m->latency_ms = a->prof.air.latency_ms;
+}
+
 /* Look for new work for this link. */
 static void
 feed(struct airlink *a)
@@ -488,6 +698,7 @@ feed(struct airlink *a)
 static void
 on_feed_timer(uv_timer_t *t)
 {
+	publish_link(t->data);
 	feed(t->data);
 }
 
@@ -929,9 +1140,22 @@ up_state(void *arg, enum link_state st, int err, const char *reason)
 		    link_dict_id(a->link));
 		xfer_link_up(a->xfer, (f & LINK_FEAT_DEFLATE) != 0,
 		    (f & LINK_FEAT_DICT) ? link_dict_id(a->link) : 0);
+		if (a->env.planner)
+			planner_route_state(a->env.planner, a->proute,
+			    SCHED_LINK_UP);
 		feed(a);
 	} else if (old == LINK_S_UP) {
 		xfer_link_down(a->xfer);
+		if (a->env.planner) {
+			/* a final segment not acknowledged: back to ready */
+			for (struct out_msg *o = a->outs; o; o = o->next)
+				if (o->st == OM_SENDING)
+					planner_commit_abort(a->env.planner,
+					    planner_find(a->env.planner, o->id,
+						a->proute));
+			planner_route_state(a->env.planner, a->proute,
+			    SCHED_LINK_DOWN);
+		}
 		GW_LOGW("link", "link=%s event=session_down state=%s "
 		    "reason=\"%s\" error=%s", a->cfg.name, link_state_name(st),
 		    reason ? reason : "", gw_errname(err));
@@ -1128,6 +1352,21 @@ airlink_start(const struct airlink_env *env, const struct config_link *cfg,
 	xc.rate_bps = caps.rate_bps;
 	xc.name = a->cfg.name;
 	a->xfer = xfer_new(&xc, &store);
+	a->proute = -1;
+	if (env->planner) {
+		struct predict_link m;
+		link_model_prof(a, &m);
+		a->proute = planner_route(env->planner, a->route, &m);
+		if (a->proute >= 0) {
+			planner_set_owner(env->planner, a->proute, on_resolved,
+			    a);
+			xfer_set_pick(a->xfer, pick, a);
+		} else {
+			GW_LOGW("link", "link=%s event=no_planner_route "
+			    "error=%s", cfg->name, gw_errname(a->proute));
+			a->proute = -1;
+		}
+	}
 
 	struct link_config lc = { 0 };
 	lc.caps = caps;
@@ -1364,6 +1603,8 @@ airlink_close(struct airlink *a, void (*done)(void *), void *arg)
 	a->closing = true;
 	a->done = done;
 	a->done_arg = arg;
+	if (a->env.planner && a->proute >= 0)
+		planner_set_owner(a->env.planner, a->proute, NULL, NULL);
 	GW_LOGI("link", "link=%s event=closing", a->cfg.name);
 	link_close(a->link, now_ms(a), "gateway stopping");
 	uv_timer_stop(&a->timer);

@@ -13,6 +13,17 @@
  * higher band preempts at the next segment boundary). When the far gateway
  * has committed the message, the recipients become relayed.
  *
+ * With a planner (planner.h) the link is the planner route "link:NAME":
+ * each message handed to the transfer protocol is a planner job; the
+ * transfer's pick asks the scheduler for the next segment (band, deadline,
+ * arrival, BY;R never past its deadline); before the final segment is read
+ * for the air the commit begins (a BY;R message that the far end could not
+ * hold by its deadline is withdrawn instead); the far end's commit is
+ * reported as relayed; measured goodput, compression ratio and session
+ * state are published. When the planner redirects or fails a recipient the
+ * message is withdrawn from the transfer and its other recipients go back
+ * to the queue.
+ *
  * Receiving: each received segment is made durable as a partial transfer
  * (queue_partial_*), and the complete, SHA-256-checked message becomes a
  * queued message with its recipients routed by this gateway's route table,
@@ -36,6 +47,7 @@ struct airlink;
 struct drv_registry;
 struct route_table;
 struct policy;
+struct planner;
 
 struct airlink_env {
 	uv_loop_t *loop;
@@ -50,6 +62,7 @@ struct airlink_env {
 	 * local delivery at once. */
 	void (*received)(void *arg);
 	void *arg;
+	struct planner *planner;           /* borrowed; NULL: none */
 };
 
 /* Create and start a link (driver opens, session set-up follows). The

@@ -13,6 +13,7 @@
 #include "gateway/airlink.h"
 #include "gateway/ctlops.h"
 #include "gateway/dispatch.h"
+#include "gateway/planner.h"
 #include "gateway/policy.h"
 #include "link-drivers/drv.h"
 #include "gateway/route.h"
@@ -45,6 +46,7 @@ struct gw {
 	struct route_table *routes;
 	struct smtp_server *smtp;
 	struct dispatch *dispatch;
+	struct planner *planner;
 	struct drv_registry drivers;
 	struct airlink *links[CONFIG_LINKS_MAX];
 	size_t nlinks;
@@ -247,13 +249,30 @@ close_dispatch(struct gw *gw)
 }
 
 static void
+on_planner_closed(void *arg)
+{
+	close_dispatch(arg);
+}
+
+/* The planner stops deciding before dispatch, which carries out its DSNs,
+ * closes; it is freed after the loop. */
+static void
+close_planner(struct gw *gw)
+{
+	if (gw->planner)
+		planner_close(gw->planner, on_planner_closed, gw);
+	else
+		close_dispatch(gw);
+}
+
+static void
 on_link_closed(void *arg)
 {
 	struct gw *gw = arg;
 
 	if (--gw->links_closing == 0) {
 		gw->nlinks = 0;
-		close_dispatch(gw);
+		close_planner(gw);
 	}
 }
 
@@ -261,7 +280,7 @@ static void
 close_links(struct gw *gw)
 {
 	if (gw->nlinks == 0) {
-		close_dispatch(gw);
+		close_planner(gw);
 		return;
 	}
 	gw->links_closing = gw->nlinks;
@@ -481,6 +500,11 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 		gw->hostname };
 	gw->dispatch = dispatch_new(&de, cfg, gw->routes, gw->policy);
 	dispatch_set_link_kick(gw->dispatch, kick_link, gw);
+	struct planner_env pe = { &gw->loop, clk_system(), gw->queue,
+		gw->hostname, &cfg->sched };
+	gw->planner = planner_new(&pe);
+	planner_set_dispatch(gw->planner, gw->dispatch);
+	dispatch_set_planner(gw->dispatch, gw->planner);
 	drv_registry_init(&gw->drivers);
 	drv_registry_add_builtin(&gw->drivers);
 	for (size_t i = 0; i < cfg->nlinks; i++) {
@@ -494,6 +518,7 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 			.policy = gw->policy,
 			.received = on_received,
 			.arg = gw,
+			.planner = gw->planner,
 		};
 		rc = airlink_start(&ae, &cfg->links[i],
 		    &gw->links[gw->nlinks]);
@@ -554,6 +579,7 @@ out:
 		queue_close(gw->queue, on_queue_closed, gw);
 		uv_run(&gw->loop, UV_RUN_DEFAULT);
 	}
+	planner_free(gw->planner);
 	policy_free(gw->policy);
 	route_table_free(gw->routes);
 	rc = gw->exit_code;

@@ -12,6 +12,14 @@
  * A failure of the queue at any step leaves the recipients where they were
  * (or in flight, which the queue returns to queued at the next start), so
  * nothing is lost; the runner goes back to IDLE and tries again later.
+ *
+ * With a planner (planner.h), MARKING -> DELIVERING first adds the attempt
+ * as a planner job on the runner's route and begins its commit: a BY;R
+ * message whose deadline has passed is not delivered (the planner fails it
+ * 5.4.7 from its timer; the recipients stay in flight until then), and no
+ * redirect can race the delivery. Outcomes are reported to the planner
+ * once stored. A recipient the queue added by a redirect (parent_rid set)
+ * is delivered on its own, with the trace header its primary recorded.
  */
 #include "gateway/dispatch.h"
 
@@ -20,6 +28,7 @@
 #include "common/xmalloc.h"
 #include "gateway/deliver.h"
 #include "gateway/dsn.h"
+#include "gateway/planner.h"
 #include "gateway/policy.h"
 #include "gateway/retry.h"
 #include "gateway/route.h"
@@ -54,6 +63,11 @@ struct runner {
 	size_t nch;
 	struct buf dsn_todo;       /* serialized DSN work (see store_outcomes) */
 	int band;
+	int proute;                /* planner route, -1: none */
+	char *trace;               /* redirect trace header to prepend */
+	uint32_t *oidx;            /* per stored outcome: recipient index */
+	int *okind;                /* enum sched_outcome, -1: not reported */
+	char (*ostatus)[16];
 };
 
 struct dispatch {
@@ -73,14 +87,35 @@ struct dispatch {
 	void *done_arg;
 	dispatch_link_kick_fn link_kick;
 	void *link_kick_arg;
+	struct planner *planner;
 };
 
 static void runner_select(struct runner *r);
 static void maybe_closed(struct dispatch *d);
 
+/* A job of this attempt still committing goes back to ready. */
+static void
+runner_abort_commit(struct runner *r)
+{
+	struct planner *p = r->d->planner;
+
+	if (p == NULL || r->proute < 0 || r->env == NULL)
+		return;
+	planner_commit_abort(p, planner_find(p, r->id, r->proute));
+}
+
 static void
 runner_reset(struct runner *r)
 {
+	runner_abort_commit(r);
+	free(r->trace);
+	free(r->oidx);
+	free(r->okind);
+	free(r->ostatus);
+	r->trace = NULL;
+	r->oidx = NULL;
+	r->okind = NULL;
+	r->ostatus = NULL;
 	free(r->rids);
 	free(r->idx);
 	free(r->attempts);
@@ -213,6 +248,31 @@ send_dsn(struct runner *r, const struct deliver_outcome *o,
 
 /* ---- one attempt ------------------------------------------------------ */
 
+/* Tell the planner what the stored outcomes were. A permanent failure was
+ * handled here in full (FAILED, DSN), so the planner forgets the job. */
+static void
+report_outcomes(struct runner *r)
+{
+	struct planner *p = r->d->planner;
+	bool forget = false;
+
+	if (p == NULL || r->proute < 0)
+		return;
+	for (size_t i = 0; i < r->nch; i++) {
+		if (r->okind[i] == SCHED_OUT_PERMFAIL) {
+			forget = true;
+			continue;
+		}
+		if (r->okind[i] < 0)
+			continue;
+		planner_report(p, r->id, r->proute, r->oidx[i],
+		    (enum sched_outcome)r->okind[i],
+		    r->ostatus[i][0] ? r->ostatus[i] : NULL, 0);
+	}
+	if (forget)
+		planner_forget(p, r->id, r->proute);
+}
+
 static void
 on_outcomes_stored(int status, void *arg)
 {
@@ -222,6 +282,8 @@ on_outcomes_stored(int status, void *arg)
 	if (status != 0)
 		GW_LOGE("dispatch", "route=\"%s\" event=outcome_store_failed "
 		    "error=%s", r->route, gw_errname(status));
+	else
+		report_outcomes(r);
 	runner_idle(r, status == 0);
 }
 
@@ -256,14 +318,19 @@ on_outcome(void *arg, const struct deliver_outcome *o)
 	snprintf(r->status[r->nch], sizeof(r->status[0]), "%s", o->status);
 	c->error = r->err[r->nch];
 	c->status = r->status[r->nch][0] ? r->status[r->nch] : NULL;
+	r->oidx[r->nch] = (uint32_t)o->rcpt;
+	r->okind[r->nch] = -1;
+	snprintf(r->ostatus[r->nch], sizeof(r->ostatus[0]), "%s", o->status);
 	switch (o->action) {
 	case DELIVER_DELIVERED:
+		r->okind[r->nch] = SCHED_OUT_DELIVERED;
 		c->to = QUEUE_R_DELIVERED;
 		if (dsn_owed(null_sender, qr->notify, DSN_DELIVERED,
 			DSN_WHY_NORMAL))
 			send_dsn(r, o, DSN_DELIVERED);
 		break;
 	case DELIVER_RELAYED:
+		r->okind[r->nch] = SCHED_OUT_RELAYED;
 		c->to = QUEUE_R_RELAYED;
 		if (o->dsn_relayed &&
 		    dsn_owed(null_sender, qr->notify, DSN_RELAYED,
@@ -271,6 +338,7 @@ on_outcome(void *arg, const struct deliver_outcome *o)
 			send_dsn(r, o, DSN_RELAYED);
 		break;
 	case DELIVER_DEFERRED:
+		r->okind[r->nch] = SCHED_OUT_TEMPFAIL;
 		c->to = QUEUE_R_DEFERRED;
 		c->next_attempt = clk_wall_s(d->env.clock) +
 		    retry_backoff_ms(&d->retry, r->band,
@@ -280,6 +348,7 @@ on_outcome(void *arg, const struct deliver_outcome *o)
 		/* The DSN is queued first; the recipient then records that
 		 * it has been sent (FAILED is the durable "owed" mark only
 		 * when the DSN could not be queued). */
+		r->okind[r->nch] = SCHED_OUT_PERMFAIL;
 		c->to = QUEUE_R_FAILED;
 		if (dsn_owed(null_sender, qr->notify, DSN_FAILED,
 			DSN_WHY_NORMAL))
@@ -339,10 +408,36 @@ on_marked(int status, void *arg)
 		runner_idle(r, false);
 		return;
 	}
+	if (d->planner && r->proute >= 0) {
+		struct sched_job *job = planner_add(d->planner, r->proute,
+		    r->env, r->rids, r->idx, r->nrids, r->content.data,
+		    r->content.len);
+		int64_t done = clk_mono_ms(d->env.clock) + 2000;
+		if (job && planner_commit_begin(d->planner, job, done) ==
+		    GW_ETIMEDOUT) {
+			char hex[33];
+			queue_id_hex(r->id, hex);
+			GW_LOGW("dispatch", "msg=%s route=\"%s\" "
+			    "event=not_delivered reason=\"BY;R deadline "
+			    "passed\"", hex, r->route);
+			runner_idle(r, true);
+			return;
+		}
+	}
+	if (r->trace) {
+		struct buf c = BUF_INIT;
+		buf_append_str(&c, r->trace);
+		buf_append(&c, r->content.data, r->content.len);
+		buf_swap(&c, &r->content);
+		buf_fini(&c);
+	}
 	r->st = RUN_DELIVERING;
 	r->ch = xcalloc(r->nrids, sizeof(*r->ch));
 	r->err = xcalloc(r->nrids, sizeof(*r->err));
 	r->status = xcalloc(r->nrids, sizeof(*r->status));
+	r->oidx = xcalloc(r->nrids, sizeof(*r->oidx));
+	r->okind = xcalloc(r->nrids, sizeof(*r->okind));
+	r->ostatus = xcalloc(r->nrids, sizeof(*r->ostatus));
 	memset(&req, 0, sizeof(req));
 	req.env = r->env;
 	req.content = r->content.data;
@@ -462,7 +557,28 @@ on_loaded(int status, const struct queue_msg_info *m, void *arg)
 		}
 	}
 	r->nrids = keep;
-	if (keep == 0) {
+	/* A recipient added by a redirect goes on its own, with the trace
+	 * header its primary recorded (prepended once content is read). */
+	for (size_t i = 0; i < r->nrids; i++) {
+		const struct queue_rcpt_status *st = &m->st[r->idx[i]];
+		if (st->parent_rid == 0)
+			continue;
+		for (size_t j = 0; j < m->env.nrcpts; j++) {
+			const char *e = m->st[j].last_error;
+			if (m->st[j].rid != st->parent_rid || e == NULL ||
+			    strncmp(e, "Alternate-Recipient-Redirect:", 29) != 0)
+				continue;
+			r->trace = xstrdup(e);
+			r->rids[0] = r->rids[i];
+			r->attempts[0] = r->attempts[i];
+			r->idx[0] = r->idx[i];
+			r->nrids = 1;
+			break;
+		}
+		if (r->trace)
+			break;
+	}
+	if (r->nrids == 0) {
 		runner_idle(r, true);
 		return;
 	}
@@ -542,6 +658,20 @@ on_tick(uv_timer_t *t)
 
 /* ---- set-up ------------------------------------------------------------ */
 
+/* Make the runner's route a planner route (not the unroutable one). */
+static void
+runner_plan(struct runner *r)
+{
+	struct predict_link m;
+
+	if (r->d->planner == NULL || r->route[0] == '\0' || r->proute >= 0)
+		return;
+	planner_local_model(&m);
+	r->proute = planner_route(r->d->planner, r->route, &m);
+	if (r->proute < 0)
+		r->proute = -1;
+}
+
 static void
 add_runner(struct dispatch *d, const char *route)
 {
@@ -552,9 +682,11 @@ add_runner(struct dispatch *d, const char *route)
 		return;
 	struct runner *r = xcalloc(1, sizeof(*r));
 	r->d = d;
+	r->proute = -1;
 	snprintf(r->route, sizeof(r->route), "%s", route);
 	buf_init(&r->content);
 	d->run[d->nrun++] = r;
+	runner_plan(r);
 }
 
 static void
@@ -596,27 +728,44 @@ void
 dispatch_reconfigure(struct dispatch *d, const struct config *cfg,
     const struct route_table *routes, const struct policy *policy)
 {
-	struct deliver_opts dopt;
-
 	d->routes = routes;
 	d->policy = policy;
+	d->max_received = cfg->policy.max_received;
 	build_runners(d, cfg);
-	/* deliver borrows the table: a new context once nothing runs on the
-	 * old one would be needed to swap it; runners are idle between
-	 * attempts, so recreate it only then. */
-	bool busy = false;
-	for (size_t i = 0; i < d->nrun; i++)
-		busy |= d->run[i]->st != RUN_IDLE;
-	if (!busy) {
-		deliver_free(d->deliver);
-		dopt.hostname = d->env.hostname;
-		dopt.max_received = cfg->policy.max_received;
-		d->deliver = deliver_new(d->env.loop, d->env.clock, routes,
-		    d->smtpc, &dopt);
-	} else {
-		GW_LOGW("dispatch", "event=reconfigure note=\"deliveries "
-		    "running: new routes apply to routing of new mail first\"");
+	/* The old table is freed by the caller right after this: deliver must
+	 * let go of it now (running jobs hold copies of their targets). */
+	deliver_set_routes(d->deliver, routes);
+}
+
+void
+dispatch_set_planner(struct dispatch *d, struct planner *p)
+{
+	d->planner = p;
+	for (size_t i = 0; i < d->nrun; i++) {
+		d->run[i]->proute = -1;
+		runner_plan(d->run[i]);
 	}
+}
+
+const char *
+dispatch_route_for(const struct dispatch *d, const char *addr)
+{
+	const struct route_target *t = route_lookup(d->routes, addr);
+
+	return t ? t->spec : NULL;
+}
+
+void
+dispatch_kick_route(struct dispatch *d, const char *spec)
+{
+	if (d->closing || spec == NULL)
+		return;
+	if (strncmp(spec, "link:", 5) == 0) {
+		if (d->link_kick)
+			d->link_kick(d->link_kick_arg, spec + 5);
+		return;
+	}
+	dispatch_kick(d);
 }
 
 void
@@ -641,8 +790,14 @@ on_submitted(int status, const uint8_t id[QUEUE_ID_LEN], void *arg)
 	struct submit_ctx *c = arg;
 	struct dispatch *d = c->d;
 
+	d->pending--;
 	c->cb(status, id, c->arg);
-	if (status == 0 && !d->closing) {
+	if (d->closing) {
+		free(c);
+		maybe_closed(d);
+		return;
+	}
+	if (status == 0) {
 		dispatch_kick(d);
 		for (size_t i = 0; i < c->nlinks && d->link_kick; i++)
 			d->link_kick(d->link_kick_arg, c->links[i]);
@@ -653,6 +808,14 @@ on_submitted(int status, const uint8_t id[QUEUE_ID_LEN], void *arg)
 int
 dispatch_submit(struct dispatch *d, struct queue_envelope *env,
     struct buf *content, queue_submit_cb cb, void *arg)
+{
+	return dispatch_submit_update(d, env, content, NULL, 0, cb, arg);
+}
+
+int
+dispatch_submit_update(struct dispatch *d, struct queue_envelope *env,
+    struct buf *content, const struct queue_change *ch, size_t n,
+    queue_submit_cb cb, void *arg)
 {
 	struct submit_ctx *c = xcalloc(1, sizeof(*c));
 	int rc;
@@ -669,9 +832,15 @@ dispatch_submit(struct dispatch *d, struct queue_envelope *env,
 		snprintf(c->links[c->nlinks++], sizeof(c->links[0]), "%s",
 		    rt + 5);
 	}
-	rc = queue_submit(d->env.queue, env, content, on_submitted, c);
+	if (n > 0)
+		rc = queue_submit_update(d->env.queue, env, content, ch, n,
+		    on_submitted, c);
+	else
+		rc = queue_submit(d->env.queue, env, content, on_submitted, c);
 	if (rc != 0)
 		free(c);
+	else
+		d->pending++;
 	return rc;
 }
 

@@ -25,6 +25,7 @@
 struct dispatch;
 struct route_table;
 struct policy;
+struct planner;
 
 struct dispatch_env {
 	uv_loop_t *loop;
@@ -51,6 +52,28 @@ void dispatch_kick(struct dispatch *d);
  * wake the runners. Same contract as queue_submit. */
 int dispatch_submit(struct dispatch *d, struct queue_envelope *env,
     struct buf *content, queue_submit_cb cb, void *arg);
+
+/* The same, plus n recipient changes in the same transaction
+ * (queue_submit_update): e.g. a DSN and the original's FAILED -> DSN_QUEUED
+ * or REDIRECTED. */
+int dispatch_submit_update(struct dispatch *d, struct queue_envelope *env,
+    struct buf *content, const struct queue_change *ch, size_t n,
+    queue_submit_cb cb, void *arg);
+
+/* The route target spec the current table gives addr ("maildir:...",
+ * "link:hf1"), or NULL when no route covers it. Valid until the next
+ * reconfigure. */
+const char *dispatch_route_for(const struct dispatch *d, const char *addr);
+
+/* Wake whatever works route spec (a local runner or a link). */
+void dispatch_kick_route(struct dispatch *d, const char *spec);
+
+/* The scheduler glue (borrowed, may be NULL): local routes become planner
+ * routes; each attempt is a planner job (a BY;R recipient whose deadline
+ * has passed is not delivered, the planner fails it); outcomes are
+ * reported; a redirected recipient is delivered with the redirect trace
+ * header its primary recorded. */
+void dispatch_set_planner(struct dispatch *d, struct planner *p);
 
 /* Called when a link-routed message was committed (wake that link). */
 typedef void (*dispatch_link_kick_fn)(void *arg, const char *link_name);

@@ -1,0 +1,199 @@
+#!/usr/bin/env python3
+"""Deadlines and alternate recipients in the running daemon: two real
+skywaved gateways over skywave-sim's slow `hf-300-hd-noisy` channel.
+
+Gateway alpha routes bravo.example over the radio link and delivers
+alpha.example (the senders) and alt.example (the alternates) to local
+Maildirs. Sent to chief@bravo.example:
+  1. BY=300;R with ARCPT=rfc822;duty@alt.example and ORCPT, 30 kB that
+     cannot cross 300 bit/s in 300 s: redirected to the alternate before
+     the deadline; the redirected copy carries the trace header; the
+     sender gets a DSN (Action relayed, Status 2.0.0, Original-Recipient
+     kept, the alternate named); bravo never receives it.
+  2. BY=100;R, no ARCPT, 100 kB that cannot cross in time even at the best
+     compression: failed 5.4.7 at once (DSN Action failed), never
+     delivered at bravo.
+  3. a small message without deadline: crosses the link (the link works,
+     so the absence of 1 and 2 at bravo means something).
+Prints its seed."""
+import email
+import os
+import random
+import smtplib
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import gwharness as h  # noqa: E402
+
+
+def maildir_files(path):
+    d = os.path.join(path, "new")
+    if not os.path.isdir(d):
+        return []
+    out = []
+    for f in sorted(os.listdir(d)):
+        with open(os.path.join(d, f), "rb") as fh:
+            out.append(fh.read())
+    return out
+
+
+def dsn_fields(raw):
+    """Per-recipient fields of a delivery-status report, or None."""
+    msg = email.message_from_bytes(raw)
+    if msg.get_content_type() != "multipart/report":
+        return None
+    for part in msg.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        blocks = []
+        for sub in part.get_payload():
+            blocks.append({k.lower(): str(v).strip()
+                           for k, v in sub.items()})
+        return {"top": msg, "blocks": blocks}
+    return None
+
+
+def noise(rnd, n):
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/"
+    text = "".join(rnd.choice(alphabet) for _ in range(n))
+    return "\r\n".join(text[i:i + 76] for i in range(0, len(text), 76))
+
+
+def send(port, sender, rcpt, msg, mail_opts=(), rcpt_opts=()):
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    s.ehlo("client.example")
+    s.sendmail(sender, [rcpt], msg, mail_options=list(mail_opts),
+               rcpt_options=list(rcpt_opts))
+    s.quit()
+
+
+def main():
+    seed = int(os.environ.get("SKYWAVE_SEED", int(time.time())))
+    print("seed=%d (repeat with SKYWAVE_SEED=%d)" % (seed, seed))
+    rnd = random.Random(seed)
+    top = h.tmpdir("redirect")
+    ok = False
+    prof = "hf-300-hd-noisy"
+    sim = h.Sim(top, prof, seed=seed)
+    amail = "%s/alpha.example/mail" % top
+    altmail = "%s/alpha.example/alt" % top
+    a = h.Gateway(top, "alpha.example",
+                  [("hf", sim.dev("a"), prof, "bravo.example")],
+                  "bravo.example = link:hf\n"
+                  "alt.example = maildir:%s\n"
+                  "alpha.example = maildir:%s\n" % (altmail, amail))
+    b = h.Gateway(top, "bravo.example",
+                  [("hf", sim.dev("b"), prof, "alpha.example")],
+                  "alpha.example = link:hf\n"
+                  "bravo.example = maildir:%s/bravo.example/mail\n" % top)
+    try:
+        a.start()
+        b.start()
+        t0 = time.time()
+        send(a.port, "ops@alpha.example", "chief@bravo.example",
+             "Subject: redirect me\r\nX-Token: one\r\n\r\n" +
+             noise(rnd, 30000) + "\r\n",
+             ["BY=300;R"],
+             ["ARCPT=rfc822;duty@alt.example",
+              "ORCPT=rfc822;chief@bravo.example"])
+        send(a.port, "ops@alpha.example", "chief@bravo.example",
+             "Subject: too late\r\nX-Token: two\r\n\r\n" +
+             noise(rnd, 100000) + "\r\n",
+             ["BY=100;R"], ["ORCPT=rfc822;chief@bravo.example"])
+        send(a.port, "ops@alpha.example", "chief@bravo.example",
+             "Subject: small\r\nX-Token: three\r\n\r\nhello over HF\r\n")
+
+        # 1: the alternate has it, well before the deadline
+        if not h.wait_for(lambda: len(maildir_files(altmail)) >= 1, 60,
+                          0.5):
+            print("FAIL: no redirected copy at the alternate")
+            return 1
+        took = time.time() - t0
+        if took >= 300:
+            print("FAIL: redirect after the deadline (%.0fs)" % took)
+            return 1
+        alt = maildir_files(altmail)
+        if len(alt) != 1 or b"X-Token: one" not in alt[0]:
+            print("FAIL: alternate Maildir holds %d messages" % len(alt))
+            return 1
+        m = email.message_from_bytes(alt[0])
+        trace = m.get("Alternate-Recipient-Redirect", "")
+        if "<chief@bravo.example> to <duty@alt.example>" not in \
+                " ".join(trace.split()) or "cause=" not in trace:
+            print("FAIL: trace header missing or wrong: %r" % trace)
+            return 1
+
+        # DSNs to the sender: one relayed (redirect), one failed (5.4.7)
+        def reports():
+            out = []
+            for raw in maildir_files(amail):
+                f = dsn_fields(raw)
+                if f:
+                    out.append(f)
+            return out
+        if not h.wait_for(lambda: len(reports()) >= 2, 30, 0.5):
+            print("FAIL: %d DSNs at the sender, want 2" % len(reports()))
+            return 1
+        redirect = failed = None
+        for r in reports():
+            per = r["blocks"][1:]
+            for blk in per:
+                if blk.get("action") == "relayed":
+                    redirect = blk
+                elif blk.get("action") == "failed":
+                    failed = blk
+        if redirect is None or failed is None:
+            print("FAIL: want one relayed and one failed report, got",
+                  [b.get("action") for r in reports()
+                   for b in r["blocks"][1:]])
+            return 1
+        for name, blk in (("redirect", redirect), ("failed", failed)):
+            orc = blk.get("original-recipient", "")
+            if "chief@bravo.example" not in orc.lower():
+                print("FAIL: %s DSN Original-Recipient %r" % (name, orc))
+                return 1
+        if redirect.get("status") != "2.0.0" or "duty@alt.example" not in \
+                redirect.get("x-skywave-alternate-recipient", ""):
+            print("FAIL: redirect DSN fields", redirect)
+            return 1
+        if failed.get("status") != "5.4.7":
+            print("FAIL: failed DSN status", failed.get("status"))
+            return 1
+        print("ok: redirect after %.1fs; DSNs relayed 2.0.0 (alternate "
+              "named) and failed 5.4.7" % took)
+
+        # 3 crosses the link; 1 and 2 never reach bravo
+        if not h.wait_for(lambda: any(b"X-Token: three" in x
+                                      for x in b.delivered()), 120, 1):
+            print("FAIL: the small message did not cross the link")
+            return 1
+        time.sleep(3)
+        for x in b.delivered():
+            if b"X-Token: one" in x or b"X-Token: two" in x:
+                print("FAIL: bravo received a redirected or late message")
+                return 1
+        if not h.log_has(a.logpath, "event=withdrawn"):
+            print("FAIL: alpha never withdrew a message from the link")
+            return 1
+        if a.stop() != 0 or b.stop() != 0:
+            print("FAIL: unclean stop")
+            return 1
+        print("ok: bravo got only the small message (%.0fs in all)" %
+              (time.time() - t0))
+        ok = True
+        return 0
+    finally:
+        a.stop()
+        b.stop()
+        sim.stop()
+        if not ok:
+            for g in (a, b):
+                print("---", g.name)
+                with open(g.logpath, errors="replace") as f:
+                    print("".join(f.readlines()[-40:]))
+        h.cleanup(top, ok)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -670,6 +670,8 @@ xfer_pull(struct xfer *x, uint8_t *p, size_t room)
 	while (x->out.len < room && !x->cut && produce_round(x))
 		;
 	size_t n = x->out.len < room ? x->out.len : room;
+	if (n == 0)
+		return 0;
 	memcpy(p, x->out.data, n);
 	buf_consume(&x->out, n);
 	return n;
@@ -852,8 +854,9 @@ static void
 complete(struct xfer *x, struct xin *in)
 {
 	uint8_t sha[XFER_SHA_BYTES];
-	crypto_hash_sha256_update(&in->sha, in->content.data + in->hashed,
-	    in->content.len - in->hashed);
+	if (in->content.len > in->hashed)
+		crypto_hash_sha256_update(&in->sha, in->content.data +
+		    in->hashed, in->content.len - in->hashed);
 	in->hashed = in->content.len;
 	crypto_hash_sha256_final(&in->sha, sha);
 	if (memcmp(sha, in->env.sha256, XFER_SHA_BYTES) != 0) {
@@ -994,7 +997,7 @@ static void
 parse_records(struct xfer *x)
 {
 	size_t pos = 0;
-	while (!x->err) {
+	while (!x->err && pos < x->inplain.len) {
 		uint8_t type;
 		const uint8_t *body;
 		size_t len, used;

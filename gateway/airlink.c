@@ -65,6 +65,7 @@ struct out_msg {
 	uint64_t sent;             /* highest content offset read for air */
 	struct queue_envelope *qenv; /* copy of the loaded envelope */
 	size_t *idx;               /* recipient index of each of rids */
+	char *trace;               /* redirect trace header to prepend */
 };
 
 enum in_op_kind { IN_BEGIN, IN_APPEND, IN_COMMIT };
@@ -168,6 +169,7 @@ out_free(struct airlink *a, struct out_msg *o)
 	if (o->qenv)
 		queue_envelope_free(o->qenv);
 	free(o->idx);
+	free(o->trace);
 	free(o->rids);
 	free(o);
 }
@@ -258,7 +260,7 @@ store_read(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off,
 		 * here the far end decides (no redirect may race it), and a
 		 * BY;R message it could not hold in time is withdrawn. */
 		if (job && off + len >= o->content.len &&
-		    job->state == SCHED_JOB_READY &&
+		    job->state != SCHED_JOB_COMMITTING &&
 		    planner_commit_begin(pl, job, planner_eta_ms(pl, a->proute,
 			(int64_t)len)) == GW_ETIMEDOUT)
 			return GW_ETIMEDOUT;
@@ -366,6 +368,17 @@ on_content(int status, const uint8_t *data, size_t len, int64_t total,
 		out_drop(o, "content shorter than recorded", GW_ECORRUPT);
 		return;
 	}
+	if (o->trace) {
+		/* the redirected copy: trace header first, hash again */
+		struct buf c = BUF_INIT;
+		buf_append_str(&c, o->trace);
+		buf_append(&c, o->content.data, o->content.len);
+		buf_swap(&c, &o->content);
+		buf_fini(&c);
+		o->total = (int64_t)o->content.len;
+		o->xenv.size = o->content.len;
+		xfer_sha256(o->xenv.sha256, o->content.data, o->content.len);
+	}
 	out_mark_inflight(o);
 }
 
@@ -446,6 +459,23 @@ on_loaded(int status, const struct queue_msg_info *m, void *arg)
 	o->xenv.aby_s = remaining_s(e->aby_deadline, now);
 	o->xenv.size = (uint64_t)m->size;
 	memcpy(o->xenv.sha256, m->sha256, XFER_SHA_BYTES);
+	/* A recipient the queue added by a redirect goes on its own, with
+	 * the trace header its primary recorded and without ABY. */
+	for (size_t i = 0; i < e->nrcpts && o->trace == NULL; i++) {
+		const char *te = NULL;
+		if (m->st[i].parent_rid == 0 || !rid_wanted(o, m->st[i].rid))
+			continue;
+		for (size_t j = 0; j < e->nrcpts; j++)
+			if (m->st[j].rid == m->st[i].parent_rid)
+				te = m->st[j].last_error;
+		if (te == NULL || strncmp(te, "Alternate-Recipient-Redirect:",
+		    29) != 0)
+			continue;
+		o->trace = xstrdup(te);
+		o->rids[0] = m->st[i].rid;
+		o->nrids = 1;
+		o->xenv.aby_s = -1;
+	}
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		if (!rid_wanted(o, m->st[i].rid))
 			continue;

@@ -159,13 +159,8 @@ arm(struct planner *p, int64_t at)
 
 	if (p->st != PL_RUNNING)
 		return;
-	if (at == INT64_MAX) {
-		if (p->armed_ms != INT64_MAX && p->out.n == 0) {
-			uv_timer_stop(&p->timer);
-			p->armed_ms = INT64_MAX;
-		}
-		return;
-	}
+	if (at == INT64_MAX)
+		return; /* nothing to wait for (an earlier poke stays armed) */
 	if (at < now)
 		at = now;
 	if (p->armed_ms != INT64_MAX && p->armed_ms <= at &&
@@ -631,6 +626,10 @@ planner_commit_begin(struct planner *p, struct sched_job *job,
 
 	if (p->st != PL_RUNNING || job == NULL)
 		return 0;
+	/* set aside (BY;R past its deadline): never sent, the rules fail
+	 * or redirect it */
+	if (job->state == SCHED_JOB_DOOMED)
+		return GW_ETIMEDOUT;
 	rc = sched_commit_begin(p->s, job, done_ms, now_ms(p));
 	if (rc == GW_ETIMEDOUT) {
 		char hex[33];

@@ -105,7 +105,9 @@ int64_t planner_eta_ms(const struct planner *p, int route,
 struct sched_job *planner_next(struct planner *p, int route);
 void planner_progress(struct planner *p, struct sched_job *job,
     int64_t sent);
-/* 0, GW_ETIMEDOUT (BY;R would be late: do not send the end), GW_ESTATE. */
+/* 0; GW_ETIMEDOUT: BY;R would be late, or the job is set aside past its
+ * deadline (do not send the end / do not deliver); GW_ESTATE: not ready
+ * (held, backing off, already committing). */
 int planner_commit_begin(struct planner *p, struct sched_job *job,
     int64_t done_ms);
 void planner_commit_abort(struct planner *p, struct sched_job *job);

@@ -2,8 +2,9 @@
 """Deadlines and alternate recipients in the running daemon: two real
 skywaved gateways over skywave-sim's slow `hf-300-hd-noisy` channel.
 
-Gateway alpha routes bravo.example over the radio link and delivers
-alpha.example (the senders) and alt.example (the alternates) to local
+Gateway alpha routes bravo.example over the slow radio link, charlie.example
+over a second, fast link (`los-19200`, a third gateway) and delivers
+alpha.example (the senders) and alt.example (alternates) to local
 Maildirs. Sent to chief@bravo.example:
   1. BY=300;R with ARCPT=rfc822;duty@alt.example and ORCPT, 30 kB that
      cannot cross 300 bit/s in 300 s: redirected to the alternate before
@@ -15,6 +16,9 @@ Maildirs. Sent to chief@bravo.example:
      delivered at bravo.
   3. a small message without deadline: crosses the link (the link works,
      so the absence of 1 and 2 at bravo means something).
+  4. like 1 with ARCPT=rfc822;duty@charlie.example: the redirected copy
+     leaves by the fast link and reaches charlie's Maildir with the trace
+     header.
 Prints its seed."""
 import email
 import os
@@ -76,20 +80,31 @@ def main():
     ok = False
     prof = "hf-300-hd-noisy"
     sim = h.Sim(top, prof, seed=seed)
+    fastdir = os.path.join(top, "fast")
+    os.makedirs(fastdir)
+    fast = h.Sim(fastdir, "los-19200", seed=seed + 1)
     amail = "%s/alpha.example/mail" % top
     altmail = "%s/alpha.example/alt" % top
     a = h.Gateway(top, "alpha.example",
-                  [("hf", sim.dev("a"), prof, "bravo.example")],
+                  [("hf", sim.dev("a"), prof, "bravo.example"),
+                   ("fast", fast.dev("a"), "los-19200", "charlie.example")],
                   "bravo.example = link:hf\n"
+                  "charlie.example = link:fast\n"
                   "alt.example = maildir:%s\n"
                   "alpha.example = maildir:%s\n" % (altmail, amail))
     b = h.Gateway(top, "bravo.example",
                   [("hf", sim.dev("b"), prof, "alpha.example")],
                   "alpha.example = link:hf\n"
                   "bravo.example = maildir:%s/bravo.example/mail\n" % top)
+    c = h.Gateway(top, "charlie.example",
+                  [("fast", fast.dev("b"), "los-19200", "alpha.example")],
+                  "alpha.example = link:fast\n"
+                  "charlie.example = maildir:%s/charlie.example/mail\n"
+                  % top)
+    gws = (a, b, c)
     try:
-        a.start()
-        b.start()
+        for g in gws:
+            g.start()
         t0 = time.time()
         send(a.port, "ops@alpha.example", "chief@bravo.example",
              "Subject: redirect me\r\nX-Token: one\r\n\r\n" +
@@ -103,6 +118,12 @@ def main():
              ["BY=100;R"], ["ORCPT=rfc822;chief@bravo.example"])
         send(a.port, "ops@alpha.example", "chief@bravo.example",
              "Subject: small\r\nX-Token: three\r\n\r\nhello over HF\r\n")
+        send(a.port, "ops@alpha.example", "chief@bravo.example",
+             "Subject: redirect me far\r\nX-Token: four\r\n\r\n" +
+             noise(rnd, 30000) + "\r\n",
+             ["BY=300;R"],
+             ["ARCPT=rfc822;duty@charlie.example",
+              "ORCPT=rfc822;chief@bravo.example"])
 
         # 1: the alternate has it, well before the deadline
         if not h.wait_for(lambda: len(maildir_files(altmail)) >= 1, 60,
@@ -132,51 +153,69 @@ def main():
                 if f:
                     out.append(f)
             return out
-        if not h.wait_for(lambda: len(reports()) >= 2, 30, 0.5):
-            print("FAIL: %d DSNs at the sender, want 2" % len(reports()))
+        if not h.wait_for(lambda: len(reports()) >= 3, 30, 0.5):
+            print("FAIL: %d DSNs at the sender, want 3" % len(reports()))
             return 1
-        redirect = failed = None
+        relayed, failed = [], []
         for r in reports():
-            per = r["blocks"][1:]
-            for blk in per:
+            for blk in r["blocks"][1:]:
                 if blk.get("action") == "relayed":
-                    redirect = blk
+                    relayed.append(blk)
                 elif blk.get("action") == "failed":
-                    failed = blk
-        if redirect is None or failed is None:
-            print("FAIL: want one relayed and one failed report, got",
-                  [b.get("action") for r in reports()
-                   for b in r["blocks"][1:]])
+                    failed.append(blk)
+        if len(relayed) != 2 or len(failed) != 1:
+            print("FAIL: want two relayed and one failed report, got",
+                  [x.get("action") for r in reports()
+                   for x in r["blocks"][1:]])
             return 1
-        for name, blk in (("redirect", redirect), ("failed", failed)):
+        for blk in relayed + failed:
             orc = blk.get("original-recipient", "")
             if "chief@bravo.example" not in orc.lower():
-                print("FAIL: %s DSN Original-Recipient %r" % (name, orc))
+                print("FAIL: DSN Original-Recipient %r" % orc)
                 return 1
-        if redirect.get("status") != "2.0.0" or "duty@alt.example" not in \
-                redirect.get("x-skywave-alternate-recipient", ""):
-            print("FAIL: redirect DSN fields", redirect)
+        alts = sorted(x.get("x-skywave-alternate-recipient", "")
+                      for x in relayed)
+        if any(x.get("status") != "2.0.0" for x in relayed) or \
+                "duty@alt.example" not in alts[0] or \
+                "duty@charlie.example" not in alts[1]:
+            print("FAIL: redirect DSN fields", relayed)
             return 1
-        if failed.get("status") != "5.4.7":
-            print("FAIL: failed DSN status", failed.get("status"))
+        if failed[0].get("status") != "5.4.7":
+            print("FAIL: failed DSN status", failed[0].get("status"))
             return 1
         print("ok: redirect after %.1fs; DSNs relayed 2.0.0 (alternate "
               "named) and failed 5.4.7" % took)
 
-        # 3 crosses the link; 1 and 2 never reach bravo
+        # 4: the copy went over the fast link to charlie, trace first
+        if not h.wait_for(lambda: len(c.delivered()) >= 1, 60, 0.5):
+            print("FAIL: no redirected copy at charlie")
+            return 1
+        far = c.delivered()
+        m = email.message_from_bytes(far[0])
+        trace = " ".join(m.get("Alternate-Recipient-Redirect", "").split())
+        if len(far) != 1 or b"X-Token: four" not in far[0] or \
+                "<chief@bravo.example> to <duty@charlie.example>" \
+                not in trace:
+            print("FAIL: charlie got %d messages, trace %r" % (len(far),
+                                                              trace))
+            return 1
+        print("ok: redirected copy crossed the fast link to charlie")
+
+        # 3 crosses the link; 1, 2 and 4 never reach bravo
         if not h.wait_for(lambda: any(b"X-Token: three" in x
                                       for x in b.delivered()), 120, 1):
             print("FAIL: the small message did not cross the link")
             return 1
         time.sleep(3)
         for x in b.delivered():
-            if b"X-Token: one" in x or b"X-Token: two" in x:
+            if b"X-Token: one" in x or b"X-Token: two" in x or \
+                    b"X-Token: four" in x:
                 print("FAIL: bravo received a redirected or late message")
                 return 1
         if not h.log_has(a.logpath, "event=withdrawn"):
             print("FAIL: alpha never withdrew a message from the link")
             return 1
-        if a.stop() != 0 or b.stop() != 0:
+        if any(g.stop() != 0 for g in gws):
             print("FAIL: unclean stop")
             return 1
         print("ok: bravo got only the small message (%.0fs in all)" %
@@ -184,11 +223,12 @@ def main():
         ok = True
         return 0
     finally:
-        a.stop()
-        b.stop()
+        for g in gws:
+            g.stop()
         sim.stop()
+        fast.stop()
         if not ok:
-            for g in (a, b):
+            for g in gws:
                 print("---", g.name)
                 with open(g.logpath, errors="replace") as f:
                     print("".join(f.readlines()[-40:]))

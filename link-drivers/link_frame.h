@@ -53,6 +53,8 @@ enum {
 	LINK_FL_TAG = 0x01,  /* an authentication tag precedes the CRC */
 	LINK_FL_TURN = 0x02, /* last frame of a burst: the peer may send */
 	LINK_FL_POLL = 0x04, /* full duplex: please acknowledge now */
+	LINK_FL_IDLE = 0x04, /* half duplex, on SACK|TURN: nothing to send,
+	                        the link goes idle (either side may start) */
 	LINK_FL__KNOWN = 0x07,
 };
 

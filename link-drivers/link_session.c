@@ -30,8 +30,11 @@
  * Half-duplex turn control in UP (one holder at a time):
  *
  *   HOLD  --(nothing left, or burst budget spent)--> send SACK|TURN --> WAIT
- *   HOLD  --(idle: nothing sent or owed; idle_poll_ms passes)--> SACK|TURN
+ *   HOLD  --(nothing sent, owed or in flight)--> SACK|TURN|IDLE --> OPEN
  *   WAIT  --frame with TURN from peer--> HOLD
+ *   WAIT  --TURN|IDLE from peer, nothing to send or owe--> OPEN
+ *   OPEN  --data to send (link_poll)--> HOLD (break-in)
+ *   OPEN  --a session frame from the peer--> WAIT (the peer broke in)
  *   WAIT  --t_wait passes (reply or gap timeout)--> HOLD as a probe: only
  *           a SACK|TURN goes out, whose answer tells what to resend
  *           (stats.timeouts); after dead_timeouts silent ones in a row
@@ -96,7 +99,7 @@ struct link {
 	bool closing_burst; /* next frame is the SACK|TURN */
 	size_t burst_bytes; /* wire bytes sent in this turn */
 	int64_t tx_end_ms;  /* estimated end of our transmission */
-	int64_t turn_ms;    /* when we got the turn */
+	bool open;          /* idle link: no holder, either side may start */
 	int64_t t_wait;     /* WAIT/HELLO_SENT deadline, INT64_MAX: none */
 	bool heard_in_wait; /* a peer frame arrived since we handed over */
 	int64_t handed_ms;  /* tx_end when we handed the turn over */
@@ -214,8 +217,6 @@ link_new(const struct link_config *cfg, const struct link_upper *up)
 		l->cfg.version_max = l->cfg.version_min;
 	if (!l->cfg.setup_tries)
 		l->cfg.setup_tries = 5;
-	if (!l->cfg.idle_poll_ms)
-		l->cfg.idle_poll_ms = 20000;
 	if (!l->cfg.window)
 		l->cfg.window = 512;
 	if (l->cfg.window > LINK_ARQ_MAX_WINDOW)
@@ -278,6 +279,7 @@ session_reset(struct link *l)
 	l->send_accept = false;
 	l->since_poll = 0;
 	l->silent = 0;
+	l->open = false;
 }
 
 int
@@ -547,9 +549,21 @@ has_lost(const struct link *l)
 	return link_arq_tx_next_lost(&l->atx, &seq);
 }
 
+static void take_turn(struct link *l, int64_t now);
+
+/* Nothing to send, to acknowledge or to wait for. */
+static bool
+quiet(const struct link *l)
+{
+	return !l->arx.ack_owed && link_arq_tx_inflight(&l->atx) == 0 &&
+	    !(l->up.pending && l->up.pending(l->up.arg));
+}
+
 static int
 poll_half(struct link *l, int64_t now, struct buf *out)
 {
+	if (l->open && !quiet(l))
+		take_turn(l, now); /* break in on an idle link */
 	if (!l->turn)
 		return 0;
 	/* 2 % below max_tx: the modem's own pauses and framing we were
@@ -582,8 +596,17 @@ poll_half(struct link *l, int64_t now, struct buf *out)
 			return 0; /* waiting for the upper layer, keep turn */
 		bool worth = l->burst_bytes > 0 || l->arx.ack_owed ||
 		    link_arq_tx_inflight(&l->atx) > 0 || more;
-		if (!worth && now < l->turn_ms + l->cfg.idle_poll_ms)
-			return 0; /* idle: keep the turn quietly */
+		if (!worth) {
+			/* Nothing at all: say so and let the link go idle;
+			 * whoever has data first starts the next burst. */
+			emit_sack(l, now, out, LINK_FL_TURN | LINK_FL_IDLE);
+			l->turn = false;
+			l->open = true;
+			l->burst_bytes = 0;
+			l->t_wait = INT64_MAX;
+			l->stats.turns++;
+			return 1;
+		}
 		l->closing_burst = true;
 	}
 	emit_sack(l, now, out, LINK_FL_TURN);
@@ -664,10 +687,6 @@ int64_t
 link_next_deadline_ms(const struct link *l)
 {
 	int64_t t = l->t_wait;
-	if (l->st == LINK_S_UP && half_duplex(l) && l->turn &&
-	    l->burst_bytes == 0 && !l->closing_burst)
-		t = l->turn_ms + l->cfg.idle_poll_ms < t ?
-		    l->turn_ms + l->cfg.idle_poll_ms : t;
 	if (l->st == LINK_S_UP && !half_duplex(l)) {
 		if (l->t_ack < t)
 			t = l->t_ack;
@@ -694,7 +713,7 @@ static void
 take_turn(struct link *l, int64_t now)
 {
 	l->turn = true;
-	l->turn_ms = now;
+	l->open = false;
 	l->closing_burst = false;
 	l->burst_bytes = 0;
 	l->t_wait = INT64_MAX;
@@ -1248,7 +1267,9 @@ link_input(struct link *l, int64_t now_ms, const uint8_t *p, size_t n)
 	l->silent = 0;
 
 	if (half_duplex(l) && !l->turn) {
-		if (!l->heard_in_wait) {
+		bool was_open = l->open;
+		l->open = false; /* the peer broke in, or answers */
+		if (!l->heard_in_wait && !was_open) {
 			int64_t t = now_ms - l->handed_ms -
 			    airtime_ms(l, n) - (int64_t)l->cfg.caps.latency_ms;
 			if (t >= 0)
@@ -1260,8 +1281,14 @@ link_input(struct link *l, int64_t now_ms, const uint8_t *p, size_t n)
 	}
 	rule->fn(l, now_ms, p, n, &f);
 	if (l->st == LINK_S_UP && half_duplex(l) &&
-	    (f.flags & LINK_FL_TURN) && !l->turn)
-		take_turn(l, now_ms);
+	    (f.flags & LINK_FL_TURN) && !l->turn) {
+		if ((f.flags & LINK_FL_IDLE) && quiet(l)) {
+			l->open = true; /* both idle: nobody holds the turn */
+			l->t_wait = INT64_MAX;
+		} else {
+			take_turn(l, now_ms);
+		}
+	}
 }
 
 int
@@ -1285,7 +1312,11 @@ link_check_state(const struct link *l)
 			return GW_EINTERNAL;
 		/* Half duplex: exactly one of holding the turn or waiting
 		 * with a timer armed. */
-		if (half_duplex(l) &&
+		if (half_duplex(l) && l->open &&
+		    (GW_FAILS_ASSERT(!l->turn) ||
+		    GW_FAILS_ASSERT(l->t_wait == INT64_MAX)))
+			return GW_EINTERNAL;
+		if (half_duplex(l) && !l->open &&
 		    GW_FAILS_ASSERT(l->turn == (l->t_wait == INT64_MAX)))
 			return GW_EINTERNAL;
 		for (uint16_t s = l->atx.una; s != l->atx.next; s++) {

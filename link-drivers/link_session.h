@@ -8,7 +8,8 @@
  * Sans-I/O: the owner feeds received frames (link_input) and time
  * (link_tick at link_next_deadline_ms), and pulls frames to transmit
  * (link_poll) whenever the driver below can take more (DRV_EV_WRITABLE, or
- * after any event). The link layer above is a reliable, ordered byte
+ * after any event, including new data handed to the layer above: an idle
+ * half-duplex link has no timer and starts a burst only from link_poll). The link layer above is a reliable, ordered byte
  * stream per direction and session: link_poll asks the upper layer for
  * stream bytes at the last moment (upper.pull), and delivers received bytes
  * in order (upper.deliver). A new session (restart of either side, set-up
@@ -77,7 +78,6 @@ struct link_config {
 	uint16_t dict_id;      /* compression dictionary offered */
 	uint32_t features;     /* LINK_FEAT_* offered */
 	uint32_t setup_tries;  /* HELLO attempts before ERROR; 0: 5 */
-	uint32_t idle_poll_ms; /* half duplex: pass an idle turn; 0: 20000 */
 	uint32_t window;       /* frames in flight; 0: 512 */
 	uint32_t margin_ms;    /* timer slack; 0: 1000 */
 	/* Bytes the driver adds around each frame on the air (byte-stream

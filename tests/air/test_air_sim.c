@@ -672,6 +672,42 @@ test_hwsim_every_profile(void **state)
 	free(dir);
 }
 
+
+/* An idle half-duplex link goes quiet (no turn passing back and forth),
+ * and whichever side gets mail first breaks in at once. */
+static void
+test_idle_quiet_and_break_in(void **state)
+{
+	(void)state;
+	for (int side = 0; side < 2; side++) {
+		struct xsim_config c = { .dict_id = AIR_DICT_HEADERS };
+		c.caps = caps_hf(2400);
+		struct sim_channel_params cp = air_hwchan_params(&c, g_seed);
+		struct xsim *s = hw_sim_new(&c, &cp);
+		uint64_t r = g_seed + 99;
+		make_msg(s, XSIM_A, &r, 2000, 0, false);
+		make_msg(s, XSIM_B, &r, 2000, 0, false);
+		assert_true(xsim_run(s, 3600 * 1000, both_done, NULL));
+		xsim_run(s, xsim_now(s) + 60 * 1000, NULL, NULL);
+		uint64_t frames = xsim_chan(s)->frames;
+		/* Ten quiet minutes: nothing on the air. */
+		xsim_run(s, xsim_now(s) + 600 * 1000, NULL, NULL);
+		assert_int_equal(xsim_chan(s)->frames, frames);
+		assert_int_equal(link_next_deadline_ms(xsim_link(s, XSIM_A)),
+		    INT64_MAX);
+		/* Mail at either side goes out at once. */
+		int64_t t0 = xsim_now(s);
+		make_msg(s, side, &r, 1000, 4, false);
+		assert_true(xsim_run(s, t0 + 3600 * 1000, both_done, NULL));
+		const struct xsim_msg *d = xsim_delivered(s, side,
+		    xsim_sent_count(s, side) - 1);
+		assert_non_null(d);
+		assert_true(d->commit_ms - t0 < 10000);
+		assert_all_delivered(s, "idle_break_in");
+		xsim_free(s);
+	}
+}
+
 int
 main(void)
 {
@@ -697,6 +733,7 @@ main(void)
 		cmocka_unit_test(test_hwsim_faults),
 		cmocka_unit_test(test_hwsim_restarts),
 		cmocka_unit_test(test_hwsim_every_profile),
+		cmocka_unit_test(test_idle_quiet_and_break_in),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -166,9 +166,13 @@ test_setup_negotiation(void **state)
 	assert_int_equal(link_dict_id(a.l), 0);
 	assert_int_equal(link_features(a.l), LINK_FEAT_DEFLATE);
 	assert_int_equal(link_payload_max(a.l), 512 - 10 - 4 - 16);
-	/* The responder got the turn with the ACCEPT and handed it over. */
-	assert_true(link_has_turn(a.l));
+	/* The responder got the turn with the ACCEPT and handed it over;
+	 * the initiator had nothing either, so the link went idle: nobody
+	 * holds the turn and no timer runs. */
+	assert_false(link_has_turn(a.l));
 	assert_false(link_has_turn(b.l));
+	assert_int_equal(link_next_deadline_ms(a.l), INT64_MAX);
+	assert_int_equal(link_next_deadline_ms(b.l), INT64_MAX);
 	assert_int_equal(link_check_state(a.l), 0);
 	assert_int_equal(link_check_state(b.l), 0);
 	/* Orderly close: the peer learns why. */

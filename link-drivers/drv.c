@@ -72,6 +72,7 @@ struct drv_core {
 	struct buf outq;           /* wire bytes not yet in the device */
 	size_t hiwat, lowat;
 	bool lowat_armed;
+	size_t want_bytes;         /* wire size of the last refused write */
 	int64_t air_free_at_ms;
 	int64_t lead_ms;
 	bool ptt_on;
@@ -246,6 +247,23 @@ compute_marks(struct drv_core *c)
 
 /* ---- entry/leave and the timer ---------------------------------------- */
 
+/* Buffered bytes at or below which DRV_EV_WRITABLE fires: low water, and
+ * low enough that the write refused last time fits (0: only when empty),
+ * so an owner retrying the same frame is never woken in vain. */
+static size_t
+writable_level(const struct drv_core *c)
+{
+	size_t lvl = c->lowat;
+
+	if (c->want_bytes > 0) {
+		size_t fit = c->want_bytes < c->hiwat ?
+		    c->hiwat - c->want_bytes : 0;
+		if (fit < lvl)
+			lvl = fit;
+	}
+	return lvl;
+}
+
 static void timer_cb(uv_timer_t *t);
 static void core_tick(struct drv *d);
 static void close_progress(struct drv *d);
@@ -308,9 +326,8 @@ drv_next_deadline_ms(const struct drv *d)
 	}
 	/* Writable: when buffered airtime reaches low water. */
 	if (c->lowat_armed && c->state == DRV_S_UP && !c->stalled) {
-		size_t b = drv_buffered_bytes(d);
-		int64_t w = b > c->lowat ? now + 10 + airtime_ms(c,
-		    b - c->lowat) : now;
+		size_t b = drv_buffered_bytes(d), lvl = writable_level(c);
+		int64_t w = b > lvl ? now + 10 + airtime_ms(c, b - lvl) : now;
 		if (w < t)
 			t = w;
 	}
@@ -486,12 +503,15 @@ kick(struct drv *d)
 	struct drv_core *c = d->core;
 	const uint8_t *p;
 	uint64_t before = c->stats.bytes_out;
+	size_t allowed;
 
 	if (c->outq.len == 0 || c->close_started)
 		return;
+	/* Measured before the call: time moves on during it, and room that
+	 * appeared only afterwards is no refusal. */
+	allowed = drv__out_allowance(d, &p);
 	d->cls->kick(d);
-	if (c->outq.len > 0 && c->stats.bytes_out == before &&
-	    drv__out_allowance(d, &p) > 0)
+	if (allowed > 0 && c->outq.len > 0 && c->stats.bytes_out == before)
 		c->stalled = true;
 }
 
@@ -508,6 +528,7 @@ reset_io(struct drv *d)
 	c->nc_len = 0;
 	c->air_free_at_ms = 0;
 	c->lowat_armed = false;
+	c->want_bytes = 0;
 	if (c->ptt_on && d->cls->set_ptt != NULL)
 		d->cls->set_ptt(d, false);
 	c->ptt_on = false;
@@ -920,8 +941,10 @@ drv_write(struct drv *d, const void *p, size_t n)
 	if (b > 0 && b + wire > c->hiwat) {
 		c->stats.refused_writes++;
 		c->lowat_armed = true;
+		c->want_bytes = wire;
 		return GW_EAGAIN;
 	}
+	c->want_bytes = 0;
 	enter(d);
 	switch (c->framing) {
 	case DRV_FRAMING_SYNC:
@@ -1069,7 +1092,7 @@ core_tick(struct drv *d)
 	kick(d);
 	if (c->lowat_armed && c->state == DRV_S_UP) {
 		b = drv_buffered_bytes(d);
-		if (b <= c->lowat) {
+		if (b <= writable_level(c)) {
 			struct drv_event ev;
 
 			c->lowat_armed = false;

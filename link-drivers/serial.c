@@ -17,6 +17,7 @@
 #include "link-drivers/serial.h"
 
 #include "common/err.h"
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "firmware-profiles/profile.h"
 
@@ -385,6 +386,8 @@ serial_kick(struct drv *d)
 				}
 			}
 		}
+		GW_LOGD("drv", "device=%s write=%zu wrote=%zd", d->cfg->device,
+		    n, w);
 		if (w > 0)
 			drv__out_consume(d, (size_t)w);
 		if ((size_t)w < n) {

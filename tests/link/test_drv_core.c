@@ -29,6 +29,7 @@ struct fake {
 
 static bool fake_auto_up = true; /* read by fake_open; set per test */
 static bool fake_refuse;         /* the device is full (flow control) */
+static struct clk_virtual *fake_slow_clk; /* time passes inside kick */
 static struct buf closed_wire;   /* the wire of the last closed fake */
 
 static int
@@ -51,6 +52,8 @@ fake_kick(struct drv *d)
 	const uint8_t *p;
 	size_t n = drv__out_allowance(d, &p);
 
+	if (n == 0 && fake_slow_clk != NULL)
+		clk_virtual_advance(fake_slow_clk, 200);
 	if (n == 0 || fake_refuse)
 		return;
 	buf_append(&f->wire, p, n);
@@ -243,6 +246,7 @@ rig_init(struct rig *r, const struct prof *p, enum drv_framing fr)
 	r->o.clk = &r->clk;
 	fake_auto_up = true;
 	fake_refuse = false;
+	fake_slow_clk = NULL;
 	assert_int_equal(drv_create(&r->reg, "fake", &r->cfg, &r->env,
 	    on_event, &r->o, &r->d), 0);
 }
@@ -449,6 +453,70 @@ test_slowest_rate_no_spin(void **state)
 	/* 20 bytes at 6.25 bytes/s: about 3.2 s less the lead. */
 	assert_true(r.clk.now_ms - t0 >= 2800);
 	assert_true(ticks <= 40);
+	rig_close(&r);
+	rig_fini(&r);
+}
+
+/* An owner retrying a refused frame on every DRV_EV_WRITABLE must find
+ * room each time: the event waits until that frame fits. */
+static void
+test_writable_means_it_fits(void **state)
+{
+	(void)state;
+	struct rig r;
+	uint8_t small[130], big[190];
+	int woken = 0;
+
+	rig_init(&r, load_prof(plain_2400), DRV_FRAMING_RAW);
+	drv_open(r.d);
+	run_until(r.d, &r.clk, r.clk.now_ms + 10);
+	memset(small, 1, sizeof(small));
+	memset(big, 2, sizeof(big));
+	assert_int_equal(drv_write(r.d, small, sizeof(small)), 0);
+	/* 130 buffered (<= low water 150) + 190 > 300: refused. */
+	assert_int_equal(drv_write(r.d, big, sizeof(big)), GW_EAGAIN);
+	int64_t t0 = r.clk.now_ms;
+	while (r.clk.now_ms < t0 + 3000) {
+		int w0 = r.o.writable;
+		int64_t next = drv_next_deadline_ms(r.d);
+		assert_true(next > r.clk.now_ms || next == r.clk.now_ms);
+		clk_virtual_set(&r.clk, next < t0 + 3000 ? next : t0 + 3000);
+		drv_tick(r.d);
+		if (r.o.writable > w0) {
+			woken++;
+			assert_int_equal(drv_write(r.d, big, sizeof(big)), 0);
+			break;
+		}
+	}
+	assert_int_equal(woken, 1);
+	/* It fits from 110 buffered down: 20 bytes = 67 ms after. */
+	assert_true(r.clk.now_ms - t0 >= 60);
+	rig_close(&r);
+	rig_fini(&r);
+}
+
+/* Time passes while the backend runs: room that appears only after it
+ * looked is not a refusal, and output keeps flowing. */
+static void
+test_no_false_stall(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct fake *f;
+	uint8_t frame[250];
+
+	rig_init(&r, load_prof(plain_2400), DRV_FRAMING_RAW);
+	f = (struct fake *)r.d;
+	drv_open(r.d);
+	memset(frame, 9, sizeof(frame));
+	assert_int_equal(drv_write(r.d, frame, sizeof(frame)), 0);
+	fake_slow_clk = &r.clk;
+	/* This write's kick finds no room (the device has its lead); the
+	 * fake takes 200 ms to say so. */
+	assert_int_equal(drv_write(r.d, frame, 10), 0);
+	run_until(r.d, &r.clk, r.clk.now_ms + 5000);
+	assert_int_equal(f->wire.len, sizeof(frame) + 10);
+	fake_slow_clk = NULL;
 	rig_close(&r);
 	rig_fini(&r);
 }
@@ -835,6 +903,8 @@ main(void)
 		cmocka_unit_test(test_budget_and_pacing),
 		cmocka_unit_test(test_flow_control_stall),
 		cmocka_unit_test(test_slowest_rate_no_spin),
+		cmocka_unit_test(test_writable_means_it_fits),
+		cmocka_unit_test(test_no_false_stall),
 		cmocka_unit_test(test_big_frame_when_empty),
 		cmocka_unit_test(test_sync_frames_both_ways),
 		cmocka_unit_test(test_kiss_profile),

@@ -23,6 +23,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -249,6 +250,8 @@ fork_echo(int master)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		uint8_t b[4096];
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		for (;;) {
 			ssize_t n = read(master, b, sizeof(b));
 			if (n <= 0) {
@@ -409,6 +412,9 @@ spawn(char *const argv[], int *out_fd)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		/* Dies with the test, even when a failed assertion skips
+		 * the cleanup. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		if (out_fd != NULL) {
 			dup2(p[1], 1);
 			close(p[0]);

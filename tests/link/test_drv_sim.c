@@ -10,6 +10,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "common/xmalloc.h"
 #include "firmware-profiles/profile.h"
 #include "link-drivers/drv.h"
@@ -21,6 +22,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -89,6 +91,9 @@ spawn(char *const argv[], int *out_fd)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		/* Dies with the test, even when a failed assertion skips
+		 * the cleanup. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(p[1], 1);
 		close(p[0]);
 		close(p[1]);
@@ -296,6 +301,8 @@ sess_init(struct sess *s, const char *prof_path, const char *dev,
 	char err[512];
 
 	memset(s, 0, sizeof(*s));
+	if (getenv("SKYWAVE_TEST_DEBUG"))
+		gw_log_set_debug("drv");
 	uv_loop_init(&s->loop);
 	if (prof_load_file(prof_path, &s->prof, err, sizeof(err)) < 0)
 		fail_msg("%s", err);
@@ -339,11 +346,13 @@ sess_fini(struct sess *s)
 }
 
 static pid_t
-start_echo(const char *dev, const char *prof_path, int *out)
+start_echo_fr(const char *dev, const char *prof_path, const char *framing,
+    int *out)
 {
-	char echo[] = LINK_ECHO_PATH, cls[] = "serial", fr[] = "sync",
+	char echo[] = LINK_ECHO_PATH, cls[] = "serial", fr[16],
 	     secs[] = "60", devb[600], pb[600];
 
+	snprintf(fr, sizeof(fr), "%s", framing);
 	snprintf(devb, sizeof(devb), "%s", dev);
 	snprintf(pb, sizeof(pb), "%s", prof_path);
 	char *argv[] = { echo, cls, devb, pb, fr, secs, NULL };
@@ -351,6 +360,12 @@ start_echo(const char *dev, const char *prof_path, int *out)
 	if (!wait_line(*out, "ready", 15000))
 		fail_msg("link_echo did not come up on %s", dev);
 	return pid;
+}
+
+static pid_t
+start_echo(const char *dev, const char *prof_path, int *out)
+{
+	return start_echo_fr(dev, prof_path, "sync", out);
 }
 
 static void
@@ -409,12 +424,45 @@ test_sim_half_duplex_hf(void **state)
 	pid_t echo = start_echo(r.b, r.prof_path, &eo);
 	sess_init(&s, r.prof_path, r.a, DRV_FRAMING_SYNC, 6);
 	drv_open(s.d);
-	if (!sess_run(&s, 45000))
-		fail_msg("%d of %d frames echoed over half duplex", s.nrecv,
-		    s.target);
+	if (!sess_run(&s, 45000)) {
+		struct drv_stats st;
+		drv_get_stats(s.d, &st);
+		fail_msg("%d of %d frames echoed over half duplex (sent %d, "
+		    "state %s, out %llu bytes, in %llu, buffered %zu, "
+		    "refused %llu)", s.nrecv, s.target, s.nsent,
+		    drv_state_name(drv_state(s.d)),
+		    (unsigned long long)st.bytes_out,
+		    (unsigned long long)st.bytes_in, drv_buffered_bytes(s.d),
+		    (unsigned long long)st.refused_writes);
+	}
 	assert_int_equal(s.nrecv, 6);
 	/* About one second of airtime below us at 2400 bit/s. */
 	assert_true(s.buffered_ms_max <= 1000 + 900);
+	sess_fini(&s);
+	stop_echo(echo, eo);
+	sim_stop(&r);
+}
+
+/* KISS TNCs on both ends (the kiss-tnc-1200 profile): parameters at
+ * start, data frames through the simulated TNCs and channel. */
+static void
+test_sim_kiss_tnc(void **state)
+{
+	(void)state;
+	struct simrig r;
+	struct sess s;
+	int eo;
+
+	if (!sim_start(&r, NULL, "firmware-profiles/kiss-tnc-1200.profile",
+	    NULL))
+		skip();
+	rng_state = tu_seed("test_sim_kiss_tnc") | 1;
+	pid_t echo = start_echo_fr(r.b, r.prof_path, "profile", &eo);
+	sess_init(&s, r.prof_path, r.a, DRV_FRAMING_PROFILE, 4);
+	drv_open(s.d);
+	if (!sess_run(&s, 45000))
+		fail_msg("%d of %d KISS frames echoed", s.nrecv, s.target);
+	assert_int_equal(s.nrecv, 4);
 	sess_fini(&s);
 	stop_echo(echo, eo);
 	sim_stop(&r);
@@ -459,6 +507,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sim_full_duplex_echo),
 		cmocka_unit_test(test_sim_half_duplex_hf),
+		cmocka_unit_test(test_sim_kiss_tnc),
 		cmocka_unit_test(test_sim_hayes_dial_outage_redial),
 	};
 	signal(SIGPIPE, SIG_IGN);

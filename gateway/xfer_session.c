@@ -654,7 +654,10 @@ produce_round(struct xfer *x)
 		any = true;
 	}
 	if (any && x->compress) {
-		def_feed(x, NULL, 0, Z_SYNC_FLUSH);
+		/* A stored round ends byte-aligned already: Z_BLOCK makes
+		 * it all decodable without the empty block of a sync flush. */
+		def_feed(x, NULL, 0, round_level == 0 ? Z_BLOCK :
+		    Z_SYNC_FLUSH);
 		if (round_level > 0) {
 			x->ratio_plain += x->stats.plain_out - plain0;
 			x->ratio_comp += x->out.len - out0;

@@ -10,8 +10,15 @@
  *   LOADING --queue_load--> READING --content read--> MARKING
  *   MARKING --recipients in flight--> SENDING --far side committed-->
  *   RELAYING --recipients relayed--> (freed)
+ *   SENDING --planner redirected/failed a recipient--> (withdrawn from
+ *   the transfer, active recipients back to queued, freed)
  *   any step failing --> (freed; the recipients stay or return to queued
  *   at the next start, so nothing is lost)
+ *
+ * Planner job of an out_msg: added when it enters SENDING (before the
+ * transfer can pick it), resolved by the relayed report, forgotten when
+ * it is withdrawn. The job is looked up by (id, route) every time, never
+ * kept: a decision may free it.
  *
  * Incoming message (struct in_msg): storage operations for one message run
  * strictly in order (BEGIN, APPEND..., COMMIT), one at a time, because the
@@ -570,7 +577,9 @@ on_selected(int status, const struct queue_work *w, size_t n, void *arg)
 /* xfer's pick: the scheduler's choice when it is on hand; otherwise (the
  * chosen message is still loading) the best candidate the scheduler still
  * holds as ready, by priority then arrival. A candidate the scheduler no
- * longer holds, holds aside, or a BY;R past its deadline is never sent. */
+ * longer holds, holds aside, or a BY;R past its deadline is never sent.
+ * Called at every segment boundary and by xfer_pending(), so it must stay
+ * cheap and must not start queue work. */
 static int
 pick(void *arg, const struct xfer_cand *c, size_t n)
 {
@@ -595,8 +604,6 @@ pick(void *arg, const struct xfer_cand *c, size_t n)
 		    c[i].arrival < c[best].arrival))
 			best = (int)i;
 	}
-	if (best < 0 && j != NULL)
-		feed(a); /* the scheduler's choice is not loaded yet */
 	return best;
 }
 
@@ -667,8 +674,16 @@ link_model(struct airlink *a, struct predict_link *m)
 	double nominal = (double)a->prof.air.rate_bps / 8.0;
 
 	predict_link_default(m);
-	m->rate_bps = ls->goodput_bps > 0 ? ls->goodput_bps / 8.0 : nominal;
-	m->max_rate_bps = nominal > m->rate_bps ? nominal : m->rate_bps;
+	/* The measured rate once there is enough behind it, kept within
+	 * 5..100 % of the air rate so one bad estimate cannot swing every
+	 * prediction on the route. */
+	m->rate_bps = nominal;
+	if (ls->goodput_bps > 0 && ls->acked_bytes >= 4096) {
+		double g = ls->goodput_bps / 8.0;
+		m->rate_bps = g < nominal * 0.05 ? nominal * 0.05 :
+		    g > nominal ? nominal : g;
+	}
+	m->max_rate_bps = nominal;
 	m->turnaround_ms = ls->turnaround_ms > 0 ? ls->turnaround_ms :
 	    a->prof.air.turnaround_ms;
 	m->max_burst_ms = a->prof.air.max_tx_ms;

@@ -109,6 +109,9 @@ static const char schema_v1[] =
     "CREATE INDEX rcpt_order ON rcpt(route, band DESC, deadline, mid, size)"
     " WHERE state IN " PENDING_SQL ";"
     "CREATE INDEX rcpt_inflight ON rcpt(mid) WHERE state = 2;"
+    "CREATE INDEX rcpt_ready ON rcpt(route, band DESC, deadline, mid)"
+    " WHERE state = 0;"
+    "CREATE INDEX rcpt_retry ON rcpt(route, next_attempt) WHERE state = 1;"
     "CREATE TABLE route_band("
     " route TEXT NOT NULL,"
     " band INTEGER NOT NULL,"
@@ -217,14 +220,20 @@ static const char *const migrations[] = {
 			     " LIMIT ?5)")                                    \
 	XX(RB_BAND, "SELECT bytes FROM route_band WHERE route = ?1"          \
 		    " AND band = ?2")                                         \
-	XX(SELECT, "SELECT r.rid, m.id, r.band, r.deadline, r.size,"         \
-		   " m.arrival, r.state, r.attempts, r.addr"                  \
-		   " FROM rcpt r INDEXED BY rcpt_order JOIN message m"        \
-		   " ON m.mid = r.mid WHERE r.route = ?1"                     \
-		   " AND r.state IN " PENDING_SQL " AND r.state <> 2"         \
-		   " AND r.next_attempt <= ?2"                                \
-		   " ORDER BY r.band DESC, r.deadline, r.mid, r.rid"          \
-		   " LIMIT ?3")                                               \
+	XX(SELECT_READY, "SELECT r.rid, m.id, r.band, r.deadline, r.size,"   \
+			 " m.arrival, r.state, r.attempts, r.addr, r.mid"     \
+			 " FROM rcpt r INDEXED BY rcpt_ready JOIN message m"  \
+			 " ON m.mid = r.mid WHERE r.route = ?1"               \
+			 " AND r.state = 0"                                   \
+			 " ORDER BY r.band DESC, r.deadline, r.mid, r.rid"    \
+			 " LIMIT ?2")                                         \
+	XX(SELECT_RETRY, "SELECT r.rid, m.id, r.band, r.deadline, r.size,"   \
+			 " m.arrival, r.state, r.attempts, r.addr, r.mid"     \
+			 " FROM rcpt r INDEXED BY rcpt_retry JOIN message m"  \
+			 " ON m.mid = r.mid WHERE r.route = ?1"               \
+			 " AND r.state = 1 AND r.next_attempt <= ?3"          \
+			 " ORDER BY r.band DESC, r.deadline, r.mid, r.rid"    \
+			 " LIMIT ?2")                                         \
 	XX(EVENT_INSERT, "INSERT INTO event(t, id, rid, kind, old, new,"     \
 			 " reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)")       \
 	XX(EVENT_LIST, "SELECT eid, t, id, rid, kind, old, new, reason"      \
@@ -234,7 +243,8 @@ static const char *const migrations[] = {
 			  " 'recovered at start' FROM rcpt r"                 \
 			  " INDEXED BY rcpt_inflight JOIN message m"          \
 			  " ON m.mid = r.mid WHERE r.state = 2")              \
-	XX(RECOVER, "UPDATE rcpt SET state = 0 WHERE state = 2")             \
+	XX(RECOVER, "UPDATE rcpt SET state = 0, next_attempt = 0"            \
+		    " WHERE state = 2")                                      \
 	XX(SEEN_INSERT, "INSERT OR REPLACE INTO seen(id, t) VALUES(?1, ?2)") \
 	XX(SEEN_PRUNE, "DELETE FROM seen WHERE id IN (SELECT id FROM seen"   \
 		       " WHERE t < ?1 LIMIT ?2)")                             \
@@ -993,36 +1003,92 @@ queue__work_free(struct queue_work *w, size_t n)
 	free(w);
 }
 
+/* One candidate of a selection, with the keys it is ordered by. */
+struct cand {
+	struct queue_work w;
+	int64_t mid, dl;
+};
+
+static int
+fetch_cands(struct queue__db *d, enum stmt_id which, const char *route,
+    int64_t now, size_t max, struct cand *c, size_t *n)
+{
+	sqlite3_stmt *s = stmt(d, which);
+	int rc = 0;
+
+	*n = 0;
+	bind_text(s, 1, route);
+	sqlite3_bind_int64(s, 2, (int64_t)max);
+	if (which == ST_SELECT_RETRY)
+		sqlite3_bind_int64(s, 3, now);
+	while (*n < max && (rc = step(s)) > 0) {
+		struct cand *x = &c[(*n)++];
+		x->dl = sqlite3_column_int64(s, 3);
+		x->w.rid = sqlite3_column_int64(s, 0);
+		if (sqlite3_column_bytes(s, 1) == QUEUE_ID_LEN)
+			memcpy(x->w.id, sqlite3_column_blob(s, 1),
+			    QUEUE_ID_LEN);
+		x->w.band = sqlite3_column_int(s, 2);
+		x->w.deadline = x->dl == QUEUE__NO_DEADLINE ? 0 : x->dl;
+		x->w.size = sqlite3_column_int64(s, 4);
+		x->w.arrival = sqlite3_column_int64(s, 5);
+		x->w.state = (enum queue_rstate)sqlite3_column_int(s, 6);
+		x->w.attempts = sqlite3_column_int(s, 7);
+		x->w.addr = col_strdup(s, 8);
+		x->mid = sqlite3_column_int64(s, 9);
+	}
+	sqlite3_reset(s);
+	return rc < 0 ? rc : 0;
+}
+
+/* Selection order: band descending, deadline, arrival (mid), rid. */
+static bool
+cand_before(const struct cand *a, const struct cand *b)
+{
+	if (a->w.band != b->w.band)
+		return a->w.band > b->w.band;
+	if (a->dl != b->dl)
+		return a->dl < b->dl;
+	if (a->mid != b->mid)
+		return a->mid < b->mid;
+	return a->w.rid < b->w.rid;
+}
+
+/*
+ * Queued recipients come in selection order from their own partial index
+ * (rcpt_ready); deferred ones that are due from theirs (rcpt_retry, by due
+ * time, then sorted). Neither scan passes over recipients that cannot be
+ * taken (in flight, held, deferred and not yet due), however many there
+ * are. The two ordered lists are merged.
+ */
 int
 queue__db_select(struct queue__db *d, const char *route, int64_t now,
     size_t max, struct queue_work **out, size_t *n)
 {
-	sqlite3_stmt *s = stmt(d, ST_SELECT);
-	struct queue_work *w = NULL;
-	size_t cnt = 0;
+	struct cand *a = xcalloc(max ? max : 1, sizeof(*a));
+	struct cand *b = xcalloc(max ? max : 1, sizeof(*b));
+	struct queue_work *w = xcalloc(max ? max : 1, sizeof(*w));
+	size_t na = 0, nb = 0, i = 0, j = 0, cnt = 0;
 	int rc;
 
-	bind_text(s, 1, route ? route : "");
-	sqlite3_bind_int64(s, 2, now);
-	sqlite3_bind_int64(s, 3, (int64_t)max);
-	if (max)
-		w = xcalloc(max, sizeof(*w));
-	while (cnt < max && (rc = step(s)) > 0) {
-		struct queue_work *x = &w[cnt++];
-		int64_t dl = sqlite3_column_int64(s, 3);
-		x->rid = sqlite3_column_int64(s, 0);
-		if (sqlite3_column_bytes(s, 1) == QUEUE_ID_LEN)
-			memcpy(x->id, sqlite3_column_blob(s, 1), QUEUE_ID_LEN);
-		x->band = sqlite3_column_int(s, 2);
-		x->deadline = dl == QUEUE__NO_DEADLINE ? 0 : dl;
-		x->size = sqlite3_column_int64(s, 4);
-		x->arrival = sqlite3_column_int64(s, 5);
-		x->state = (enum queue_rstate)sqlite3_column_int(s, 6);
-		x->attempts = sqlite3_column_int(s, 7);
-		x->addr = col_strdup(s, 8);
+	route = route ? route : "";
+	rc = fetch_cands(d, ST_SELECT_READY, route, now, max, a, &na);
+	if (rc == 0)
+		rc = fetch_cands(d, ST_SELECT_RETRY, route, now, max, b, &nb);
+	while (rc == 0 && cnt < max && (i < na || j < nb)) {
+		if (j >= nb || (i < na && cand_before(&a[i], &b[j])))
+			w[cnt++] = a[i++].w;
+		else
+			w[cnt++] = b[j++].w;
 	}
-	sqlite3_reset(s);
-	if (cnt < max && rc < 0) {
+	/* candidates not taken still own their address strings */
+	for (; i < na; i++)
+		free_const(a[i].w.addr);
+	for (; j < nb; j++)
+		free_const(b[j].w.addr);
+	free(a);
+	free(b);
+	if (rc) {
 		queue__work_free(w, cnt);
 		return rc;
 	}

@@ -135,6 +135,49 @@ test_due_and_held_excluded(void **state)
 	qt_teardown(&t);
 }
 
+/* Deferred recipients not yet due never hide the work that is ready, and
+ * due ones take their place in the order (band first). */
+static void
+test_many_deferred(void **state)
+{
+	struct qt t;
+	int64_t rids[64];
+	uint8_t ids[64][QUEUE_ID_LEN];
+	uint8_t low[QUEUE_ID_LEN];
+	size_t n;
+	const int ndef = 40;
+	(void)state;
+
+	qt_setup(&t, "qdeferred");
+	for (int i = 0; i < ndef; i++)
+		sub(&t, 5, 0, "hf1", 10, ids[0]);
+	assert_int_equal(qt_select(&t, "hf1", 64, rids, ids, &n), 0);
+	assert_int_equal(n, (size_t)ndef);
+	int64_t first = rids[0];
+	/* all band-5 recipients deferred for 60 s */
+	for (int i = 0; i < ndef; i++) {
+		assert_int_equal(qt_update1(&t, rids[i], QUEUE_R_INFLIGHT, NULL),
+		    0);
+		assert_int_equal(qt_update1(&t, rids[i], QUEUE_R_DEFERRED, NULL),
+		    0);
+	}
+	sub(&t, 0, 0, "hf1", 10, low);
+	assert_int_equal(qt_select(&t, "hf1", 1, rids, ids, &n), 0);
+	assert_int_equal(n, 1);
+	assert_memory_equal(ids[0], low, QUEUE_ID_LEN);
+	/* once due, the band-5 ones come before the band-0 one again */
+	clk_virtual_advance(&t.clock, 61000);
+	assert_int_equal(qt_select(&t, "hf1", 64, rids, ids, &n), 0);
+	assert_int_equal(n, (size_t)ndef + 1);
+	assert_int_equal(rids[0], first);
+	assert_memory_equal(ids[ndef], low, QUEUE_ID_LEN);
+	/* a small max takes the best of both lists */
+	assert_int_equal(qt_select(&t, "hf1", 3, rids, ids, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(rids[0], first);
+	qt_teardown(&t);
+}
+
 /* Every (from, to) pair: legal ones succeed, the rest are refused with
  * GW_ESTATE and change nothing. */
 static int
@@ -703,6 +746,7 @@ main(void)
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_aby_deadline_orders),
 		cmocka_unit_test(test_due_and_held_excluded),
+		cmocka_unit_test(test_many_deferred),
 		cmocka_unit_test(test_every_transition),
 		cmocka_unit_test(test_update_all_or_nothing),
 		cmocka_unit_test(test_redirect),

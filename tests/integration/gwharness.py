@@ -66,7 +66,8 @@ class Sim:
 
 class Gateway:
     def __init__(self, top, name, links, routes, extra=""):
-        """links: [(link_name, device, profile, peer)], routes: text."""
+        """links: [(link_name, device, profile, peer[, key_file])],
+        routes: text."""
         self.name = name
         self.dir = os.path.join(top, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -76,9 +77,13 @@ class Gateway:
         self.maildir = os.path.join(self.dir, "mail")
         text = ("[gateway]\nhostname = %s\nlisten = 127.0.0.1:%d\n"
                 "data_dir = %s\n%s\n" % (name, self.port, self.dir, extra))
-        for (ln, dev, prof, peer) in links:
+        for link in links:
+            (ln, dev, prof, peer) = link[:4]
             text += ("[link %s]\ndriver = pty\ndevice = %s\nprofile = %s\n"
-                     "peer = %s\n\n" % (ln, dev, prof, peer))
+                     "peer = %s\n" % (ln, dev, prof, peer))
+            if len(link) > 4:
+                text += "key_file = %s\n" % link[4]
+            text += "\n"
         text += "[route]\n" + routes
         with open(self.conf, "w") as f:
             f.write(text)

@@ -44,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
@@ -114,6 +115,7 @@ usage(FILE *f)
 	    "  --stats               log counters on SIGUSR1\n"
 	    "  --stats-interval DUR  log counters every DUR\n"
 	    "  --dir DIR             create symlinks DIR/a0, DIR/b0, ...\n"
+	    "  --die-with-parent     stop when the parent process exits\n"
 	    "Prints the device paths (a0, b0, a1, b1, ...) one per line, then\n"
 	    "runs until SIGTERM or SIGINT.\n", LINKS_MAX);
 }
@@ -451,6 +453,7 @@ main(int argc, char **argv)
 		{ "stats", no_argument, NULL, 'S' },
 		{ "stats-interval", required_argument, NULL, 'i' },
 		{ "dir", required_argument, NULL, 'd' },
+		{ "die-with-parent", no_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -511,6 +514,12 @@ main(int argc, char **argv)
 			}
 			break;
 		case 'd': dir = optarg; break;
+		case 'D':
+			/* a test that dies must not leave simulators behind */
+			if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 ||
+			    getppid() == 1)
+				return finish(sd, 0);
+			break;
 		case 'h': usage(stdout); return finish(sd, 0);
 		default: usage(stderr); return finish(sd, 64);
 		}

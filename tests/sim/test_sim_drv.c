@@ -6,6 +6,7 @@
 #include "tests/lib/testutil.h"
 
 #include "hw-sim/sim_drv.h"
+#include "hw-sim/sim_rng.h"
 #include "link-drivers/drv.h"
 #include "firmware-profiles/profile.h"
 #include "common/buf.h"
@@ -403,6 +404,85 @@ test_devices(void **state)
 	rig_fini(&r);
 }
 
+/* Half duplex: A sends frames as its budget allows (on WRITABLE), B
+ * echoes each frame it gets; every frame comes back intact, the turns
+ * cost turnarounds. */
+struct echo_rig {
+	struct rig *r;
+	struct buf sent[64];
+	int target, nsent, nrecv;
+};
+
+static void
+echo_fill(struct echo_rig *e, struct sim_rng *rng)
+{
+	struct drv *a = e->r->s[0].d;
+
+	while (drv_state(a) == DRV_S_UP && e->nsent < e->target) {
+		struct buf *b = &e->sent[e->nsent];
+		if (b->data == NULL) {
+			size_t n = 1 + sim_rng_next(rng) % 200;
+			for (size_t i = 0; i < n; i++)
+				buf_append_byte(b, (uint8_t)sim_rng_next(rng));
+		}
+		if (drv_write(a, b->data, b->len) != 0)
+			break;
+		e->nsent++;
+	}
+}
+
+static void
+test_half_duplex_echo(void **state)
+{
+	(void)state;
+	struct rig r;
+	struct echo_rig e = { 0 };
+	struct sim_rng rng;
+
+	sim_rng_seed(&rng, seed, 5);
+	rig_init(&r, "hf-2400-hd", NULL, -1);
+	e.r = &r;
+	e.target = 12;
+	side_create(&r, 0, DRV_FRAMING_SYNC, NULL);
+	side_create(&r, 1, DRV_FRAMING_SYNC, NULL);
+	run_to(&r, now(&r) + 10);
+	int64_t t0 = now(&r);
+	/* drive: A refills whenever it may; B echoes what it got */
+	int b_seen = 0;
+	size_t b_off = 0;
+	while (now(&r) - t0 < 600000 && r.s[0].frames < e.target) {
+		echo_fill(&e, &rng);
+		while (b_seen < r.s[1].frames) {
+			/* frames are concatenated in frame_bytes; sizes from
+			 * what A sent, in order */
+			size_t n = e.sent[b_seen].len;
+			if (drv_write(r.s[1].d, r.s[1].frame_bytes.data + b_off,
+			    n) != 0)
+				break;
+			b_off += n;
+			b_seen++;
+		}
+		run_to(&r, now(&r) + 100);
+	}
+	const struct sim_channel_stats *cs = sim_channel_stats(
+	    sim_link_channel(sim_hub_link(r.hub, 0)));
+	printf("half-duplex echo: %d of %d frames back in %lld ms, "
+	    "%llu turnarounds (seed %llu)\n", r.s[0].frames, e.target,
+	    (long long)(now(&r) - t0), (unsigned long long)cs->turnarounds,
+	    (unsigned long long)seed);
+	assert_int_equal(r.s[1].frames, e.target);
+	assert_int_equal(r.s[0].frames, e.target);
+	size_t off = 0;
+	for (int i = 0; i < e.target; i++) {
+		assert_memory_equal(r.s[0].frame_bytes.data + off,
+		    e.sent[i].data, e.sent[i].len);
+		off += e.sent[i].len;
+		buf_fini(&e.sent[i]);
+	}
+	assert_true(cs->turnarounds >= 1);
+	rig_fini(&r);
+}
+
 /* The hub on a real libuv loop: it arms its own timer. */
 static void
 test_real_time(void **state)
@@ -473,6 +553,7 @@ main(void)
 		cmocka_unit_test(test_kiss_frames),
 		cmocka_unit_test(test_sync_frames_over_noise),
 		cmocka_unit_test(test_devices),
+		cmocka_unit_test(test_half_duplex_echo),
 		cmocka_unit_test(test_real_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

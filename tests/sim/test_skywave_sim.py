@@ -28,7 +28,8 @@ class Sim:
         self.dir = tempfile.mkdtemp(prefix="skywave-sim-test-")
         self.err = open(os.path.join(self.dir, "stderr"), "w+")
         self.p = subprocess.Popen(
-            [SIM, "--dir", self.dir, "--seed", SEED, "--links", str(links)]
+            [SIM, "--dir", self.dir, "--seed", SEED, "--links", str(links),
+             "--die-with-parent"]
             + list(args), stdout=subprocess.PIPE, stderr=self.err)
         self.paths = [self.p.stdout.readline().decode().strip()
                       for _ in range(2 * links)]

@@ -325,9 +325,17 @@ log_stats(struct simd *sd)
 	char line[2048];
 
 	for (int i = 0; i < sd->n_links; i++) {
-		sim_link_format_stats(sd->links[i].l, line, sizeof(line));
-		gw_log(GW_LOG_INFO, "sim", "link=%d profile=%s %s", i,
-		    sd->prof.name, line);
+		const struct simd_link *lk = &sd->links[i];
+		sim_link_format_stats(lk->l, line, sizeof(line));
+		gw_log(GW_LOG_INFO, "sim", "link=%d profile=%s %s "
+		    "a_poll=%s%s b_poll=%s%s a_held=%zu b_held=%zu "
+		    "a_unwritten=%zu b_unwritten=%zu", i, sd->prof.name, line,
+		    lk->e[0].poll_events & UV_READABLE ? "r" : "-",
+		    lk->e[0].poll_events & UV_WRITABLE ? "w" : "-",
+		    lk->e[1].poll_events & UV_READABLE ? "r" : "-",
+		    lk->e[1].poll_events & UV_WRITABLE ? "w" : "-",
+		    lk->e[0].in_len, lk->e[1].in_len, lk->e[0].out_len,
+		    lk->e[1].out_len);
 	}
 }
 

@@ -13,6 +13,7 @@
 #include "gateway/airlink.h"
 #include "gateway/control.h"
 #include "gateway/dispatch.h"
+#include "gateway/planner.h"
 #include "gateway/status.h"
 
 #include <stdio.h>
@@ -54,6 +55,9 @@ fill_status(void *arg, struct status *st)
 	for (size_t i = 0; i < n && i < STATUS_LINKS_MAX; i++)
 		airlink_fill_status(c->env.links[i], &st->links[st->nlinks++],
 		    st->onair, &st->nonair, STATUS_ONAIR_MAX);
+	if (c->env.planner)
+		st->nrisk = planner_fill_risk(c->env.planner, st->risk,
+		    STATUS_RISK_MAX);
 }
 
 static void

@@ -16,6 +16,7 @@
 
 struct airlink;
 struct dispatch;
+struct planner;
 struct ctlops;
 
 struct ctlops_env {
@@ -23,6 +24,7 @@ struct ctlops_env {
 	const struct gw_clock *clock;
 	struct queue *queue;
 	struct dispatch *dispatch;
+	const struct planner *planner; /* deadlines at risk; may be NULL */
 	struct airlink *const *links;
 	const size_t *nlinks;        /* the daemon's count, read each time */
 	const char *hostname;

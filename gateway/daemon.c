@@ -536,6 +536,7 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 		.clock = clk_system(),
 		.queue = gw->queue,
 		.dispatch = gw->dispatch,
+		.planner = gw->planner,
 		.links = gw->links,
 		.nlinks = &gw->nlinks,
 		.hostname = gw->hostname,

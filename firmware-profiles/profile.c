@@ -866,8 +866,22 @@ prof_find(const char *name_or_path, const char *dir, char *out, size_t outlen,
 		snprintf(err, errlen, "empty profile name");
 		return GW_EINVAL;
 	}
-	if (strchr(name_or_path, '/') ||
-	    (n > 8 && strcmp(name_or_path + n - 8, ".profile") == 0)) {
+	bool suffix = n > 8 && strcmp(name_or_path + n - 8, ".profile") == 0;
+	if (suffix && strchr(name_or_path, '/') == NULL &&
+	    !is_file(name_or_path)) {
+		/* "NAME.profile" not in the current directory: look it up
+		 * by NAME */
+		char name[PROF_NAME_MAX + 8];
+		if (n - 8 >= PROF_NAME_MAX) {
+			snprintf(err, errlen, "bad profile name \"%s\"",
+			    name_or_path);
+			return GW_EINVAL;
+		}
+		memcpy(name, name_or_path, n - 8);
+		name[n - 8] = '\0';
+		return prof_find(name, dir, out, outlen, err, errlen);
+	}
+	if (strchr(name_or_path, '/') || suffix) {
 		int w = snprintf(out, outlen, "%s", name_or_path);
 		if (w < 0 || (size_t)w >= outlen) {
 			snprintf(err, errlen, "profile path too long");

@@ -219,7 +219,8 @@ typedef void (*prof_error_fn)(const char *msg, void *arg);
 int prof_check_file(const char *path, prof_error_fn fn, void *arg);
 
 /* Resolve a profile name or path to a file path.
- *   - a value containing '/' or ending in ".profile" is a path, used as is;
+ *   - a value containing '/' is a path, used as is; so is one ending in
+ *     ".profile" that exists (else it is looked up by its NAME as below);
  *   - otherwise NAME.profile is looked up in dir (if not NULL), then in
  *     $SKYWAVE_PROFILE_DIR, then the source tree's firmware-profiles/ (build
  *     time), then the installed profile directory.

@@ -552,6 +552,12 @@ test_find(void **state)
 	assert_string_equal(out, path);
 	assert_int_equal(prof_find("./nope.profile", NULL, out, sizeof(out),
 	    err, sizeof(err)), GW_ENOENT);
+	/* NAME.profile that is not in the current directory: by NAME */
+	assert_int_equal(prof_find("local.profile", dir, out, sizeof(out),
+	    err, sizeof(err)), 0);
+	assert_string_equal(out, path);
+	assert_int_equal(prof_find("nope.profile", dir, out, sizeof(out),
+	    err, sizeof(err)), GW_ENOENT);
 	/* the environment directory */
 	setenv("SKYWAVE_PROFILE_DIR", dir, 1);
 	assert_int_equal(prof_find("local", NULL, out, sizeof(out), err,

@@ -19,6 +19,8 @@ Maildirs. Sent to chief@bravo.example:
   4. like 1 with ARCPT=rfc822;duty@charlie.example: the redirected copy
      leaves by the fast link and reaches charlie's Maildir with the trace
      header.
+  5. (after 3 arrived) BY=20;N, 30 kB: at the deadline a delayed DSN
+     (4.4.7) and the transfer goes on (never withdrawn).
 Prints its seed."""
 import email
 import os
@@ -91,7 +93,8 @@ def main():
                   "bravo.example = link:hf\n"
                   "charlie.example = link:fast\n"
                   "alt.example = maildir:%s\n"
-                  "alpha.example = maildir:%s\n" % (altmail, amail))
+                  "alpha.example = maildir:%s\n" % (altmail, amail),
+                  "[policy]\ndeliverby_min = 10s\n")
     b = h.Gateway(top, "bravo.example",
                   [("hf", sim.dev("b"), prof, "alpha.example")],
                   "alpha.example = link:hf\n"
@@ -212,9 +215,33 @@ def main():
                     b"X-Token: four" in x:
                 print("FAIL: bravo received a redirected or late message")
                 return 1
-        if not h.log_has(a.logpath, "event=withdrawn"):
-            print("FAIL: alpha never withdrew a message from the link")
+        # 5: mode N - delayed DSN at the deadline, transfer goes on
+        t5 = time.time()
+        send(a.port, "ops@alpha.example", "chief@bravo.example",
+             "Subject: keep going\r\nX-Token: five\r\n\r\n" +
+             noise(rnd, 30000) + "\r\n", ["BY=20;N"],
+             ["ORCPT=rfc822;chief@bravo.example"])
+
+        def delayed():
+            return [x for r in reports() for x in r["blocks"][1:]
+                    if x.get("action") == "delayed"]
+        if not h.wait_for(lambda: delayed(), 60, 0.5):
+            print("FAIL: no delayed DSN for the BY;N message")
             return 1
+        waited = time.time() - t5
+        d = delayed()
+        if len(d) != 1 or d[0].get("status") != "4.4.7" or waited < 18:
+            print("FAIL: delayed DSN %r after %.1fs" % (d, waited))
+            return 1
+        time.sleep(2)
+        with open(a.logpath, errors="replace") as f:
+            withdrawn = f.read().count("event=withdrawn")
+        if withdrawn != 3:
+            print("FAIL: %d messages withdrawn, want 3 (1, 2, 4)" %
+                  withdrawn)
+            return 1
+        print("ok: BY;N delayed DSN 4.4.7 after %.1fs, still on the air" %
+              waited)
         if any(g.stop() != 0 for g in gws):
             print("FAIL: unclean stop")
             return 1

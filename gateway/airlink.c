@@ -665,6 +665,68 @@ on_resolved(void *arg, const uint8_t id[QUEUE_ID_LEN], int route)
 	out_free(a, o);
 }
 
+struct withdraw {
+	struct airlink *a;
+	void (*done)(int status, void *arg);
+	void *arg;
+};
+
+static void
+on_withdrawn(int status, void *arg)
+{
+	struct withdraw *w = arg;
+	struct airlink *a = w->a;
+
+	a->pending--;
+	w->done(status, w->arg);
+	free(w);
+	if (a->closing)
+		maybe_finish_close(a);
+}
+
+int
+airlink_withdraw(struct airlink *a, const uint8_t id[QUEUE_ID_LEN],
+    void (*done)(int status, void *arg), void *arg)
+{
+	struct out_msg *o = out_find(a, id);
+	struct queue_change *ch;
+	struct withdraw *w;
+	char hex[33];
+	int rc;
+
+	if (a->closing || o == NULL || o->st != OM_SENDING)
+		return GW_ENOENT;
+	xfer_out_remove(a->xfer, o->id);
+	planner_forget(a->env.planner, o->id, a->proute);
+	/* Parked as deferred (not selectable for an hour) rather than queued,
+	 * so the link cannot take it again before the operator's hold,
+	 * cancel or requeue reaches the queue. */
+	ch = xcalloc(o->nrids, sizeof(*ch));
+	for (size_t i = 0; i < o->nrids; i++) {
+		ch[i].rid = o->rids[i];
+		ch[i].to = QUEUE_R_DEFERRED;
+		ch[i].next_attempt = clk_wall_s(a->env.clock) + 3600;
+		ch[i].error = "taken off the air by the operator";
+		ch[i].status = "4.3.2";
+	}
+	w = xcalloc(1, sizeof(*w));
+	w->a = a;
+	w->done = done;
+	w->arg = arg;
+	rc = queue_update(a->env.queue, ch, o->nrids, on_withdrawn, w);
+	free(ch);
+	id_hex(o->id, hex);
+	GW_LOGI("link", "link=%s msg=%s event=withdrawn by=operator",
+	    a->cfg.name, hex);
+	out_free(a, o);
+	if (rc != 0) {
+		free(w);
+		return rc;
+	}
+	a->pending++;
+	return 0;
+}
+
 /* The route model from the profile, then from what the link measured. */
 static void
 link_model(struct airlink *a, struct predict_link *m)
@@ -1261,11 +1323,19 @@ on_drv_event(struct drv *d, const struct drv_event *ev, void *arg)
 		}
 		break;
 	case DRV_EV_FRAME:
-	case DRV_EV_DATA:
+	case DRV_EV_DATA: {
+		const struct link_stats *ls = link_get_stats(a->link);
+		uint64_t bad = ls->drop_corrupt + ls->drop_proto +
+		    ls->drop_auth + ls->drop_replay + ls->drop_state;
+		uint64_t in = ls->frames_in;
 		link_input(a->link, now, ev->data, ev->len);
+		if (ls->frames_in > in && ls->drop_corrupt + ls->drop_proto +
+		    ls->drop_auth + ls->drop_replay + ls->drop_state == bad)
+			a->last_good_ms = now; /* a good frame, any kind */
 		if (xfer_error(a->xfer) != 0)
 			link_reset(a->link, now, "transfer stream error");
 		break;
+	}
 	case DRV_EV_WRITABLE:
 	case DRV_EV_CARRIER: /* channel state; the session has its own timers */
 		break;

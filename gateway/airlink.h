@@ -85,6 +85,13 @@ struct status_xfer;
 void airlink_fill_status(struct airlink *a, struct status_link *l,
     struct status_xfer *onair, size_t *n, size_t max);
 
+/* Operator: take message id off the air (at the next segment boundary);
+ * its recipients on this link are parked (deferred for an hour, so the
+ * link does not take it again) until the operator's queue action, then
+ * done(status, arg) runs. GW_ENOENT (no callback) when the link is not sending it. */
+int airlink_withdraw(struct airlink *a, const uint8_t id[QUEUE_ID_LEN],
+    void (*done)(int status, void *arg), void *arg);
+
 /* Operator: take the link down (driver closed until up) or bring it up. */
 void airlink_set_enabled(struct airlink *a, bool on);
 const char *airlink_name(const struct airlink *a);

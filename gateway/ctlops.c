@@ -23,6 +23,10 @@
 struct ctlops {
 	struct ctlops_env env;
 	struct control *ctl;
+	/* Messages held by an operator since this daemon started (the
+	 * console's HELD panel); refreshed from the queue on each change. */
+	struct status_held held[STATUS_HELD_MAX];
+	size_t nheld;
 	int64_t started_ms;
 	void (*done)(void *);
 	void *done_arg;
@@ -36,12 +40,16 @@ struct pending {
 	void *token;
 	char id[STATUS_ID_MAX];
 	char route[STATUS_ADDR_MAX];
+	uid_t uid;
 	/* queue listing */
 	size_t limit;
 	size_t next_link;
 	struct status_msg *msgs;
 	size_t nmsgs;
 };
+
+static void fill_msg(struct status_msg *m, const struct queue_msg_info *info,
+    const char *hex, int64_t now_s);
 
 static void
 fill_status(void *arg, struct status *st)
@@ -58,6 +66,52 @@ fill_status(void *arg, struct status *st)
 	if (c->env.planner)
 		st->nrisk = planner_fill_risk(c->env.planner, st->risk,
 		    STATUS_RISK_MAX);
+	memcpy(st->held, c->held, c->nheld * sizeof(c->held[0]));
+	st->nheld = c->nheld;
+}
+
+static void
+held_remove(struct ctlops *c, const char *id)
+{
+	for (size_t i = 0; i < c->nheld; i++) {
+		if (strcmp(c->held[i].id, id) != 0)
+			continue;
+		memmove(&c->held[i], &c->held[i + 1],
+		    (c->nheld - i - 1) * sizeof(c->held[0]));
+		c->nheld--;
+		return;
+	}
+}
+
+struct held_load {
+	struct ctlops *c;
+	char id[STATUS_ID_MAX];
+	uid_t uid;
+};
+
+/* After a hold: describe the held message for the status snapshot. */
+static void
+on_held_loaded(int status, const struct queue_msg_info *info, void *arg)
+{
+	struct held_load *hl = arg;
+	struct ctlops *c = hl->c;
+	struct status_held *h;
+	struct status_msg m;
+
+	if (status == 0 && c->nheld < STATUS_HELD_MAX) {
+		held_remove(c, hl->id);
+		fill_msg(&m, info, hl->id, clk_wall_s(c->env.clock));
+		h = &c->held[c->nheld++];
+		memset(h, 0, sizeof(*h));
+		status_strlcpy(h->id, hl->id, sizeof(h->id));
+		status_strlcpy(h->sender, m.sender, sizeof(h->sender));
+		status_strlcpy(h->rcpts, m.rcpts, sizeof(h->rcpts));
+		h->priority = m.priority;
+		h->bytes = m.bytes;
+		h->since_s = clk_wall_s(c->env.clock);
+		snprintf(h->by, sizeof(h->by), "uid=%ld", (long)hl->uid);
+	}
+	free(hl);
 }
 
 static void
@@ -92,6 +146,18 @@ on_value(int status, int64_t value, void *arg)
 	snprintf(text, sizeof(text), "%s: %lld recipient%s of %s",
 	    control_op_name(p->op), (long long)value, value == 1 ? "" : "s",
 	    p->id);
+	if (p->op == CONTROL_OP_HOLD) {
+		struct held_load *hl = xcalloc(1, sizeof(*hl));
+		uint8_t id[QUEUE_ID_LEN];
+		hl->c = p->c;
+		hl->uid = p->uid;
+		status_strlcpy(hl->id, p->id, sizeof(hl->id));
+		if (queue_id_parse(p->id, id) != 0 ||
+		    queue_load(p->c->env.queue, id, on_held_loaded, hl) != 0)
+			free(hl);
+	} else {
+		held_remove(p->c, p->id);
+	}
 	if (p->c->env.dispatch)
 		dispatch_kick(p->c->env.dispatch);
 	for (size_t i = 0; i < *p->c->env.nlinks; i++)
@@ -216,6 +282,25 @@ list_next(struct pending *p)
 		answer(p, rc, gw_strerror(rc));
 }
 
+static int queue_action(struct pending *p);
+
+/* A message the operator acts on may be on the air: take it off first
+ * (its recipients go back to queued), then act on the queue. */
+static void
+on_withdrawn(int status, void *arg)
+{
+	struct pending *p = arg;
+	int rc;
+
+	if (status != 0) {
+		answer(p, status, "could not take the message off the air");
+		return;
+	}
+	rc = queue_action(p);
+	if (rc != 0)
+		answer(p, rc, gw_strerror(rc));
+}
+
 static struct airlink *
 find_link(struct ctlops *c, const char *name)
 {
@@ -232,7 +317,6 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 	struct ctlops *c = arg;
 	struct pending *p = xcalloc(1, sizeof(*p));
 	uint8_t id[QUEUE_ID_LEN];
-	char reason[96];
 	int rc = 0;
 
 	p->c = c;
@@ -241,8 +325,7 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 	p->token = token;
 	status_strlcpy(p->id, act->id, sizeof(p->id));
 	status_strlcpy(p->route, act->route, sizeof(p->route));
-	snprintf(reason, sizeof(reason), "operator uid=%ld",
-	    (long)act->uid);
+	p->uid = act->uid;
 
 	if (act->op == CONTROL_OP_LINK_DOWN || act->op == CONTROL_OP_LINK_UP ||
 	    ((act->op == CONTROL_OP_HOLD || act->op == CONTROL_OP_RELEASE ||
@@ -280,10 +363,41 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 		answer(p, GW_EINVAL, "bad message id (want 32 hex digits)");
 		return;
 	}
-	switch (act->op) {
-	case CONTROL_OP_SHOW:
+	if (act->op == CONTROL_OP_SHOW) {
 		rc = queue_load(c->env.queue, id, on_loaded, p);
-		break;
+		if (rc != 0)
+			answer(p, rc, gw_strerror(rc));
+		return;
+	}
+	if (act->op == CONTROL_OP_HOLD || act->op == CONTROL_OP_CANCEL ||
+	    act->op == CONTROL_OP_REQUEUE) {
+		if (act->op == CONTROL_OP_REQUEUE && act->route[0] == '\0') {
+			answer(p, GW_EINVAL, "requeue needs a route");
+			return;
+		}
+		for (size_t i = 0; i < *c->env.nlinks; i++)
+			if (airlink_withdraw(c->env.links[i], id, on_withdrawn,
+				p) == 0)
+				return;
+	}
+	rc = queue_action(p);
+	if (rc != 0)
+		answer(p, rc, gw_strerror(rc));
+}
+
+/* The queue side of an action on message p->id. */
+static int
+queue_action(struct pending *p)
+{
+	struct ctlops *c = p->c;
+	uint8_t id[QUEUE_ID_LEN];
+	char reason[96];
+	int rc;
+
+	if (queue_id_parse(p->id, id) != 0)
+		return GW_EINVAL;
+	snprintf(reason, sizeof(reason), "operator uid=%ld", (long)p->uid);
+	switch (p->op) {
 	case CONTROL_OP_HOLD:
 		rc = queue_hold(c->env.queue, id, reason, on_value, p);
 		break;
@@ -295,18 +409,13 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 		rc = queue_cancel(c->env.queue, id, reason, on_value, p);
 		break;
 	case CONTROL_OP_REQUEUE:
-		if (act->route[0] == '\0') {
-			answer(p, GW_EINVAL, "requeue needs a route");
-			return;
-		}
-		rc = queue_requeue(c->env.queue, id, act->route, on_value, p);
+		rc = queue_requeue(c->env.queue, id, p->route, on_value, p);
 		break;
 	default:
-		answer(p, GW_EUNSUPP, "not supported");
-		return;
+		rc = GW_EUNSUPP;
+		break;
 	}
-	if (rc != 0)
-		answer(p, rc, gw_strerror(rc));
+	return rc;
 }
 
 int

@@ -40,6 +40,7 @@
 #include "gateway/status.h"
 #include "gateway/xfer_session.h"
 #include "link-drivers/drv.h"
+#include "link-drivers/framing.h"
 #include "link-drivers/link_session.h"
 
 #include <ctype.h>
@@ -94,6 +95,7 @@ struct in_msg {
 	bool busy;
 	bool dup;       /* the queue already has it committed */
 	bool begun;     /* a partial transfer exists */
+	int64_t anchor_s; /* when its envelope first arrived (wall clock) */
 };
 
 struct airlink {
@@ -840,10 +842,13 @@ store_committed(void *arg, const uint8_t id[XFER_ID_BYTES])
 
 /* A queue envelope for received mail, routed by this gateway's table. */
 static struct queue_envelope *
-qenv_from_xenv(struct airlink *a, const struct xfer_env *x)
+qenv_from_xenv(struct airlink *a, const struct xfer_env *x, int64_t anchor)
 {
 	struct queue_envelope *e = xcalloc(1, sizeof(*e));
-	int64_t now = clk_wall_s(a->env.clock);
+	/* Remaining BY/ABY seconds count from when the envelope arrived, not
+	 * from the commit: on HF a message can spend minutes on the air. The
+	 * earliest arrival is used, which errs towards an earlier deadline. */
+	int64_t now = anchor;
 	char client[160];
 
 	memcpy(e->id, x->id, QUEUE_ID_LEN);
@@ -892,6 +897,7 @@ in_get(struct airlink *a, const uint8_t *id)
 			return m;
 	m = xcalloc(1, sizeof(*m));
 	m->a = a;
+	m->anchor_s = clk_wall_s(a->env.clock);
 	memcpy(m->id, id, QUEUE_ID_LEN);
 	m->next = a->ins;
 	a->ins = m;
@@ -1090,7 +1096,8 @@ in_run(struct in_msg *m)
 			/* offset 0 starts afresh: drop an older partial */
 			rc = queue_partial_abort(q, m->id, on_in_status, m);
 		} else {
-			struct queue_envelope *e = qenv_from_xenv(a, &op->env);
+			struct queue_envelope *e = qenv_from_xenv(a, &op->env,
+			    m->anchor_s);
 			rc = queue_partial_begin(q, e, (int64_t)op->env.size,
 			    on_in_value, m);
 		}
@@ -1111,7 +1118,8 @@ in_run(struct in_msg *m)
 		} else if (op->step == 1) {
 			rc = queue_partial_abort(q, m->id, on_in_status, m);
 		} else {
-			struct queue_envelope *e = qenv_from_xenv(a, &op->env);
+			struct queue_envelope *e = qenv_from_xenv(a, &op->env,
+			    m->anchor_s);
 			rc = queue_submit(q, e, &op->data, on_in_submitted, m);
 		}
 		break;
@@ -1493,6 +1501,10 @@ airlink_start(const struct airlink_env *env, const struct config_link *cfg,
 	lc.initiator = cfg->peer[0] && strcmp(env->identity, cfg->peer) < 0;
 	lc.dict_id = AIR_DICT_HEADERS;
 	lc.features = LINK_FEAT_DEFLATE | LINK_FEAT_DICT;
+	/* the driver's byte-stream framing costs airtime too (bursts are
+	 * bounded by the profile's maximum transmission time) */
+	if (a->prof.modem.framing != PROF_FRAMING_KISS)
+		lc.frame_overhead_bytes = FRAMING_OVERHEAD;
 	struct link_upper up = { up_pull, up_pending, up_deliver, up_state, a };
 	a->link = link_new(&lc, &up);
 

@@ -320,6 +320,9 @@ on_key(void *user, const char *section, const char *key, const char *value,
 	}
 	if (strcasecmp(section, "route") == 0)
 		return on_route(c, key, value, line);
+	if (strcasecmp(section, "delivery") == 0)
+		return set_field(c, deliver_cfg_fields, &cfg->delivery,
+		    "delivery", key, value, line);
 	if (strncasecmp(section, "link ", 5) == 0) {
 		const char *name = section + 5;
 		while (*name == ' ')
@@ -334,7 +337,8 @@ on_key(void *user, const char *section, const char *key, const char *value,
 		return load_error(c, GW_EINVAL, line,
 		    "key \"%s\" outside any section", key);
 	return load_error(c, GW_EINVAL, line,
-	    "unknown section [%s] (allowed: gateway, policy, link NAME, route)",
+	    "unknown section [%s] (allowed: gateway, policy, link NAME, route, "
+	    "delivery)",
 	    section);
 }
 
@@ -460,6 +464,7 @@ config_new_defaults(void)
 	GW_REQUIRE(cfgtab_defaults(config_policy_fields, &cfg->policy, err,
 		       sizeof(err)) == 0);
 	sched_cfg_default(&cfg->sched);
+	deliver_cfg_default(&cfg->delivery);
 	return cfg;
 }
 
@@ -580,6 +585,8 @@ config_dump(const struct config *cfg, FILE *fp)
 	dump_table(sched_cfg_fields, &cfg->sched, fp);
 	dump_table(sched_rules_cfg_fields, &cfg->sched.rules, fp);
 	dump_table(retry_cfg_fields, &cfg->sched.retry, fp);
+	fprintf(fp, "\n[delivery]\n");
+	dump_table(deliver_cfg_fields, &cfg->delivery, fp);
 	for (size_t i = 0; i < cfg->nlinks; i++) {
 		fprintf(fp, "\n[link %s]\n", cfg->links[i].name);
 		dump_table(config_link_fields, &cfg->links[i], fp);

@@ -6,6 +6,7 @@
  *   [gateway]     identity, listener, storage, limits, logging
  *   [policy]      trust, priorities, deadlines
  *   [link NAME]   one radio link (driver, device, profile, peer, key)
+ *   [delivery]    the onward SMTP/LMTP client (timeouts, connections)
  *   [route]       "domain-pattern = target" lines, in file order
  *
  * Parse -> validate -> normalise: config_load() returns a complete, checked
@@ -21,6 +22,7 @@
 #define GW_GATEWAY_CONFIG_H
 
 #include "common/cfgtab.h"
+#include "gateway/deliver.h"
 #include "gateway/sched.h"
 
 #include <limits.h>
@@ -95,6 +97,7 @@ struct config {
 	struct config_gateway gw;
 	struct config_policy policy;
 	struct sched_cfg sched;     /* [policy] scheduler, deadline, retry keys */
+	struct deliver_cfg delivery; /* [delivery] onward SMTP/LMTP client */
 	struct config_link links[CONFIG_LINKS_MAX];
 	size_t nlinks;
 	struct config_route routes[CONFIG_ROUTES_MAX];

@@ -711,7 +711,7 @@ dispatch_new(const struct dispatch_env *env, const struct config *cfg,
 	d->policy = policy;
 	d->max_received = cfg->policy.max_received;
 	retry_cfg_default(&d->retry);
-	smtpc_opts_default(&so, env->hostname);
+	deliver_cfg_smtpc(&cfg->delivery, env->hostname, &so);
 	d->smtpc = smtpc_client_new(env->loop, env->clock, &so);
 	dopt.hostname = env->hostname;
 	dopt.max_received = cfg->policy.max_received;

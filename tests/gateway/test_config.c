@@ -88,7 +88,9 @@ test_full_file(void **state)
 	    "hq.example = link:hf1\n"
 	    "*.mil.example = link:los\n"
 	    "local.example = maildir:/var/mail/fu1\n"
-	    "* = smtp:127.0.0.1:25,127.0.0.1:2525\n");
+	    "* = smtp:127.0.0.1:25,127.0.0.1:2525\n"
+	    "[delivery]\n"
+	    "smtp_connect_timeout = 10s\n");
 	assert_string_equal(cfg->gw.hostname, "fu1.example");
 	assert_string_equal(cfg->listen_host, "::1");
 	assert_int_equal(cfg->listen_port, 2626);
@@ -101,6 +103,8 @@ test_full_file(void **state)
 	assert_int_equal(cfg->policy.deliverby_min_ms, 120000);
 	assert_int_equal(cfg->policy.untrusted_max_priority, -2);
 	assert_int_equal(cfg->sched.retry.backoff_ms, 60000);
+	assert_int_equal(cfg->delivery.connect_ms, 10000);
+	assert_int_equal(cfg->delivery.connection_limit, 4);
 	assert_int_equal(cfg->nlinks, 2);
 	assert_string_equal(cfg->links[0].name, "hf1");
 	assert_int_equal(cfg->links[0].driver, CONFIG_DRV_PTY);
@@ -139,6 +143,8 @@ test_errors_name_file_and_line(void **state)
 	    "t.conf:2: retry_backoff: out of range");
 	load_bad("[policy]\nretry_backoff = 1m\nretry_backoff = 2m\n",
 	    "t.conf:3: duplicate key \"retry_backoff\"");
+	load_bad("[delivery]\nsmtp_connection_limit = 0\n",
+	    "t.conf:2: smtp_connection_limit: out of range");
 	load_bad("[policy]\nnonsense_key = 1\n",
 	    "t.conf:2: unknown key \"nonsense_key\" in [policy]");
 	load_bad("[policy]\npriority_policy = loud\n",
@@ -219,8 +225,8 @@ test_man_page_complete(void **state)
 	fclose(f);
 	const struct cfg_field *tabs[] = { config_gateway_fields,
 		config_policy_fields, config_link_fields, sched_cfg_fields,
-		sched_rules_cfg_fields, retry_cfg_fields };
-	for (int t = 0; t < 6; t++) {
+		sched_rules_cfg_fields, retry_cfg_fields, deliver_cfg_fields };
+	for (int t = 0; t < 7; t++) {
 		for (const struct cfg_field *fl = tabs[t]; fl->key; fl++) {
 			char want[80];
 			snprintf(want, sizeof(want), "\n.B %s\n", fl->key);

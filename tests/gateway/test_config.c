@@ -201,12 +201,18 @@ test_file_errors(void **state)
 	snprintf(want, sizeof(want), "%s:3: max_errors: out of range", path);
 	assert_non_null(strstr(err, want));
 
-	/* the shipped example configuration must load */
-	char *ex = tu_src_path("docs/skywave.conf.example");
-	assert_int_equal(config_load(ex, &cfg, err, sizeof(err)), 0);
-	assert_true(cfg->nlinks >= 1);
-	config_free(cfg);
-	free(ex);
+	/* the shipped example configurations must load */
+	const char *examples[] = { "docs/examples/field-unit.conf",
+		"docs/examples/hq-behind-postfix.conf" };
+	for (size_t i = 0; i < 2; i++) {
+		char *ex = tu_src_path(examples[i]);
+		if (config_load(ex, &cfg, err, sizeof(err)) != 0)
+			fail_msg("%s", err);
+		assert_true(cfg->nlinks >= 1);
+		assert_true(cfg->nroutes >= 2);
+		config_free(cfg);
+		free(ex);
+	}
 	tu_rmtree(dir);
 	free(dir);
 }

@@ -114,14 +114,25 @@ hexval(uint8_t c)
 	return -1;
 }
 
+static bool
+is_esc(const struct mime_reencode_params *p, uint8_t c)
+{
+	return (p->esc[c >> 3] >> (c & 7)) & 1;
+}
+
 static void
 qp_encode(const struct mime_reencode_params *p, const uint8_t *d, size_t n,
     struct buf *out)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	size_t col = 0;
+	size_t col = 0, bi = 0;
 	size_t lim = p->line_len;
 	for (size_t i = 0; i < n; i++) {
+		/* explicit soft breaks (line_len 0) before octet i */
+		while (lim == 0 && bi < p->nbreaks && p->breaks[bi] == i) {
+			buf_append(out, "=\r\n", 3);
+			bi++;
+		}
 		uint8_t c = d[i];
 		if (c == '\r' && i + 1 < n && d[i + 1] == '\n') {
 			buf_append(out, "\r\n", 2);
@@ -129,12 +140,14 @@ qp_encode(const struct mime_reencode_params *p, const uint8_t *d, size_t n,
 			i++;
 			continue;
 		}
-		bool at_end = i + 1 == n || (d[i + 1] == '\r' && i + 2 < n &&
-		    d[i + 2] == '\n');
+		bool soft_next = lim == 0 && bi < p->nbreaks &&
+		    p->breaks[bi] == i + 1;
+		bool at_end = !soft_next && (i + 1 == n ||
+		    (d[i + 1] == '\r' && i + 2 < n && d[i + 2] == '\n'));
 		char tok[3];
 		size_t tl;
-		if ((c >= 33 && c <= 126 && c != '=') ||
-		    ((c == ' ' || c == '\t') && !at_end)) {
+		if (!is_esc(p, c) && ((c >= 33 && c <= 126 && c != '=') ||
+		    ((c == ' ' || c == '\t') && !at_end))) {
 			tok[0] = (char)c;
 			tl = 1;
 		} else {
@@ -144,13 +157,16 @@ qp_encode(const struct mime_reencode_params *p, const uint8_t *d, size_t n,
 			tl = 3;
 		}
 		/* room for this token, plus "=" unless the line ends here */
-		size_t need = col + tl + (at_end ? 0 : 1);
-		if (need > lim && col > 0) {
+		if (lim > 0 && col > 0 && col + tl + (at_end ? 0 : 1) > lim) {
 			buf_append(out, "=\r\n", 3);
 			col = 0;
 		}
 		buf_append(out, tok, tl);
 		col += tl;
+	}
+	while (lim == 0 && bi < p->nbreaks && p->breaks[bi] == n) {
+		buf_append(out, "=\r\n", 3);
+		bi++;
 	}
 }
 
@@ -158,11 +174,10 @@ static int
 qp_decode(const uint8_t *e, size_t n, struct buf *out,
     struct mime_reencode_params *p)
 {
-	size_t col = 0, maxcol = 0;
-	size_t end = n;
-	for (size_t i = 0; i < end; i++) {
+	size_t col = 0, maxcol = 0, cap = 0;
+	for (size_t i = 0; i < n; i++) {
 		uint8_t c = e[i];
-		if (c == '\r' && i + 1 < end && e[i + 1] == '\n') {
+		if (c == '\r' && i + 1 < n && e[i + 1] == '\n') {
 			buf_append(out, "\r\n", 2);
 			if (col > maxcol)
 				maxcol = col;
@@ -171,7 +186,7 @@ qp_decode(const uint8_t *e, size_t n, struct buf *out,
 			continue;
 		}
 		if (c == '=') {
-			if (i + 2 >= end)
+			if (i + 2 >= n)
 				return GW_ESYNTAX;
 			if (e[i + 1] == '\r' && e[i + 2] == '\n') {
 				col++; /* the "=" counts */
@@ -179,12 +194,23 @@ qp_decode(const uint8_t *e, size_t n, struct buf *out,
 					maxcol = col;
 				col = 0;
 				i += 2;
+				if (p->nbreaks == cap) {
+					cap = cap ? cap * 2 : 16;
+					p->breaks = xrealloc(p->breaks,
+					    cap * sizeof(*p->breaks));
+				}
+				p->breaks[p->nbreaks++] = out->len;
 				continue;
 			}
 			int h = hexval(e[i + 1]), l = hexval(e[i + 2]);
 			if (h < 0 || l < 0)
 				return GW_ESYNTAX;
-			buf_append_byte(out, (uint8_t)(h << 4 | l));
+			uint8_t v = (uint8_t)(h << 4 | l);
+			/* escaped where a literal was allowed: remember the
+			 * octet (trailing white space is decided later) */
+			if (v >= 33 && v <= 126 && v != '=')
+				p->esc[v >> 3] |= (uint8_t)(1u << (v & 7));
+			buf_append_byte(out, v);
 			col += 3;
 			i += 2;
 			continue;
@@ -197,9 +223,29 @@ qp_decode(const uint8_t *e, size_t n, struct buf *out,
 	if (col > maxcol)
 		maxcol = col;
 	if (maxcol > 255)
-		return GW_ERANGE;
+		maxcol = 255;
 	p->line_len = (uint8_t)(maxcol < 4 ? 76 : maxcol);
 	return 0;
+}
+
+void
+mime_reencode_params_fini(struct mime_reencode_params *p)
+{
+	free(p->breaks);
+	p->breaks = NULL;
+	p->nbreaks = 0;
+}
+
+static bool
+reproduces(const struct mime_reencode_params *p, const struct buf *dec,
+    const uint8_t *enc, size_t len)
+{
+	struct buf re = BUF_INIT;
+	mime_reencode_encode(p, dec->data, dec->len, &re);
+	bool same = re.len == len && (len == 0 || memcmp(re.data, enc,
+	    len) == 0);
+	buf_fini(&re);
+	return same;
 }
 
 int
@@ -224,20 +270,26 @@ mime_reencode_check(enum mime_cte cte, const uint8_t *enc, size_t len,
 	}
 	int rc = cte == MIME_CTE_BASE64 ? b64_decode(b, n, out, p) :
 	    cte == MIME_CTE_QP ? qp_decode(b, n, out, p) : GW_EINVAL;
-	if (rc < 0) {
-		buf_reset(out);
-		return rc;
+	if (rc == 0) {
+		if (reproduces(p, out, enc, len)) {
+			if (cte == MIME_CTE_QP)
+				mime_reencode_params_fini(p); /* not needed */
+			return 0;
+		}
+		rc = GW_ERANGE;
+		if (cte == MIME_CTE_QP) {
+			/* the sender's encoder wrapped its own way: keep its
+			 * soft breaks explicitly */
+			uint8_t ll = p->line_len;
+			p->line_len = 0;
+			if (reproduces(p, out, enc, len))
+				return 0;
+			p->line_len = ll;
+		}
 	}
-	struct buf re = BUF_INIT;
-	mime_reencode_encode(p, out->data, out->len, &re);
-	bool same = re.len == len && (len == 0 || memcmp(re.data, enc,
-	    len) == 0);
-	buf_fini(&re);
-	if (!same) {
-		buf_reset(out);
-		return GW_ERANGE;
-	}
-	return 0;
+	mime_reencode_params_fini(p);
+	buf_reset(out);
+	return rc;
 }
 
 void
@@ -388,8 +440,24 @@ mime_pack(const uint8_t *msg, size_t len, struct buf *out,
 		buf_append_byte(out, p.line_len);
 		buf_append_byte(out, p.lead_crlf);
 		buf_append_byte(out, p.trail_crlf);
+		if (p.cte == MIME_CTE_QP) {
+			size_t ne = 0;
+			for (unsigned c = 0; c < 256; c++)
+				ne += is_esc(&p, (uint8_t)c);
+			put_varint(out, ne);
+			for (unsigned c = 0; c < 256; c++)
+				if (is_esc(&p, (uint8_t)c))
+					buf_append_byte(out, (uint8_t)c);
+			if (p.line_len == 0) {
+				put_varint(out, p.nbreaks);
+				for (size_t k = 0; k < p.nbreaks; k++)
+					put_varint(out, p.breaks[k] - (k ?
+					    p.breaks[k - 1] : 0));
+			}
+		}
 		put_varint(out, dec.len);
 		buf_append(out, dec.data, dec.len);
+		mime_reencode_params_fini(&p);
 		at = sp->off + sp->len;
 		st->parts_packed++;
 		st->enc_packed += sp->len;
@@ -400,6 +468,34 @@ mime_pack(const uint8_t *msg, size_t len, struct buf *out,
 	free(sc.s);
 }
 
+static int
+unpack_qp(const uint8_t *p, size_t len, size_t *i,
+    struct mime_reencode_params *prm)
+{
+	uint64_t ne, nb;
+	if (get_varint(p, len, i, &ne) < 0 || ne > 256 || ne > len - *i)
+		return GW_ECORRUPT;
+	for (uint64_t k = 0; k < ne; k++) {
+		uint8_t c = p[(*i)++];
+		prm->esc[c >> 3] |= (uint8_t)(1u << (c & 7));
+	}
+	if (prm->line_len != 0)
+		return prm->line_len < 4 ? GW_ECORRUPT : 0;
+	/* every break costs at least one octet: bounds the allocation */
+	if (get_varint(p, len, i, &nb) < 0 || nb > len - *i)
+		return GW_ECORRUPT;
+	prm->breaks = xmalloc((size_t)(nb ? nb : 1) * sizeof(*prm->breaks));
+	uint64_t at = 0;
+	for (uint64_t k = 0; k < nb; k++) {
+		uint64_t d;
+		if (get_varint(p, len, i, &d) < 0 || d > SIZE_MAX - at)
+			return GW_ECORRUPT;
+		at += d;
+		prm->breaks[prm->nbreaks++] = (size_t)at;
+	}
+	return 0;
+}
+
 int
 mime_unpack(const uint8_t *p, size_t len, struct buf *out)
 {
@@ -407,7 +503,9 @@ mime_unpack(const uint8_t *p, size_t len, struct buf *out)
 	buf_reset(out);
 	while (i < len) {
 		uint8_t t = p[i++];
-		struct mime_reencode_params prm = { MIME_CTE_BASE64, 0, 0, 0 };
+		struct mime_reencode_params prm;
+		memset(&prm, 0, sizeof(prm));
+		prm.cte = MIME_CTE_BASE64;
 		if (t == MIME_CTE_BASE64 || t == MIME_CTE_QP) {
 			if (len - i < 3)
 				return GW_ECORRUPT;
@@ -417,18 +515,27 @@ mime_unpack(const uint8_t *p, size_t len, struct buf *out)
 			prm.trail_crlf = p[i++];
 			if (t == MIME_CTE_BASE64 && prm.line_len % 4 != 0)
 				return GW_ECORRUPT;
-			if (t == MIME_CTE_QP && prm.line_len < 4)
+			if (t == MIME_CTE_QP && unpack_qp(p, len, &i, &prm) < 0) {
+				mime_reencode_params_fini(&prm);
 				return GW_ECORRUPT;
+			}
 		} else if (t != 0) {
 			return GW_ECORRUPT;
 		}
 		uint64_t n;
-		if (get_varint(p, len, &i, &n) < 0 || n > len - i)
+		if (get_varint(p, len, &i, &n) < 0 || n > len - i) {
+			mime_reencode_params_fini(&prm);
 			return GW_ECORRUPT;
+		}
+		if (prm.nbreaks > 0 && prm.breaks[prm.nbreaks - 1] > n) {
+			mime_reencode_params_fini(&prm);
+			return GW_ECORRUPT;
+		}
 		if (t == 0)
 			buf_append(out, p + i, (size_t)n);
 		else
 			mime_reencode_encode(&prm, p + i, (size_t)n, out);
+		mime_reencode_params_fini(&prm);
 		i += (size_t)n;
 	}
 	return 0;

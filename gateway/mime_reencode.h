@@ -16,13 +16,19 @@
  * Canonical quoted-printable: octets 33..126 except "=" literal, CRLF in the
  * data kept as a hard line break, space and tab literal except before a
  * line break or at the end (then =20 / =09), everything else =XX in upper
- * case; a soft break "=" CRLF is put in where the next item would make the
- * line longer than line_len (counting the "=").
+ * case, and also octets listed in esc (a sender's encoder that escapes more
+ * than it must, e.g. "." or "!", does so every time); a soft break "=" CRLF
+ * is put in where the next item would make the line longer than line_len
+ * (counting the "="), or, when the sender's encoder wrapped some other way
+ * (at word boundaries, say), exactly where it did (line_len 0, breaks).
  *
  * Packed form (what the air hop would carry): a sequence of records
  *     raw:    0x00 varint(len) octets
  *     base64: 0x01 line_len(1) lead_crlf(1) trail_crlf(1) varint(len) data
- *     qp:     0x02 line_len(1) lead_crlf(1) trail_crlf(1) varint(len) data
+ *     qp:     0x02 line_len(1) lead_crlf(1) trail_crlf(1)
+ *             varint(n) n escaped octets
+ *             [line_len 0: varint(k) k varint gaps between soft breaks]
+ *             varint(len) data
  * mime_unpack rebuilds the original message octet for octet.
  */
 #ifndef GW_GATEWAY_MIME_REENCODE_H
@@ -38,9 +44,16 @@ enum mime_cte { MIME_CTE_BASE64 = 1, MIME_CTE_QP = 2 };
 
 struct mime_reencode_params {
 	enum mime_cte cte;
-	uint8_t line_len;
+	uint8_t line_len;       /* QP: 0 = soft breaks listed in breaks */
 	uint8_t lead_crlf, trail_crlf;
+	uint8_t esc[32];        /* QP: octets the sender always escaped */
+	size_t *breaks;         /* QP, line_len 0: decoded offsets of soft
+				   breaks, ascending (owned) */
+	size_t nbreaks;
 };
+
+/* Free what a check or an unpack left in p. */
+void mime_reencode_params_fini(struct mime_reencode_params *p);
 
 /* Decode enc and check the canonical re-encoding. Returns 0 (decoded in
  * out, reset first; params in *p), GW_ERANGE (valid but not canonical:

@@ -36,6 +36,14 @@ static const struct vec vecs[] = {
 	{ MIME_CTE_QP, "x=3D1\r\n", 0, "x=1" },
 	{ MIME_CTE_QP, "x=3\r\n", GW_ESYNTAX, NULL },
 	{ MIME_CTE_QP, "x=\r\n", GW_ESYNTAX, NULL },
+	/* an encoder that wraps at words: its soft breaks are kept */
+	{ MIME_CTE_QP, "Dear Mr. =\r\nVan Lee,\r\nhello=\r\n there\r\n", 0,
+	    "Dear Mr. Van Lee,\r\nhello there" },
+	/* one that escapes "." every time: reproduced */
+	{ MIME_CTE_QP, "v1=2E0 and 2=2E5\r\n", 0, "v1.0 and 2.5" },
+	/* ... but not when it does so only sometimes */
+	{ MIME_CTE_QP, "v1=2E0 and 2.5\r\n", GW_ERANGE, NULL },
+	{ MIME_CTE_BASE64, "\r\naGVsbG8=\r\n\r\n\r\n", 0, "hello" },
 };
 
 static void
@@ -58,19 +66,25 @@ test_vectors(void **state)
 			mime_reencode_encode(&p, dec.data, dec.len, &re);
 			assert_int_equal(re.len, strlen(vecs[i].enc));
 			assert_memory_equal(re.data, vecs[i].enc, re.len);
+			mime_reencode_params_fini(&p);
 		}
 	}
 	/* long QP line: soft breaks at 76 reproduce */
 	struct buf in = BUF_INIT, enc = BUF_INIT;
 	for (int i = 0; i < 300; i++)
 		buf_append_byte(&in, (uint8_t)(i % 7 == 0 ? 0xE9 : 'a' + i % 26));
-	struct mime_reencode_params p = { MIME_CTE_QP, 76, 0, 1 };
+	struct mime_reencode_params p;
+	memset(&p, 0, sizeof(p));
+	p.cte = MIME_CTE_QP;
+	p.line_len = 76;
+	p.trail_crlf = 1;
 	mime_reencode_encode(&p, in.data, in.len, &enc);
 	struct mime_reencode_params q;
 	assert_int_equal(mime_reencode_check(MIME_CTE_QP, enc.data, enc.len,
 	    &dec, &q), 0);
 	assert_int_equal(q.line_len, 76);
 	assert_memory_equal(dec.data, in.data, in.len);
+	mime_reencode_params_fini(&q);
 	for (const char *l = (const char *)enc.data; l != NULL;) {
 		const char *e = strstr(l, "\r\n");
 		assert_true(e == NULL || e - l <= 76);

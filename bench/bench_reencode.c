@@ -65,6 +65,9 @@ main(int argc, char **argv)
 	conv_init();
 	size_t msgs = 0, with_parts = 0, bytes = 0, packed_bytes = 0;
 	size_t z_orig = 0, z_packed = 0, mismatches = 0;
+	/* messages carrying base64 parts (attachments, mostly) */
+	size_t att_msgs = 0, att_bytes = 0, att_packed = 0, att_z = 0;
+	size_t att_zp = 0;
 	struct mime_pack_stats tot;
 	memset(&tot, 0, sizeof(tot));
 	for (size_t i = 0; i < nn && (max <= 0 || (int)msgs < max); i++) {
@@ -92,8 +95,16 @@ main(int argc, char **argv)
 			with_parts++;
 		bytes += m.len;
 		packed_bytes += pk.len;
-		z_orig += zsize(m.data, m.len);
-		z_packed += zsize(pk.data, pk.len);
+		size_t zo = zsize(m.data, m.len), zp = zsize(pk.data, pk.len);
+		z_orig += zo;
+		z_packed += zp;
+		if (st.parts_b64 > 0) {
+			att_msgs++;
+			att_bytes += m.len;
+			att_packed += pk.len;
+			att_z += zo;
+			att_zp += zp;
+		}
 		tot.parts += st.parts;
 		tot.parts_b64 += st.parts_b64;
 		tot.parts_qp += st.parts_qp;
@@ -125,6 +136,13 @@ main(int argc, char **argv)
 	    "their encoded %zu -> decoded %zu octets\n", tot.parts_packed,
 	    tot.parts, tot.parts ? 100.0 * (double)tot.parts_packed /
 	    (double)tot.parts : 0, tot.enc_packed, tot.dec_packed);
+	double att_saved = att_bytes ? 100.0 * (double)(att_bytes -
+	    att_packed) / (double)att_bytes : 0;
+	double att_zsaved = att_z ? 100.0 * ((double)att_z - (double)att_zp) /
+	    (double)att_z : 0;
+	printf("messages with base64 parts: %zu, %zu -> %zu octets (%.1f%% "
+	    "saved), after zlib %zu -> %zu (%.1f%%)\n", att_msgs, att_bytes,
+	    att_packed, att_saved, att_z, att_zp, att_zsaved);
 	FILE *o = fopen(argv[4], "w");
 	if (o == NULL) {
 		perror(argv[4]);
@@ -136,10 +154,14 @@ main(int argc, char **argv)
 	    "\"parts_byte_identical\":%zu,\"raw_octets\":%zu,"
 	    "\"packed_octets\":%zu,\"saved_pct\":%.2f,"
 	    "\"zlib_raw_octets\":%zu,\"zlib_packed_octets\":%zu,"
-	    "\"zlib_saved_pct\":%.2f,\"roundtrip_mismatches\":%zu}\n",
+	    "\"zlib_saved_pct\":%.2f,\"b64_messages\":%zu,"
+	    "\"b64_messages_saved_pct\":%.2f,"
+	    "\"b64_messages_zlib_saved_pct\":%.2f,"
+	    "\"roundtrip_mismatches\":%zu}\n",
 	    argv[2], msgs, with_parts, tot.parts, tot.parts_b64,
 	    tot.parts_qp, tot.parts_packed, bytes, packed_bytes, saved,
-	    z_orig, z_packed, zsaved, mismatches);
+	    z_orig, z_packed, zsaved, att_msgs, att_saved, att_zsaved,
+	    mismatches);
 	fclose(o);
 	return mismatches ? 1 : 0;
 }

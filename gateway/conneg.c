@@ -40,6 +40,7 @@
 #include "common/err.h"
 #include "common/xmalloc.h"
 #include "gateway/caps.h"
+#include "gateway/conv.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -286,6 +287,16 @@ set(struct conneg_relay_out *o, enum conneg_action a, bool drucof,
 	o->assert_drucof = drucof;
 	o->status = status;
 	o->why = why;
+}
+
+void
+conneg_relay_set_conv(struct conneg_relay_in *in,
+    const struct conv_report *rep)
+{
+	in->usable_as_is = rep->result == CONV_UNCHANGED && rep->usable_as_is;
+	in->can_convert = rep->result == CONV_CONVERTED;
+	in->conv_fail_status = rep->result == CONV_FAILED ? rep->status :
+	    NULL;
 }
 
 void

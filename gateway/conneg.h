@@ -83,6 +83,12 @@ struct conneg_relay_out {
 	const char *why;     /* short reason for logs and the DSN text */
 };
 
+struct conv_report;
+/* Fill usable_as_is / can_convert / conv_fail_status from a trial
+ * conv_run() against the recipient's capabilities. */
+void conneg_relay_set_conv(struct conneg_relay_in *in,
+    const struct conv_report *rep);
+
 /* Pure decision; see conneg.c for the table it implements. */
 void conneg_relay_decide(const struct conneg_relay_in *in,
     struct conneg_relay_out *out);

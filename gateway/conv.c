@@ -786,8 +786,11 @@ conv_run(const uint8_t *msg, size_t len, const struct conv_policy *pol,
 		rep->lossy = false;
 		goto out;
 	}
-	if (!c.changed)
-		goto out; /* only non-critical parts were unusable */
+	if (!c.changed) {
+		/* only non-critical parts were unusable: usable for DRUCOF */
+		rep->usable_as_is = true;
+		goto out;
+	}
 	serialise(m, out);
 	if (!size_ok(&c, out->len)) {
 		buf_reset(out);

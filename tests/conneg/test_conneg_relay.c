@@ -5,6 +5,7 @@
 #include "tests/lib/testutil.h"
 
 #include "gateway/conneg.h"
+#include "gateway/conv.h"
 
 #include <stdbool.h>
 
@@ -120,11 +121,43 @@ test_relay_table(void **state)
 	}
 }
 
+static void
+test_from_conv(void **state)
+{
+	(void)state;
+	struct conv_report rep;
+	struct conneg_relay_in in;
+	struct conneg_relay_out out;
+	memset(&rep, 0, sizeof(rep));
+	memset(&in, 0, sizeof(in));
+	in.drucof = true;
+	in.hop = CONNEG_HOP_CAPS_OK;
+	rep.result = CONV_FAILED;
+	rep.status = "5.6.2";
+	conneg_relay_set_conv(&in, &rep);
+	conneg_relay_decide(&in, &out);
+	assert_int_equal(out.action, CONNEG_FAIL);
+	assert_string_equal(out.status, "5.6.2");
+	rep.result = CONV_CONVERTED;
+	rep.status = "2.6.4";
+	conneg_relay_set_conv(&in, &rep);
+	assert_null(in.conv_fail_status);
+	conneg_relay_decide(&in, &out);
+	assert_int_equal(out.action, CONNEG_CONVERT);
+	rep.result = CONV_UNCHANGED;
+	rep.usable_as_is = true;
+	conneg_relay_set_conv(&in, &rep);
+	conneg_relay_decide(&in, &out);
+	assert_int_equal(out.action, CONNEG_PASS);
+	assert_false(out.assert_drucof);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_relay_table),
+		cmocka_unit_test(test_from_conv),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

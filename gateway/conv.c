@@ -62,6 +62,7 @@ struct ctx {
 	size_t nowned;
 	bool changed;
 	bool unusable_critical;
+	bool sender_refused; /* a usable target was outside Content-Convert */
 	const char *fail;
 };
 
@@ -241,8 +242,13 @@ form_init(struct form *f, const char *type, const char *charset,
 static bool
 target_ok(struct ctx *c, const struct marks *m, const struct caps_fc *fc)
 {
-	return caps_filter_match(c->caps, fc) &&
-	    (m->convert_to == NULL || caps_filter_match(m->convert_to, fc));
+	if (!caps_filter_match(c->caps, fc))
+		return false;
+	if (m->convert_to != NULL && !caps_filter_match(m->convert_to, fc)) {
+		c->sender_refused = true;
+		return false;
+	}
+	return true;
 }
 
 static void
@@ -507,6 +513,7 @@ leaf(struct ctx *c, GMimeObject *o, const struct marks *m, const char *path)
 	}
 	bool tried = false, lossy = false;
 	bool text = strncasecmp(f.type, "text/", 5) == 0;
+	c->sender_refused = false;
 	if (data != NULL && text) {
 		tried = true;
 		const char *from = f.charset[0] ? f.charset : "us-ascii";
@@ -557,6 +564,12 @@ leaf(struct ctx *c, GMimeObject *o, const struct marks *m, const char *path)
 			c->rep->lossy = true;
 	} else if (m->perm == PERM_OMIT) {
 		res = omission_note(c, o, f.type, data ? data->len : 0, path);
+	} else if (m->critical && c->sender_refused) {
+		/* we could have made a usable form, but not one the sender's
+		 * Content-Convert allows */
+		note(c, path, "%s unusable, the usable forms are not permitted",
+		    f.type);
+		fail(c, "5.6.2");
 	} else if (m->critical) {
 		note(c, path, "%s unusable, %s", f.type, tried ?
 		    "conversion failed" : "no conversion available");

@@ -263,6 +263,40 @@ test_prohibited_and_signed(void **state)
 	done(&r);
 }
 
+static void
+test_convert_filter_and_translit(void **state)
+{
+	(void)state;
+	static const char msg[] = "From: a@x\r\nTo: b@y\r\nSubject: t\r\n"
+	    "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: 8bit\r\n"
+	    "Content-Convert: (charset=[us-ascii,iso-8859-1])\r\n\r\n"
+	    "Price: 5 \xe2\x82\xac, caf\xc3\xa9\r\n";
+	struct run r;
+	/* the recipient takes latin-1 or UTF-8, the sender allows latin-1
+	 * or ASCII: the intersection is latin-1, and the euro sign is not
+	 * in latin-1, so it is approximated (lossy) */
+	run_msg(&r, (const uint8_t *)msg, sizeof(msg) - 1,
+	    "(&(type=text/plain)(charset=[iso-8859-1,windows-1252]))", false,
+	    true);
+	assert_int_equal(r.rep.result, CONV_CONVERTED);
+	assert_true(r.rep.lossy);
+	assert_string_equal(r.rep.status, "2.6.4");
+	assert_true(contains(&r.out, "charset=iso-8859-1"));
+	assert_true(contains(&r.out, "Content-Convert: (charset=[us-ascii,"
+	    "iso-8859-1])"));
+	assert_true(contains(&r.out, "EUR"));
+	assert_false(contains(&r.out, "windows-1252"));
+	buf_fini(&r.out);
+	/* the sender's filter and the recipient's have nothing in common:
+	 * a usable form exists but is not permitted */
+	run_msg(&r, (const uint8_t *)msg, sizeof(msg) - 1,
+	    "(&(type=text/plain)(charset=windows-1252))", false, true);
+	assert_int_equal(r.rep.result, CONV_FAILED);
+	assert_string_equal(r.rep.status, "5.6.2");
+	buf_fini(&r.out);
+}
+
 /* ---- images ---- */
 
 static void
@@ -483,6 +517,7 @@ main(void)
 		cmocka_unit_test(test_alternative),
 		cmocka_unit_test(test_omission),
 		cmocka_unit_test(test_prohibited_and_signed),
+		cmocka_unit_test(test_convert_filter_and_translit),
 		cmocka_unit_test(test_images),
 		cmocka_unit_test(test_failure_dsn),
 	};

@@ -54,6 +54,8 @@
 #define SELECT_MAX 64       /* recipients per queue selection */
 #define FEED_INTERVAL_MS 1000
 #define COMMITTED_RING 256  /* ids committed by this run, for dup checks */
+#define SETUP_RETRY_MS 30000            /* session set-up failed: peer silent */
+#define SETUP_RETRY_MISMATCH_MS 300000  /* key or version mismatch */
 
 enum out_state { OM_LOADING, OM_READING, OM_MARKING, OM_SENDING,
 	OM_RELAYING };
@@ -128,6 +130,7 @@ struct airlink {
 	void (*done)(void *);
 	void *done_arg;
 	enum link_state lstate;
+	int64_t retry_at_ms;       /* set-up is tried again after an ERROR */
 	struct status_sampler spark;  /* wire bytes both ways, per slot */
 	uint64_t spark_seen;          /* wire bytes already counted */
 	bool enabled;
@@ -807,8 +810,16 @@ feed(struct airlink *a)
 static void
 on_feed_timer(uv_timer_t *t)
 {
-	publish_link(t->data);
-	feed(t->data);
+	struct airlink *a = t->data;
+
+	if (a->drv && drv_state(a->drv) == DRV_S_UP &&
+	    link_state(a->link) == LINK_S_ERROR && now_ms(a) >= a->retry_at_ms) {
+		GW_LOGI("link", "link=%s event=session_retry", a->cfg.name);
+		link_open(a->link, now_ms(a));
+		pump(a);
+	}
+	publish_link(a);
+	feed(a);
 }
 
 /* ---- incoming --------------------------------------------------------- */
@@ -930,11 +941,11 @@ in_push(struct in_msg *m, struct in_op *op)
 
 static void in_run(struct in_msg *m);
 
+/* Drop the finished head operation. */
 static void
-in_op_done(struct in_msg *m)
+in_pop(struct in_msg *m)
 {
 	struct in_op *op = m->head;
-	struct airlink *a = m->a;
 
 	m->head = op->next;
 	if (m->head == NULL)
@@ -943,7 +954,17 @@ in_op_done(struct in_msg *m)
 	xfer_env_fini(&op->env);
 	free(op);
 	m->busy = false;
-	a->pending--;
+	m->a->pending--;
+}
+
+/* Completion of the head operation's queue request. m may be freed on
+ * return: callers must not touch it afterwards. */
+static void
+in_op_done(struct in_msg *m)
+{
+	struct airlink *a = m->a;
+
+	in_pop(m);
 	if (a->closing) {
 		/* drop what is left: the far side resends after restart */
 		while (m->head) {
@@ -959,8 +980,6 @@ in_op_done(struct in_msg *m)
 		return;
 	}
 	in_run(m);
-	if (m->head == NULL && (m->dup || !m->begun))
-		in_free_if_idle(a, m);
 }
 
 static void
@@ -1082,10 +1101,19 @@ in_run(struct in_msg *m)
 	struct airlink *a = m->a;
 	struct in_op *op = m->head;
 	struct queue *q = a->env.queue;
-	int rc = 1; /* 1: nothing to do for this operation */
+	int rc;
 
-	if (m->busy || op == NULL || a->closing)
+again:
+	op = m->head;
+	rc = 1; /* 1: nothing to do for this operation */
+	if (m->busy || a->closing)
 		return;
+	if (op == NULL) {
+		/* idle: forget it unless a partial transfer is under way */
+		if (m->dup || !m->begun)
+			in_free_if_idle(a, m);
+		return;
+	}
 	m->busy = true;
 	a->pending++;
 	switch (op->kind) {
@@ -1125,14 +1153,15 @@ in_run(struct in_msg *m)
 		break;
 	}
 	if (rc == 0)
-		return;
+		return; /* the completion continues with in_op_done */
 	if (rc < 0) {
 		GW_LOGE("link", "link=%s event=store_refused error=%s",
 		    a->cfg.name, gw_errname(rc));
 		if (op->kind == IN_COMMIT)
 			xfer_commit_done(a->xfer, m->id, rc);
 	}
-	in_op_done(m);
+	in_pop(m); /* done without the queue: next operation, no recursion */
+	goto again;
 }
 
 static struct in_op *
@@ -1274,10 +1303,17 @@ up_state(void *arg, enum link_state st, int err, const char *reason)
 		GW_LOGW("link", "link=%s event=session_down state=%s "
 		    "reason=\"%s\" error=%s", a->cfg.name, link_state_name(st),
 		    reason ? reason : "", gw_errname(err));
-	} else if (st == LINK_S_ERROR) {
+	}
+	if (st == LINK_S_ERROR) {
+		/* Try again later: a peer that was down comes back, and an
+		 * operator may fix a key or version at the other end. */
+		int64_t wait = err == GW_EAUTH || err == GW_EVERSION ?
+		    SETUP_RETRY_MISMATCH_MS : SETUP_RETRY_MS;
+		a->retry_at_ms = now_ms(a) + wait;
 		GW_LOGE("link", "link=%s event=session_error reason=\"%s\" "
-		    "error=%s", a->cfg.name, reason ? reason : "",
-		    gw_errname(err));
+		    "error=%s retry_in_s=%lld", a->cfg.name,
+		    reason ? reason : "", gw_errname(err),
+		    (long long)(wait / 1000));
 	}
 }
 

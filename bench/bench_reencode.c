@@ -109,6 +109,7 @@ main(int argc, char **argv)
 		tot.parts_b64 += st.parts_b64;
 		tot.parts_qp += st.parts_qp;
 		tot.parts_packed += st.parts_packed;
+		tot.parts_identical += st.parts_identical;
 		tot.enc_bytes += st.enc_bytes;
 		tot.enc_packed += st.enc_packed;
 		tot.dec_packed += st.dec_packed;
@@ -133,9 +134,10 @@ main(int argc, char **argv)
 	    tot.parts_b64, tot.parts_qp, bytes, packed_bytes, saved, z_orig,
 	    z_packed, zsaved, mismatches);
 	printf("parts re-encoding byte-identically: %zu of %zu (%.1f%%); "
-	    "their encoded %zu -> decoded %zu octets\n", tot.parts_packed,
-	    tot.parts, tot.parts ? 100.0 * (double)tot.parts_packed /
-	    (double)tot.parts : 0, tot.enc_packed, tot.dec_packed);
+	    "travelling decoded (shorter): %zu, encoded %zu -> decoded "
+	    "%zu octets\n", tot.parts_identical, tot.parts, tot.parts ?
+	    100.0 * (double)tot.parts_identical / (double)tot.parts : 0,
+	    tot.parts_packed, tot.enc_packed, tot.dec_packed);
 	double att_saved = att_bytes ? 100.0 * (double)(att_bytes -
 	    att_packed) / (double)att_bytes : 0;
 	double att_zsaved = att_z ? 100.0 * ((double)att_z - (double)att_zp) /
@@ -151,7 +153,8 @@ main(int argc, char **argv)
 	fprintf(o, "{\"corpus\":\"%s\",\"messages\":%zu,"
 	    "\"messages_with_encoded_parts\":%zu,\"parts\":%zu,"
 	    "\"parts_base64\":%zu,\"parts_qp\":%zu,"
-	    "\"parts_byte_identical\":%zu,\"raw_octets\":%zu,"
+	    "\"parts_byte_identical\":%zu,\"parts_packed\":%zu,"
+	    "\"raw_octets\":%zu,"
 	    "\"packed_octets\":%zu,\"saved_pct\":%.2f,"
 	    "\"zlib_raw_octets\":%zu,\"zlib_packed_octets\":%zu,"
 	    "\"zlib_saved_pct\":%.2f,\"b64_messages\":%zu,"
@@ -159,7 +162,8 @@ main(int argc, char **argv)
 	    "\"b64_messages_zlib_saved_pct\":%.2f,"
 	    "\"roundtrip_mismatches\":%zu}\n",
 	    argv[2], msgs, with_parts, tot.parts, tot.parts_b64,
-	    tot.parts_qp, tot.parts_packed, bytes, packed_bytes, saved,
+	    tot.parts_qp, tot.parts_identical, tot.parts_packed, bytes,
+	    packed_bytes, saved,
 	    z_orig, z_packed, zsaved, att_msgs, att_saved, att_zsaved,
 	    mismatches);
 	fclose(o);

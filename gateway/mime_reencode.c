@@ -144,10 +144,11 @@ qp_encode(const struct mime_reencode_params *p, const uint8_t *d, size_t n,
 		    p->breaks[bi] == i + 1;
 		bool at_end = !soft_next && (i + 1 == n ||
 		    (d[i + 1] == '\r' && i + 2 < n && d[i + 2] == '\n'));
+		bool ws_lit = (c == ' ' || c == '\t') && p->ws_literal;
 		char tok[3];
 		size_t tl;
 		if (!is_esc(p, c) && ((c >= 33 && c <= 126 && c != '=') ||
-		    ((c == ' ' || c == '\t') && !at_end))) {
+		    ((c == ' ' || c == '\t') && (!at_end || ws_lit)))) {
 			tok[0] = (char)c;
 			tl = 1;
 		} else {
@@ -217,6 +218,10 @@ qp_decode(const uint8_t *e, size_t n, struct buf *out,
 		}
 		if (c == '\r' || c == '\n')
 			return GW_ERANGE; /* bare line ends: not canonical */
+		/* literal white space ending a line: that encoder's habit */
+		if ((c == ' ' || c == '\t') && (i + 1 == n || (e[i + 1] == '\r' &&
+		    i + 2 < n && e[i + 2] == '\n')))
+			p->ws_literal = true;
 		buf_append_byte(out, c);
 		col++;
 	}
@@ -419,7 +424,7 @@ mime_pack(const uint8_t *msg, size_t len, struct buf *out,
 	if (sc.n > 1)
 		qsort(sc.s, sc.n, sizeof(*sc.s), span_cmp);
 	size_t at = 0;
-	struct buf dec = BUF_INIT;
+	struct buf dec = BUF_INIT, rec = BUF_INIT;
 	for (size_t i = 0; i < sc.n; i++) {
 		const struct span *sp = &sc.s[i];
 		if (sp->off < at || (i > 0 && sp->off == sc.s[i - 1].off))
@@ -433,30 +438,40 @@ mime_pack(const uint8_t *msg, size_t len, struct buf *out,
 		struct mime_reencode_params p;
 		int rc = mime_reencode_check(sp->qp ? MIME_CTE_QP :
 		    MIME_CTE_BASE64, msg + sp->off, sp->len, &dec, &p);
-		if (rc < 0 || dec.len + 8 >= sp->len)
+		if (rc < 0)
 			continue;
-		raw(out, msg + at, sp->off - at);
-		buf_append_byte(out, (uint8_t)p.cte);
-		buf_append_byte(out, p.line_len);
-		buf_append_byte(out, p.lead_crlf);
-		buf_append_byte(out, p.trail_crlf);
+		st->parts_identical++;
+		/* the record, built aside: kept only when it is shorter */
+		buf_reset(&rec);
+		buf_append_byte(&rec, (uint8_t)p.cte);
+		buf_append_byte(&rec, p.line_len);
+		buf_append_byte(&rec, p.lead_crlf);
+		buf_append_byte(&rec, p.trail_crlf);
 		if (p.cte == MIME_CTE_QP) {
+			buf_append_byte(&rec, p.ws_literal ? 1 : 0);
 			size_t ne = 0;
 			for (unsigned c = 0; c < 256; c++)
 				ne += is_esc(&p, (uint8_t)c);
-			put_varint(out, ne);
+			put_varint(&rec, ne);
 			for (unsigned c = 0; c < 256; c++)
 				if (is_esc(&p, (uint8_t)c))
-					buf_append_byte(out, (uint8_t)c);
+					buf_append_byte(&rec, (uint8_t)c);
 			if (p.line_len == 0) {
-				put_varint(out, p.nbreaks);
+				put_varint(&rec, p.nbreaks);
 				for (size_t k = 0; k < p.nbreaks; k++)
-					put_varint(out, p.breaks[k] - (k ?
+					put_varint(&rec, p.breaks[k] - (k ?
 					    p.breaks[k - 1] : 0));
 			}
 		}
-		put_varint(out, dec.len);
-		buf_append(out, dec.data, dec.len);
+		put_varint(&rec, dec.len);
+		buf_append(&rec, dec.data, dec.len);
+		/* + the raw record split around it: 1 + varint octets */
+		if (rec.len + 11 >= sp->len) {
+			mime_reencode_params_fini(&p);
+			continue;
+		}
+		raw(out, msg + at, sp->off - at);
+		buf_append(out, rec.data, rec.len);
 		mime_reencode_params_fini(&p);
 		at = sp->off + sp->len;
 		st->parts_packed++;
@@ -465,6 +480,7 @@ mime_pack(const uint8_t *msg, size_t len, struct buf *out,
 	}
 	raw(out, msg + at, len - at);
 	buf_fini(&dec);
+	buf_fini(&rec);
 	free(sc.s);
 }
 
@@ -473,6 +489,9 @@ unpack_qp(const uint8_t *p, size_t len, size_t *i,
     struct mime_reencode_params *prm)
 {
 	uint64_t ne, nb;
+	if (*i >= len || p[*i] > 1)
+		return GW_ECORRUPT;
+	prm->ws_literal = p[(*i)++] == 1;
 	if (get_varint(p, len, i, &ne) < 0 || ne > 256 || ne > len - *i)
 		return GW_ECORRUPT;
 	for (uint64_t k = 0; k < ne; k++) {

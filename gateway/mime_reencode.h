@@ -15,7 +15,8 @@
  * last line shorter.
  * Canonical quoted-printable: octets 33..126 except "=" literal, CRLF in the
  * data kept as a hard line break, space and tab literal except before a
- * line break or at the end (then =20 / =09), everything else =XX in upper
+ * line break or at the end (then =20 / =09, unless ws_literal: some
+ * encoders leave it literal), everything else =XX in upper
  * case, and also octets listed in esc (a sender's encoder that escapes more
  * than it must, e.g. "." or "!", does so every time); a soft break "=" CRLF
  * is put in where the next item would make the line longer than line_len
@@ -26,7 +27,7 @@
  *     raw:    0x00 varint(len) octets
  *     base64: 0x01 line_len(1) lead_crlf(1) trail_crlf(1) varint(len) data
  *     qp:     0x02 line_len(1) lead_crlf(1) trail_crlf(1)
- *             varint(n) n escaped octets
+ *             ws_literal(1) varint(n) n escaped octets
  *             [line_len 0: varint(k) k varint gaps between soft breaks]
  *             varint(len) data
  * mime_unpack rebuilds the original message octet for octet.
@@ -47,6 +48,8 @@ struct mime_reencode_params {
 	uint8_t line_len;       /* QP: 0 = soft breaks listed in breaks */
 	uint8_t lead_crlf, trail_crlf;
 	uint8_t esc[32];        /* QP: octets the sender always escaped */
+	bool ws_literal;        /* QP: white space ending a line is left
+				   literal (the sender's encoder did so) */
 	size_t *breaks;         /* QP, line_len 0: decoded offsets of soft
 				   breaks, ascending (owned) */
 	size_t nbreaks;
@@ -68,7 +71,9 @@ void mime_reencode_encode(const struct mime_reencode_params *p,
 struct mime_pack_stats {
 	size_t parts;        /* base64/QP leaf parts seen */
 	size_t parts_b64, parts_qp;
-	size_t parts_packed; /* that round-trip and travel decoded */
+	size_t parts_identical; /* that re-encode byte for byte */
+	size_t parts_packed; /* of those, the ones that travel decoded (the
+				record is shorter than the encoded body) */
 	size_t enc_bytes;    /* encoded octets of all such parts */
 	size_t enc_packed;   /* encoded octets of the packed ones */
 	size_t dec_packed;   /* their decoded octets */

@@ -32,7 +32,8 @@ static const struct vec vecs[] = {
 	{ MIME_CTE_QP, "Caf=E9\r\n", 0, "Caf\xe9" },
 	{ MIME_CTE_QP, "Caf=e9\r\n", GW_ERANGE, NULL },      /* lower hex */
 	{ MIME_CTE_QP, "a b=20\r\nc\r\n", 0, "a b \r\nc" },
-	{ MIME_CTE_QP, "a b \r\n", GW_ERANGE, NULL },        /* trailing sp */
+	{ MIME_CTE_QP, "a b \r\nc\r\n", 0, "a b \r\nc" }, /* literal ws */
+	{ MIME_CTE_QP, "a b \r\nc=20\r\nd\r\n", GW_ERANGE, NULL }, /* mixed */
 	{ MIME_CTE_QP, "x=3D1\r\n", 0, "x=1" },
 	{ MIME_CTE_QP, "x=3\r\n", GW_ESYNTAX, NULL },
 	{ MIME_CTE_QP, "x=\r\n", GW_ESYNTAX, NULL },
@@ -127,6 +128,7 @@ round_trip(const uint8_t *m, size_t len, struct mime_pack_stats *tot)
 		assert_true(packed.len < len);
 	tot->parts += st.parts;
 	tot->parts_packed += st.parts_packed;
+	tot->parts_identical += st.parts_identical;
 	tot->enc_packed += st.enc_packed;
 	tot->dec_packed += st.dec_packed;
 	buf_fini(&packed);
@@ -153,9 +155,39 @@ test_fixtures(void **state)
 		free(m);
 		free(path);
 	}
-	/* omission.eml's PDF (base64) and charset.eml (QP) are canonical */
+	/* omission.eml's PDF (base64) and charset.eml (QP) are canonical,
+	 * but too small to be worth packing */
 	assert_true(tot.parts >= 3);
-	assert_true(tot.parts_packed >= 2);
+	assert_true(tot.parts_identical >= 2);
+	/* a 3000-octet attachment in 76-column base64 travels decoded */
+	struct buf m = BUF_INIT;
+	buf_append_str(&m, "From: a@x\r\nSubject: att\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"q\"\r\n\r\n--q\r\n"
+	    "Content-Type: text/plain\r\n\r\nSee attached.\r\n--q\r\n"
+	    "Content-Type: application/octet-stream\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\n");
+	struct buf bin = BUF_INIT, enc = BUF_INIT;
+	for (int i = 0; i < 3000; i++)
+		buf_append_byte(&bin, (uint8_t)(i * 7 + (i >> 5)));
+	struct mime_reencode_params bp;
+	memset(&bp, 0, sizeof(bp));
+	bp.cte = MIME_CTE_BASE64;
+	bp.line_len = 76;
+	bp.trail_crlf = 1;
+	mime_reencode_encode(&bp, bin.data, bin.len, &enc);
+	buf_append(&m, enc.data, enc.len);
+	buf_append_str(&m, "--q--\r\n");
+	struct mime_pack_stats one;
+	memset(&one, 0, sizeof(one));
+	round_trip(m.data, m.len, &one);
+	assert_int_equal(one.parts_packed, 1);
+	struct buf packed = BUF_INIT;
+	mime_pack(m.data, m.len, &packed, NULL);
+	assert_true(packed.len + 900 < m.len); /* 4/3 and the CRLFs gone */
+	buf_fini(&packed);
+	buf_fini(&m);
+	buf_fini(&bin);
+	buf_fini(&enc);
 	/* corrupt packed forms are refused, not misread */
 	struct buf out = BUF_INIT;
 	static const uint8_t bad1[] = { 7, 1, 'x' };

@@ -461,7 +461,8 @@ eval(const struct node *n, const struct caps_fc *fc, bool neg)
 			} else {
 				int lo = cmp_vals(a, &e->lo);
 				int hi = cmp_vals(a, &e->hi);
-				r = (lo == 0 || lo == 1) && (hi == 0 || hi == -1);
+				r = (lo == 0 || lo == 1) &&
+				    (hi == 0 || hi == -1);
 			}
 		}
 		break;

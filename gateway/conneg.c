@@ -189,7 +189,8 @@ conneg_table_parse(const char *name, const char *text,
 		while (*sp == ' ' || *sp == '\t')
 			sp++;
 		bool key_ok = strcmp(s, "*") == 0 ||
-		    (s[0] == '@' && s[1] != '\0' && strchr(s + 1, '@') == NULL) ||
+		    (s[0] == '@' && s[1] != '\0' &&
+		    strchr(s + 1, '@') == NULL) ||
 		    (s[0] != '@' && strchr(s, '@') != NULL &&
 		    strchr(s, '@') == strrchr(s, '@'));
 		if (!key_ok) {

@@ -219,8 +219,8 @@ qp_decode(const uint8_t *e, size_t n, struct buf *out,
 		if (c == '\r' || c == '\n')
 			return GW_ERANGE; /* bare line ends: not canonical */
 		/* literal white space ending a line: that encoder's habit */
-		if ((c == ' ' || c == '\t') && (i + 1 == n || (e[i + 1] == '\r' &&
-		    i + 2 < n && e[i + 2] == '\n')))
+		if ((c == ' ' || c == '\t') && (i + 1 == n ||
+		    (e[i + 1] == '\r' && i + 2 < n && e[i + 2] == '\n')))
 			p->ws_literal = true;
 		buf_append_byte(out, c);
 		col++;
@@ -534,7 +534,8 @@ mime_unpack(const uint8_t *p, size_t len, struct buf *out)
 			prm.trail_crlf = p[i++];
 			if (t == MIME_CTE_BASE64 && prm.line_len % 4 != 0)
 				return GW_ECORRUPT;
-			if (t == MIME_CTE_QP && unpack_qp(p, len, &i, &prm) < 0) {
+			if (t == MIME_CTE_QP &&
+			    unpack_qp(p, len, &i, &prm) < 0) {
 				mime_reencode_params_fini(&prm);
 				return GW_ECORRUPT;
 			}

@@ -98,7 +98,8 @@ test_rcpt_conneg_from_table(void **state)
 	talk(s, "");
 	assert_non_null(strstr(talk(s, "EHLO c.example\r\n"), "CONNEG"));
 	talk(s, "MAIL FROM:<a@near.example> CONPERM\r\n");
-	const char *r = talk(s, "RCPT TO:<alice@ship.example> CONNEG DRUCOF\r\n");
+	const char *r = talk(s,
+	    "RCPT TO:<alice@ship.example> CONNEG DRUCOF\r\n");
 	assert_non_null(strstr(r, "250-"));
 	assert_non_null(strstr(r, "\r\n250 CONNEG (&(type=[text/plain,"
 	    "image/jpeg])(size<=20000))\r\n"));

@@ -64,7 +64,8 @@ run_msg(struct run *r, const uint8_t *msg, size_t len, const char *caps,
 		/* CRLF only */
 		for (size_t i = 0; i < r->out.len; i++)
 			if (r->out.data[i] == '\n')
-				assert_true(i > 0 && r->out.data[i - 1] == '\r');
+				assert_true(i > 0 &&
+				    r->out.data[i - 1] == '\r');
 	} else {
 		assert_int_equal(r->out.len, 0);
 	}

@@ -57,7 +57,8 @@ static const char *const tokens[] = { "\r\n", "--b1", "--b2--", "--b3\r\n",
 	"Content-Transfer-Encoding: quoted-printable\r\n",
 	"Content-Convert: NONE\r\n", "Content-Convert: (type=text/plain\r\n",
 	"Content-Drucof: omission-permitted; critical=no\r\n",
-	"charset=\"x-unknown\"", "=E9=", "====", "<p>", "&#x110000;", "\xff\xfe",
+	"charset=\"x-unknown\"", "=E9=", "====", "<p>", "&#x110000;",
+	"\xff\xfe",
 	"multipart/signed", "\r\n\r\n" };
 
 static uint8_t *
@@ -188,7 +189,8 @@ one_text(void)
 	uint8_t s[256];
 	size_t n = rndn(sizeof(s));
 	for (size_t i = 0; i < n; i++)
-		s[i] = rndn(4) == 0 ? (uint8_t)"<>&;#/"[rndn(6)] : (uint8_t)rnd();
+		s[i] = rndn(4) == 0 ? (uint8_t)"<>&;#/"[rndn(6)] :
+		    (uint8_t)rnd();
 	struct buf out = BUF_INIT;
 	conv_text_html_to_plain(s, n, &out);
 	bool lossy;

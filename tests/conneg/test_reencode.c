@@ -73,7 +73,8 @@ test_vectors(void **state)
 	/* long QP line: soft breaks at 76 reproduce */
 	struct buf in = BUF_INIT, enc = BUF_INIT;
 	for (int i = 0; i < 300; i++)
-		buf_append_byte(&in, (uint8_t)(i % 7 == 0 ? 0xE9 : 'a' + i % 26));
+		buf_append_byte(&in, (uint8_t)(i % 7 == 0 ? 0xE9 :
+		    'a' + i % 26));
 	struct mime_reencode_params p;
 	memset(&p, 0, sizeof(p));
 	p.cte = MIME_CTE_QP;

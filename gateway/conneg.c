@@ -37,6 +37,7 @@
  */
 #include "gateway/conneg.h"
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/xmalloc.h"
 #include "gateway/caps.h"
@@ -245,6 +246,27 @@ conneg_table_load(const char *path, struct conneg_table **out, char *err,
 	int rc = conneg_table_parse(path, text, out, err, errlen);
 	free(text);
 	return rc;
+}
+
+void
+conneg_table_format(const struct conneg_table *t, struct buf *out)
+{
+	for (size_t i = 0; t != NULL && i < t->n; i++)
+		buf_appendf(out, "%s %s\n", t->e[i].key, t->e[i].text);
+}
+
+uint64_t
+conneg_table_digest(const struct conneg_table *t)
+{
+	struct buf b = BUF_INIT;
+	uint64_t h = 0xcbf29ce484222325ull;
+	conneg_table_format(t, &b);
+	for (size_t i = 0; i < b.len; i++) {
+		h ^= b.data[i];
+		h *= 0x100000001b3ull;
+	}
+	buf_fini(&b);
+	return h;
 }
 
 static const struct conneg_entry *

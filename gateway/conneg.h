@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct caps_filter;
 struct conneg_table; /* opaque; immutable once loaded */
@@ -32,6 +33,16 @@ int conneg_table_parse(const char *name, const char *text,
     struct conneg_table **out, char *err, size_t errlen);
 void conneg_table_free(struct conneg_table *t);
 size_t conneg_table_count(const struct conneg_table *t);
+
+/* Publication: the table in the file format, one entry per line, keys in
+ * load order (appended to out). The far gateway sends this text once per
+ * link session and when it changes; the near gateway loads it with
+ * conneg_table_parse(). */
+struct buf;
+void conneg_table_format(const struct conneg_table *t, struct buf *out);
+/* 64-bit FNV-1a of the formatted text: change detection between link
+ * sessions (not a security check; the link is authenticated). */
+uint64_t conneg_table_digest(const struct conneg_table *t);
 
 /* The filter text for a recipient, or NULL when unknown. Matches
  * smtp_conneg_fn: arg is a const struct conneg_table *. The string lives

@@ -4,6 +4,7 @@
  */
 #include "tests/lib/testutil.h"
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "gateway/caps.h"
 #include "gateway/conneg.h"
@@ -178,6 +179,22 @@ test_table(void **state)
 	    "(type=text/plain)");
 	assert_string_equal(conneg_lookup(t, "carol@elsewhere.example"),
 	    "(type=text/*)");
+	/* publication: format, parse on the other side, same answers */
+	struct buf pub = BUF_INIT;
+	conneg_table_format(t, &pub);
+	struct conneg_table *peer = NULL;
+	assert_int_equal(conneg_table_parse("peer", buf_cstr(&pub), &peer,
+	    err, sizeof(err)), 0);
+	assert_int_equal(conneg_table_count(peer), 3);
+	assert_string_equal(conneg_lookup(peer, "bob@ship.example"),
+	    "(type=text/plain)");
+	assert_true(conneg_table_digest(peer) == conneg_table_digest(t));
+	conneg_table_free(peer);
+	assert_int_equal(conneg_table_parse("peer", "* (type=text/html)\n",
+	    &peer, err, sizeof(err)), 0);
+	assert_true(conneg_table_digest(peer) != conneg_table_digest(t));
+	conneg_table_free(peer);
+	buf_fini(&pub);
 	const struct caps_filter *f = conneg_lookup_filter(t,
 	    "alice@ship.example");
 	assert_non_null(f);

@@ -411,31 +411,7 @@ remaining_s(int64_t deadline, int64_t now)
 	return deadline > now ? deadline - now : 0;
 }
 
-static char *
-dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
 
-static struct queue_envelope *
-qenv_copy(const struct queue_envelope *e)
-{
-	struct queue_envelope *c = xcalloc(1, sizeof(*c));
-
-	*c = *e;
-	c->reverse_path = dup_or_null(e->reverse_path);
-	c->envid = dup_or_null(e->envid);
-	c->client = dup_or_null(e->client);
-	c->rcpts = xcalloc(e->nrcpts ? e->nrcpts : 1, sizeof(*c->rcpts));
-	for (size_t i = 0; i < e->nrcpts; i++) {
-		c->rcpts[i] = e->rcpts[i];
-		c->rcpts[i].addr = dup_or_null(e->rcpts[i].addr);
-		c->rcpts[i].orcpt = dup_or_null(e->rcpts[i].orcpt);
-		c->rcpts[i].arcpt = dup_or_null(e->rcpts[i].arcpt);
-		c->rcpts[i].route = dup_or_null(e->rcpts[i].route);
-	}
-	return c;
-}
 
 static void
 on_loaded(int status, const struct queue_msg_info *m, void *arg)
@@ -511,7 +487,7 @@ on_loaded(int status, const struct queue_msg_info *m, void *arg)
 		}
 		o->nrids = k;
 	}
-	o->qenv = qenv_copy(e);
+	o->qenv = queue_envelope_dup(e);
 	o->st = OM_READING;
 	out_read_more(o);
 }

@@ -505,32 +505,6 @@ on_read(int status, const uint8_t *data, size_t len, int64_t total,
 	d->pending++;
 }
 
-static char *
-dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
-
-/* A deep copy of the loaded envelope that outlives the load callback. */
-static struct queue_envelope *
-env_copy(const struct queue_envelope *e)
-{
-	struct queue_envelope *c = xcalloc(1, sizeof(*c));
-
-	*c = *e;
-	c->reverse_path = dup_or_null(e->reverse_path);
-	c->envid = dup_or_null(e->envid);
-	c->client = dup_or_null(e->client);
-	c->rcpts = xcalloc(e->nrcpts ? e->nrcpts : 1, sizeof(*c->rcpts));
-	for (size_t i = 0; i < e->nrcpts; i++) {
-		c->rcpts[i] = e->rcpts[i];
-		c->rcpts[i].addr = dup_or_null(e->rcpts[i].addr);
-		c->rcpts[i].orcpt = dup_or_null(e->rcpts[i].orcpt);
-		c->rcpts[i].arcpt = dup_or_null(e->rcpts[i].arcpt);
-		c->rcpts[i].route = dup_or_null(e->rcpts[i].route);
-	}
-	return c;
-}
 
 static void
 on_loaded(int status, const struct queue_msg_info *m, void *arg)
@@ -543,7 +517,7 @@ on_loaded(int status, const struct queue_msg_info *m, void *arg)
 		runner_fail(r, "load", status ? status : GW_ESTATE);
 		return;
 	}
-	r->env = env_copy(&m->env);
+	r->env = queue_envelope_dup(&m->env);
 	r->idx = xcalloc(r->nrids, sizeof(*r->idx));
 	/* map each selected rid to its recipient index */
 	for (size_t i = 0; i < r->nrids; i++) {

@@ -81,31 +81,7 @@ now_ms(const struct planner *p)
 
 /* ---- envelopes --------------------------------------------------------- */
 
-static char *
-dup_or_null(const char *s)
-{
-	return s ? xstrdup(s) : NULL;
-}
 
-static struct queue_envelope *
-env_copy(const struct queue_envelope *e)
-{
-	struct queue_envelope *c = xcalloc(1, sizeof(*c));
-
-	*c = *e;
-	c->reverse_path = dup_or_null(e->reverse_path);
-	c->envid = dup_or_null(e->envid);
-	c->client = dup_or_null(e->client);
-	c->rcpts = xcalloc(e->nrcpts ? e->nrcpts : 1, sizeof(*c->rcpts));
-	for (size_t i = 0; i < e->nrcpts; i++) {
-		c->rcpts[i] = e->rcpts[i];
-		c->rcpts[i].addr = dup_or_null(e->rcpts[i].addr);
-		c->rcpts[i].orcpt = dup_or_null(e->rcpts[i].orcpt);
-		c->rcpts[i].arcpt = dup_or_null(e->rcpts[i].arcpt);
-		c->rcpts[i].route = dup_or_null(e->rcpts[i].route);
-	}
-	return c;
-}
 
 /* Length of the header section including the blank line, or len. */
 static size_t
@@ -552,7 +528,7 @@ planner_add(struct planner *p, int route, const struct queue_envelope *env,
 	pj = xcalloc(1, sizeof(*pj));
 	memcpy(pj->id, env->id, QUEUE_ID_LEN);
 	pj->route = route;
-	pj->env = env_copy(env);
+	pj->env = queue_envelope_dup(env);
 	pj->rid_of = xcalloc(env->nrcpts ? env->nrcpts : 1,
 	    sizeof(*pj->rid_of));
 	for (size_t i = 0; i < n; i++)

@@ -179,6 +179,28 @@ queue_envelope_free(struct queue_envelope *env)
 	free(env);
 }
 
+static char *dup_or_null(const char *s);
+
+struct queue_envelope *
+queue_envelope_dup(const struct queue_envelope *e)
+{
+	struct queue_envelope *c = xcalloc(1, sizeof(*c));
+
+	*c = *e;
+	c->reverse_path = dup_or_null(e->reverse_path);
+	c->envid = dup_or_null(e->envid);
+	c->client = dup_or_null(e->client);
+	c->rcpts = xcalloc(e->nrcpts ? e->nrcpts : 1, sizeof(*c->rcpts));
+	for (size_t i = 0; i < e->nrcpts; i++) {
+		c->rcpts[i] = e->rcpts[i];
+		c->rcpts[i].addr = dup_or_null(e->rcpts[i].addr);
+		c->rcpts[i].orcpt = dup_or_null(e->rcpts[i].orcpt);
+		c->rcpts[i].arcpt = dup_or_null(e->rcpts[i].arcpt);
+		c->rcpts[i].route = dup_or_null(e->rcpts[i].route);
+	}
+	return c;
+}
+
 void
 queue_id_hex(const uint8_t id[QUEUE_ID_LEN], char out[33])
 {

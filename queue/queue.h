@@ -70,6 +70,8 @@ struct queue_envelope {
 };
 
 void queue_envelope_free(struct queue_envelope *env); /* frees env too */
+/* A deep copy (free it with queue_envelope_free). */
+struct queue_envelope *queue_envelope_dup(const struct queue_envelope *e);
 
 struct queue;
 

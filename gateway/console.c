@@ -98,8 +98,11 @@ disconnect(struct console *c, const char *why)
 	ctlclient_close(c->ev);
 	c->req = c->ev = NULL;
 	if (c->connected || why) {
-		snprintf(c->conn_text, sizeof(c->conn_text),
-		    "DISCONNECTED: %s", why ? why : "?");
+		/* the reason may be cut to fit the status line */
+		int n = snprintf(c->conn_text, sizeof(c->conn_text),
+		    "DISCONNECTED: %.*s", (int)sizeof(c->conn_text) - 15,
+		    why ? why : "?");
+		(void)n;
 	}
 	c->connected = false;
 	c->next_connect_ms = mono_ms() + CONSOLE_RECONNECT_MS;

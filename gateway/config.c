@@ -11,6 +11,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "gateway/conneg.h"
 #include "gateway/policy.h"
 #include "gateway/route.h"
 
@@ -44,6 +45,8 @@ const struct cfg_field config_gateway_fields[] = {
 	    "operator control socket (default data_dir/control.sock)"),
 	CFG_STR_F(GW, pid_file, "pid_file", "", 0,
 	    "write the daemon's pid here (default: none)"),
+	CFG_STR_F(GW, caps_file, "caps_file", "", 0,
+	    "recipient capabilities for RCPT ... CONNEG (docs/conneg.md)"),
 	CFG_STR_F(GW, control_group, "control_group", "", 0,
 	    "group whose members may use the control socket (default: none)"),
 	CFG_ENUM_F(GW, log_level, "log_level", "info", log_levels,
@@ -426,6 +429,16 @@ validate(struct load_ctx *c)
 			sizeof(msg)) != 0)
 			load_error(c, GW_EINVAL, cfg->routes[i].line,
 			    "route %s: %s", cfg->routes[i].pattern, msg);
+	}
+
+	if (cfg->gw.caps_file[0]) {
+		struct conneg_table *t = NULL;
+		if (conneg_table_load(cfg->gw.caps_file, &t, msg,
+			sizeof(msg)) != 0)
+			load_error(c, GW_EINVAL,
+			    seen_line(c, "gateway", "caps_file"),
+			    "caps_file: %s", msg);
+		conneg_table_free(t);
 	}
 
 	for (size_t i = 0; i < cfg->nlinks; i++) {

@@ -49,6 +49,7 @@ struct config_gateway {
 	char control_socket[CONFIG_PATH_MAX]; /* "" = data_dir/control.sock */
 	char pid_file[CONFIG_PATH_MAX];       /* "" = none */
 	char control_group[64];    /* operator group for the socket, "" none */
+	char caps_file[CONFIG_PATH_MAX]; /* recipient capabilities, "" none */
 	int log_level;             /* enum gw_log_level */
 	char debug[128];           /* debug subsystems: "smtp,queue", "all" */
 	bool syslog;

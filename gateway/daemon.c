@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "gateway/airlink.h"
+#include "gateway/conneg.h"
 #include "gateway/ctlops.h"
 #include "gateway/dispatch.h"
 #include "gateway/planner.h"
@@ -53,7 +54,19 @@ struct gw {
 	size_t links_closing;
 	struct ctlops *ctl;
 	char ctl_path[CONFIG_PATH_MAX + 16];
+	struct conneg_table *caps;   /* RCPT ... CONNEG answers, or NULL */
 };
+
+/* The capability table of cfg (NULL when none is configured). */
+static int
+load_caps(const struct config *cfg, struct conneg_table **out, char *err,
+    size_t errlen)
+{
+	*out = NULL;
+	if (cfg->gw.caps_file[0] == '\0')
+		return 0;
+	return conneg_table_load(cfg->gw.caps_file, out, err, errlen);
+}
 
 /* Build the policy and route table of cfg; 0 or an error with err set. */
 static int
@@ -151,6 +164,10 @@ smtp_opts_from_config(struct gw *gw, struct smtp_server_opts *o)
 	o->accept_arg = gw;
 	o->submit = submit_routed;
 	o->submit_arg = gw;
+	if (gw->caps) {
+		o->conneg_lookup = conneg_lookup;
+		o->conneg_arg = gw->caps;
+	}
 }
 
 static void
@@ -360,6 +377,18 @@ gw_reload(struct gw *gw)
 		config_free(ncfg);
 		return;
 	}
+	struct conneg_table *ncaps;
+	rc = load_caps(ncfg, &ncaps, err, sizeof(err));
+	if (rc != 0) {
+		GW_LOGE("daemon", "event=reload result=rejected reason=\"caps_file: "
+		    "%s\" note=\"previous configuration stays\"", err);
+		config_free(ncfg);
+		policy_free(npol);
+		route_table_free(nrt);
+		return;
+	}
+	struct conneg_table *ocaps = gw->caps;
+	gw->caps = ncaps;
 	struct config *ocfg = gw->cfg;
 	struct policy *opol = gw->policy;
 	struct route_table *ort = gw->routes;
@@ -377,9 +406,11 @@ gw_reload(struct gw *gw)
 			gw->cfg = ocfg;
 			gw->policy = opol;
 			gw->routes = ort;
+			gw->caps = ocaps;
 			config_free(ncfg);
 			policy_free(npol);
 			route_table_free(nrt);
+			conneg_table_free(ncaps);
 			return;
 		}
 	}
@@ -391,6 +422,7 @@ gw_reload(struct gw *gw)
 	config_free(ocfg);
 	policy_free(opol);
 	route_table_free(ort);
+	conneg_table_free(ocaps);
 	GW_LOGI("daemon", "event=reload result=applied config=%s",
 	    gw->opts->config_path);
 }
@@ -471,6 +503,13 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 	rc = build_policy(cfg, &gw->policy, &gw->routes, err, sizeof(err));
 	if (rc != 0) {
 		GW_LOGE("daemon", "event=start_failed reason=\"%s\"", err);
+		gw->exit_code = EX_CONFIG;
+		goto out;
+	}
+	rc = load_caps(cfg, &gw->caps, err, sizeof(err));
+	if (rc != 0) {
+		GW_LOGE("daemon", "event=start_failed reason=\"caps_file: %s\"",
+		    err);
 		gw->exit_code = EX_CONFIG;
 		goto out;
 	}
@@ -583,6 +622,7 @@ out:
 	planner_free(gw->planner);
 	policy_free(gw->policy);
 	route_table_free(gw->routes);
+	conneg_table_free(gw->caps);
 	rc = gw->exit_code;
 	if (gw->cfg->gw.pid_file[0] && rc == 0)
 		unlink(gw->cfg->gw.pid_file);

@@ -8,12 +8,24 @@
  * Outgoing message life (struct out_msg):
  *
  *   LOADING --queue_load--> READING --content read--> MARKING
+ *   READING --CONPERM/DRUCOF and the caps table knows the recipients-->
+ *   CONVERTING --converted, usable or nothing to do--> MARKING
+ *   CONVERTING --no usable form may be made--> FAILING --recipients
+ *   FAILED with their DSN queued--> (freed)
  *   MARKING --recipients in flight--> SENDING --far side committed-->
  *   RELAYING --recipients relayed--> (freed)
  *   SENDING --planner redirected/failed a recipient--> (withdrawn from
  *   the transfer, active recipients back to queued, freed)
  *   any step failing --> (freed; the recipients stay or return to queued
  *   at the next start, so nothing is lost)
+ *
+ * Conversion (CONVERTING): conv_run() for the message's recipients on the
+ * thread pool (convert.h); the content buffer belongs to the job until its
+ * callback. It runs only when every recipient of the out_msg has the same
+ * capability entry and the same DRUCOF flag (else the message goes as
+ * stored). The converted bytes replace the content, and the transfer
+ * envelope's size and SHA-256 are computed from them, so what the far
+ * side verifies is what went on the air.
  *
  * Planner job of an out_msg: added when it enters SENDING (before the
  * transfer can pick it), resolved by the relayed report, forgotten when
@@ -34,6 +46,10 @@
 #include "common/xmalloc.h"
 #include "firmware-profiles/profile.h"
 #include "gateway/air_dict.h"
+#include "gateway/conneg.h"
+#include "gateway/convert.h"
+#include "gateway/dispatch.h"
+#include "gateway/dsn.h"
 #include "gateway/planner.h"
 #include "gateway/policy.h"
 #include "gateway/route.h"
@@ -57,8 +73,8 @@
 #define SETUP_RETRY_MS 30000            /* session set-up failed: peer silent */
 #define SETUP_RETRY_MISMATCH_MS 300000  /* key or version mismatch */
 
-enum out_state { OM_LOADING, OM_READING, OM_MARKING, OM_SENDING,
-	OM_RELAYING };
+enum out_state { OM_LOADING, OM_READING, OM_CONVERTING, OM_FAILING,
+	OM_MARKING, OM_SENDING, OM_RELAYING };
 
 struct out_msg {
 	struct out_msg *next;
@@ -339,6 +355,243 @@ out_mark_inflight(struct out_msg *o)
 		a->pending++;
 }
 
+/* ---- conversion before the air hop (CONPERM / DRUCOF) ----------------- */
+
+static void
+out_conv_done(struct out_msg *o, int status)
+{
+	struct airlink *a = o->a;
+	char hex[33];
+
+	a->pending--;
+	id_hex(o->id, hex);
+	if (status != 0)
+		GW_LOGE("link", "link=%s msg=%s event=convert_fail_store_failed "
+		    "error=%s", a->cfg.name, hex, gw_errname(status));
+	out_free(a, o);
+	if (a->closing)
+		maybe_finish_close(a);
+	else
+		feed(a);
+}
+
+static void
+on_conv_fail_submitted(int status, const uint8_t id[QUEUE_ID_LEN], void *arg)
+{
+	(void)id;
+	out_conv_done(arg, status);
+}
+
+static void
+on_conv_fail_marked(int status, void *arg)
+{
+	out_conv_done(arg, status);
+}
+
+/* No usable form may be made: every recipient of o fails with status, and
+ * the sender gets a DSN where one is owed (in the same transaction). */
+static void
+out_conv_fail(struct out_msg *o, const char *status, const char *why,
+    const char *detail)
+{
+	struct airlink *a = o->a;
+	const struct queue_envelope *e = o->qenv;
+	bool null_sender = e->reverse_path == NULL || e->reverse_path[0] == '\0';
+	struct dsn_rcpt *dr = xcalloc(o->nrids, sizeof(*dr));
+	struct queue_change *ch = xcalloc(2 * o->nrids, sizeof(*ch));
+	int64_t now = clk_wall_s(a->env.clock);
+	size_t ndr = 0;
+	char diag[1000], hex[33];
+	int rc = GW_ENOENT;
+
+	o->st = OM_FAILING;
+	id_hex(o->id, hex);
+	snprintf(diag, sizeof(diag), "x-skywave; content conversion: %s%s%s",
+	    why, detail[0] ? ": " : "", detail);
+	for (size_t i = 0; i < o->nrids; i++) {
+		const struct queue_rcpt *qr = &e->rcpts[o->idx[i]];
+		ch[2 * i].rid = o->rids[i];
+		ch[2 * i].to = QUEUE_R_FAILED;
+		ch[2 * i].error = why;
+		ch[2 * i].status = status;
+		ch[2 * i + 1].rid = o->rids[i];
+		ch[2 * i + 1].to = QUEUE_R_DSN_QUEUED;
+		GW_LOGI("link", "link=%s msg=%s rcpt=<%s> event=convert_failed "
+		    "status=%s reason=\"%s\"", a->cfg.name, hex, qr->addr,
+		    status, why);
+		if (!dsn_owed(null_sender, qr->notify, DSN_FAILED,
+		    DSN_WHY_NORMAL))
+			continue;
+		dr[ndr].final_rcpt = qr->addr;
+		dr[ndr].orcpt = qr->orcpt;
+		dr[ndr].action = DSN_FAILED;
+		dr[ndr].status = status;
+		dr[ndr].diag = diag;
+		dr[ndr].last_attempt_s = now;
+		ndr++;
+	}
+	if (ndr > 0 && a->env.dispatch) {
+		struct dsn_report rep = { 0 };
+		struct queue_envelope *denv = NULL;
+		struct buf content = BUF_INIT;
+		rep.reporting_mta = a->env.identity;
+		rep.orig = e;
+		rep.rcpts = dr;
+		rep.nrcpts = ndr;
+		rep.content = o->content.data;
+		rep.content_len = o->content.len;
+		rep.now_s = now;
+		rc = dsn_build(&rep, &denv, &content);
+		if (rc == 0) {
+			rc = dispatch_submit_update(a->env.dispatch, denv,
+			    &content, ch, 2 * o->nrids, on_conv_fail_submitted,
+			    o);
+			if (rc != 0) {
+				queue_envelope_free(denv);
+				rc = GW_EIO; /* keep the recipients: DSN owed */
+			}
+		}
+		buf_fini(&content);
+	}
+	if (rc == GW_ENOENT)
+		rc = queue_update(a->env.queue, ch, 2 * o->nrids,
+		    on_conv_fail_marked, o);
+	free(ch);
+	free(dr);
+	if (rc != 0)
+		out_drop(o, "queue refused the conversion failure", rc);
+	else
+		a->pending++;
+}
+
+/* The RFC 3463 wording of conv's failure codes (the relay decision's text
+ * is generic). */
+static const char *
+status_text(const char *status, const char *why)
+{
+	if (strcmp(status, "5.6.2") == 0)
+		return "conversion required and prohibited";
+	if (strcmp(status, "5.6.3") == 0)
+		return "conversion required but not supported";
+	if (strcmp(status, "5.6.5") == 0)
+		return "conversion failed";
+	return why;
+}
+
+static bool
+out_drucof(const struct out_msg *o)
+{
+	return (o->qenv->rcpts[o->idx[0]].flags & QUEUE_RCPT_DRUCOF) != 0;
+}
+
+static void
+on_converted(const struct convert_result *res, void *arg)
+{
+	struct out_msg *o = arg;
+	struct airlink *a = o->a;
+	struct conneg_relay_in in = { 0 };
+	struct conneg_relay_out d;
+	char hex[33];
+
+	a->pending--;
+	buf_swap(&o->content, res->orig);
+	if (a->closing) {
+		out_free(a, o);
+		maybe_finish_close(a);
+		return;
+	}
+	id_hex(o->id, hex);
+	if (res->rc != 0) {
+		GW_LOGW("link", "link=%s msg=%s event=convert_error error=%s "
+		    "action=send_as_stored", a->cfg.name, hex,
+		    gw_errname(res->rc));
+		out_mark_inflight(o);
+		return;
+	}
+	in.drucof = out_drucof(o);
+	in.conperm = o->qenv->conperm;
+	in.caps_known = true;
+	in.hop = CONNEG_HOP_NO_CONNEG; /* the far gateway takes it as is */
+	conneg_relay_set_conv(&in, &res->rep);
+	conneg_relay_decide(&in, &d);
+	/* CONPERM alone permits, it does not demand: only a conversion that
+	 * was tried and failed stops the message. */
+	if (d.action == CONNEG_FAIL && !in.drucof &&
+	    res->rep.result != CONV_FAILED)
+		d.action = CONNEG_PASS;
+	switch (d.action) {
+	case CONNEG_CONVERT:
+		GW_LOGI("link", "link=%s msg=%s event=converted size=%zu "
+		    "new_size=%zu lossy=%s detail=\"%s\"", a->cfg.name, hex,
+		    o->content.len, res->out->len,
+		    res->rep.lossy ? "yes" : "no", res->rep.detail);
+		buf_swap(&o->content, res->out);
+		o->total = (int64_t)o->content.len;
+		o->xenv.size = o->content.len;
+		xfer_sha256(o->xenv.sha256, o->content.data, o->content.len);
+		break;
+	case CONNEG_FAIL:
+		out_conv_fail(o, d.status, status_text(d.status, d.why),
+		    res->rep.detail);
+		return;
+	case CONNEG_PASS:
+		GW_LOGI("link", "link=%s msg=%s event=convert_pass "
+		    "reason=\"%s\"", a->cfg.name, hex, d.why);
+		break;
+	}
+	out_mark_inflight(o);
+}
+
+/* Convert first when the sender asked (CONPERM / DRUCOF) and the table
+ * knows the recipients; else straight to MARKING. */
+static void
+out_convert_or_mark(struct out_msg *o)
+{
+	struct airlink *a = o->a;
+	struct conneg_table *t = a->env.caps ? *a->env.caps : NULL;
+	const struct queue_envelope *e = o->qenv;
+	const char *filter = NULL;
+	struct conv_policy pol = { 0 };
+	bool drucof;
+	char hex[33];
+	int rc;
+
+	if (t == NULL || o->nrids == 0)
+		goto as_is;
+	drucof = out_drucof(o);
+	if (!e->conperm && !drucof)
+		goto as_is;
+	filter = conneg_lookup(t, e->rcpts[o->idx[0]].addr);
+	if (filter == NULL)
+		goto as_is; /* nothing specific known: no conversion */
+	for (size_t i = 1; i < o->nrids; i++) {
+		const struct queue_rcpt *qr = &e->rcpts[o->idx[i]];
+		if (conneg_lookup(t, qr->addr) != filter ||
+		    ((qr->flags & QUEUE_RCPT_DRUCOF) != 0) != drucof) {
+			id_hex(o->id, hex);
+			GW_LOGI("link", "link=%s msg=%s event=convert_skipped "
+			    "reason=\"recipients differ\"", a->cfg.name, hex);
+			goto as_is;
+		}
+	}
+	pol.conperm = e->conperm;
+	pol.drucof = drucof;
+	pol.by_domain = a->env.identity;
+	pol.now_s = clk_wall_s(a->env.clock);
+	o->st = OM_CONVERTING;
+	rc = convert_start(a->env.loop, &o->content, &pol, filter,
+	    on_converted, o);
+	if (rc == 0) {
+		a->pending++;
+		return;
+	}
+	id_hex(o->id, hex);
+	GW_LOGW("link", "link=%s msg=%s event=convert_error error=%s "
+	    "action=send_as_stored", a->cfg.name, hex, gw_errname(rc));
+as_is:
+	out_mark_inflight(o);
+}
+
 static void on_content(int status, const uint8_t *data, size_t len,
     int64_t total, void *arg);
 
@@ -391,7 +644,7 @@ on_content(int status, const uint8_t *data, size_t len, int64_t total,
 		o->xenv.size = o->content.len;
 		xfer_sha256(o->xenv.sha256, o->content.data, o->content.len);
 	}
-	out_mark_inflight(o);
+	out_convert_or_mark(o);
 }
 
 static bool

@@ -48,6 +48,8 @@ struct drv_registry;
 struct route_table;
 struct policy;
 struct planner;
+struct conneg_table;
+struct dispatch;
 
 struct airlink_env {
 	uv_loop_t *loop;
@@ -63,6 +65,13 @@ struct airlink_env {
 	void (*received)(void *arg);
 	void *arg;
 	struct planner *planner;           /* borrowed; NULL: none */
+	/* Content conversion before the air hop (CONPERM/DRUCOF): the
+	 * owner's current capability table, read at each use (a reload may
+	 * swap it); NULL, or *caps NULL: messages go as stored. */
+	struct conneg_table *const *caps;
+	/* Where a recipient failed by conversion gets its DSN queued
+	 * (borrowed); NULL: failed without a DSN. */
+	struct dispatch *dispatch;
 };
 
 /* Create and start a link (driver opens, session set-up follows). The

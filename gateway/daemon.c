@@ -12,6 +12,7 @@
 #include "common/xmalloc.h"
 #include "gateway/airlink.h"
 #include "gateway/conneg.h"
+#include "gateway/conv.h"
 #include "gateway/ctlops.h"
 #include "gateway/dispatch.h"
 #include "gateway/planner.h"
@@ -475,6 +476,7 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 	gw->opts = opts;
 	gw->state = GW_S_STARTING;
 	gw->exit_code = 0;
+	conv_init();
 	apply_logging(cfg, opts->foreground);
 	if (cfg->gw.hostname[0])
 		snprintf(gw->hostname, sizeof(gw->hostname), "%s",
@@ -536,7 +538,7 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 		goto out;
 	}
 	struct dispatch_env de = { &gw->loop, clk_system(), gw->queue,
-		gw->hostname };
+		gw->hostname, &gw->caps };
 	gw->dispatch = dispatch_new(&de, cfg, gw->routes, gw->policy);
 	dispatch_set_link_kick(gw->dispatch, kick_link, gw);
 	struct planner_env pe = { &gw->loop, clk_system(), gw->queue,
@@ -558,6 +560,8 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 			.received = on_received,
 			.arg = gw,
 			.planner = gw->planner,
+			.caps = &gw->caps,
+			.dispatch = gw->dispatch,
 		};
 		rc = airlink_start(&ae, &cfg->links[i],
 		    &gw->links[gw->nlinks]);
@@ -623,6 +627,7 @@ out:
 	policy_free(gw->policy);
 	route_table_free(gw->routes);
 	conneg_table_free(gw->caps);
+	conv_shutdown();
 	rc = gw->exit_code;
 	if (gw->cfg->gw.pid_file[0] && rc == 0)
 		unlink(gw->cfg->gw.pid_file);

@@ -20,6 +20,14 @@
  * redirect can race the delivery. Outcomes are reported to the planner
  * once stored. A recipient the queue added by a redirect (parent_rid set)
  * is delivered on its own, with the trace header its primary recorded.
+ *
+ * Conversion (maildir and lmtp routes only): MARKING --CONPERM/DRUCOF and
+ * the caps table knows the recipients--> CONVERTING (conv_run on the
+ * thread pool, convert.h; the content buffer belongs to the job until its
+ * callback) --converted / nothing to do--> DELIVERING with the result;
+ * --no usable form may be made--> every recipient of the attempt gets a
+ * DELIVER_FAILED outcome with conv's status (5.6.x) and goes the usual
+ * outcome path (FAILED, DSN).
  */
 #include "gateway/dispatch.h"
 
@@ -27,6 +35,8 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "gateway/deliver.h"
+#include "gateway/conneg.h"
+#include "gateway/convert.h"
 #include "gateway/dsn.h"
 #include "gateway/planner.h"
 #include "gateway/policy.h"
@@ -43,7 +53,7 @@
 #define SELECT_MAX 64
 
 enum run_state { RUN_IDLE, RUN_SELECTING, RUN_LOADING, RUN_READING,
-	RUN_MARKING, RUN_DELIVERING, RUN_STORING };
+	RUN_MARKING, RUN_CONVERTING, RUN_DELIVERING, RUN_STORING };
 
 struct runner {
 	struct dispatch *d;
@@ -91,6 +101,7 @@ struct dispatch {
 };
 
 static void runner_select(struct runner *r);
+static void runner_deliver(struct runner *r);
 static void maybe_closed(struct dispatch *d);
 
 /* A job of this attempt still committing goes back to ready. */
@@ -390,13 +401,124 @@ on_delivered(void *arg)
 	d->pending++;
 }
 
+/* ---- conversion before final delivery (CONPERM / DRUCOF) -------------- */
+
+static void
+on_converted(const struct convert_result *res, void *arg)
+{
+	struct runner *r = arg;
+	struct dispatch *d = r->d;
+	const struct queue_rcpt *qr0;
+	struct conneg_relay_in in = { 0 };
+	struct conneg_relay_out dec;
+	char hex[33];
+
+	d->pending--;
+	buf_swap(&r->content, res->orig);
+	if (d->closing) {
+		/* in flight now; they return to queued at the next start */
+		runner_idle(r, false);
+		return;
+	}
+	queue_id_hex(r->id, hex);
+	if (res->rc != 0) {
+		GW_LOGW("dispatch", "msg=%s event=convert_error error=%s "
+		    "action=deliver_as_stored", hex, gw_errname(res->rc));
+		runner_deliver(r);
+		return;
+	}
+	qr0 = &r->env->rcpts[r->idx[0]];
+	in.drucof = (qr0->flags & QUEUE_RCPT_DRUCOF) != 0;
+	in.conperm = r->env->conperm;
+	in.caps_known = true;
+	in.hop = CONNEG_HOP_NO_CONNEG; /* final delivery: nobody after us */
+	conneg_relay_set_conv(&in, &res->rep);
+	conneg_relay_decide(&in, &dec);
+	/* CONPERM alone permits, it does not demand. */
+	if (dec.action == CONNEG_FAIL && !in.drucof &&
+	    res->rep.result != CONV_FAILED)
+		dec.action = CONNEG_PASS;
+	switch (dec.action) {
+	case CONNEG_CONVERT:
+		GW_LOGI("dispatch", "msg=%s event=converted size=%zu "
+		    "new_size=%zu lossy=%s detail=\"%s\"", hex, r->content.len,
+		    res->out->len, res->rep.lossy ? "yes" : "no",
+		    res->rep.detail);
+		buf_swap(&r->content, res->out);
+		break;
+	case CONNEG_FAIL:
+		/* every recipient of the attempt fails, through the same
+		 * outcome path (FAILED + DSN) as a refused delivery */
+		for (size_t i = 0; i < r->nrids; i++) {
+			struct deliver_outcome o;
+			memset(&o, 0, sizeof(o));
+			o.rcpt = r->idx[i];
+			o.action = DELIVER_FAILED;
+			snprintf(o.status, sizeof(o.status), "%s", dec.status);
+			snprintf(o.text, sizeof(o.text), "content conversion: "
+			    "%.60s: %.300s", strcmp(dec.status, "5.6.2") == 0 ?
+			    "conversion required and prohibited" : dec.why,
+			    res->rep.detail);
+			on_outcome(r, &o);
+		}
+		d->pending++; /* on_delivered takes it back */
+		on_delivered(r);
+		return;
+	case CONNEG_PASS:
+		GW_LOGI("dispatch", "msg=%s event=convert_pass reason=\"%s\"",
+		    hex, dec.why);
+		break;
+	}
+	runner_deliver(r);
+}
+
+/* Start a conversion when the route delivers finally (maildir, lmtp), the
+ * sender asked (CONPERM / DRUCOF) and the table knows every recipient of
+ * the attempt with one entry; false: deliver as stored. */
+static bool
+runner_convert(struct runner *r)
+{
+	struct dispatch *d = r->d;
+	struct conneg_table *t = d->env.caps ? *d->env.caps : NULL;
+	const struct queue_rcpt *qr0;
+	struct conv_policy pol = { 0 };
+	const char *filter;
+	bool drucof;
+
+	if (t == NULL || r->nrids == 0 ||
+	    (strncmp(r->route, "maildir:", 8) != 0 &&
+	    strncmp(r->route, "lmtp:", 5) != 0))
+		return false;
+	qr0 = &r->env->rcpts[r->idx[0]];
+	drucof = (qr0->flags & QUEUE_RCPT_DRUCOF) != 0;
+	if (!r->env->conperm && !drucof)
+		return false;
+	filter = conneg_lookup(t, qr0->addr);
+	if (filter == NULL)
+		return false;
+	for (size_t i = 1; i < r->nrids; i++) {
+		const struct queue_rcpt *qr = &r->env->rcpts[r->idx[i]];
+		if (conneg_lookup(t, qr->addr) != filter ||
+		    ((qr->flags & QUEUE_RCPT_DRUCOF) != 0) != drucof)
+			return false;
+	}
+	pol.conperm = r->env->conperm;
+	pol.drucof = drucof;
+	pol.by_domain = d->env.hostname;
+	pol.now_s = clk_wall_s(d->env.clock);
+	if (convert_start(d->env.loop, &r->content, &pol, filter,
+	    on_converted, r) != 0)
+		return false;
+	r->st = RUN_CONVERTING;
+	d->pending++;
+	return true;
+}
+
 static void
 on_marked(int status, void *arg)
 {
 	struct runner *r = arg;
 	struct dispatch *d = r->d;
-	struct deliver_req req;
-	int rc;
 
 	d->pending--;
 	if (status != 0) {
@@ -431,13 +553,25 @@ on_marked(int status, void *arg)
 		buf_swap(&c, &r->content);
 		buf_fini(&c);
 	}
-	r->st = RUN_DELIVERING;
 	r->ch = xcalloc(r->nrids, sizeof(*r->ch));
 	r->err = xcalloc(r->nrids, sizeof(*r->err));
 	r->status = xcalloc(r->nrids, sizeof(*r->status));
 	r->oidx = xcalloc(r->nrids, sizeof(*r->oidx));
 	r->okind = xcalloc(r->nrids, sizeof(*r->okind));
 	r->ostatus = xcalloc(r->nrids, sizeof(*r->ostatus));
+	if (!runner_convert(r))
+		runner_deliver(r);
+}
+
+/* Hand the content to delivery (RUN_DELIVERING). */
+static void
+runner_deliver(struct runner *r)
+{
+	struct dispatch *d = r->d;
+	struct deliver_req req;
+	int rc;
+
+	r->st = RUN_DELIVERING;
 	memset(&req, 0, sizeof(req));
 	req.env = r->env;
 	req.content = r->content.data;

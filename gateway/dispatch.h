@@ -26,12 +26,17 @@ struct dispatch;
 struct route_table;
 struct policy;
 struct planner;
+struct conneg_table;
 
 struct dispatch_env {
 	uv_loop_t *loop;
 	const struct gw_clock *clock;
 	struct queue *queue;
 	const char *hostname;
+	/* The owner's current capability table (a reload may swap it), for
+	 * CONPERM/DRUCOF conversion before final delivery (maildir, lmtp
+	 * routes); NULL or *caps NULL: delivered as stored. */
+	struct conneg_table *const *caps;
 };
 
 /* Start working the local routes of cfg. routes/policy are borrowed (see

@@ -845,6 +845,8 @@ rb_acct(struct queue__db *d, int64_t mid, int64_t band, int64_t size, int sign)
 }
 
 /* Delete a message whose recipients are all final; remember its id. */
+static int msg_drop(struct queue__db *d, int64_t mid);
+
 static int
 gc(struct queue__db *d, int64_t mid, const uint8_t id[QUEUE_ID_LEN],
     int64_t now)
@@ -861,15 +863,7 @@ gc(struct queue__db *d, int64_t mid, const uint8_t id[QUEUE_ID_LEN],
 	sqlite3_reset(s);
 	if (live > 0)
 		return 0;
-	if ((rc = content_delete(d, mid)) != 0)
-		return rc;
-	s = stmt(d, ST_RCPT_DELETE);
-	sqlite3_bind_int64(s, 1, mid);
-	if ((rc = run(s)) != 0)
-		return rc;
-	s = stmt(d, ST_MSG_DELETE);
-	sqlite3_bind_int64(s, 1, mid);
-	if ((rc = run(s)) != 0)
+	if ((rc = msg_drop(d, mid)) != 0)
 		return rc;
 	s = stmt(d, ST_SEEN_INSERT);
 	bind_id(s, 1, id);

@@ -1328,8 +1328,8 @@ static void
 in_run(struct in_msg *m)
 {
 	struct airlink *a = m->a;
-	struct in_op *op = m->head;
 	struct queue *q = a->env.queue;
+	struct in_op *op;
 	int rc;
 
 again:

@@ -71,7 +71,6 @@ struct runner {
 	char (*err)[420];
 	char (*status)[16];
 	size_t nch;
-	struct buf dsn_todo;       /* serialized DSN work (see store_outcomes) */
 	int band;
 	int proute;                /* planner route, -1: none */
 	char *trace;               /* redirect trace header to prepend */
@@ -84,7 +83,6 @@ struct dispatch {
 	struct dispatch_env env;
 	const struct route_table *routes;
 	const struct policy *policy;
-	int64_t max_received;
 	struct retry_cfg retry;
 	struct smtpc_client *smtpc;
 	struct deliver *deliver;
@@ -817,8 +815,7 @@ dispatch_new(const struct dispatch_env *env, const struct config *cfg,
 	d->env = *env;
 	d->routes = routes;
 	d->policy = policy;
-	d->max_received = cfg->policy.max_received;
-	retry_cfg_default(&d->retry);
+	d->retry = cfg->sched.retry; /* [policy] retry_* keys */
 	deliver_cfg_smtpc(&cfg->delivery, env->hostname, &so);
 	d->smtpc = smtpc_client_new(env->loop, env->clock, &so);
 	dopt.hostname = env->hostname;
@@ -838,7 +835,7 @@ dispatch_reconfigure(struct dispatch *d, const struct config *cfg,
 {
 	d->routes = routes;
 	d->policy = policy;
-	d->max_received = cfg->policy.max_received;
+	d->retry = cfg->sched.retry;
 	build_runners(d, cfg);
 	/* The old table is freed by the caller right after this: deliver must
 	 * let go of it now (running jobs hold copies of their targets). */

@@ -37,6 +37,9 @@ enum queue_body { QUEUE_BODY_7BIT = 0, QUEUE_BODY_8BITMIME,
 /* Per-recipient flags. */
 #define QUEUE_RCPT_CONNEG 0x1u  /* RCPT ... CONNEG was given */
 #define QUEUE_RCPT_DRUCOF 0x2u  /* RCPT ... DRUCOF was given */
+/* The content was converted with loss of information on its way (by this
+ * gateway or an earlier one): success and relayed DSNs report X.6.4. */
+#define QUEUE_RCPT_LOSSY 0x4u
 
 struct queue_rcpt {
 	char *addr;       /* forward-path without angle brackets */

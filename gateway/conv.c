@@ -316,6 +316,24 @@ new_part(struct ctx *c, GMimeObject *old, const struct form *oldf,
 	return o;
 }
 
+/* The part kept from a multipart/alternative stands for the whole: record
+ * the form it replaced (RFC 4141 Content-Previous) and its own form. */
+static void
+mark_kept_alternative(struct ctx *c, GMimeObject *keep, const char *mt)
+{
+	char feat[160], prev[300], date[64];
+	fmt_date(c->pol->now_s, date, sizeof(date));
+	snprintf(prev, sizeof(prev),
+	    "Date %s; By %s; (type=multipart/alternative)", date,
+	    c->pol->by_domain ? c->pol->by_domain : "localhost");
+	if (g_mime_object_get_header(keep, "Content-Previous") == NULL)
+		g_mime_object_set_header(keep, "Content-Previous", prev, NULL);
+	if (g_mime_object_get_header(keep, "Content-Features") == NULL) {
+		snprintf(feat, sizeof(feat), "(type=%s)", mt);
+		g_mime_object_set_header(keep, "Content-Features", feat, NULL);
+	}
+}
+
 /* Plainest first: us-ascii only succeeds (exactly) when the text is
  * ASCII; then UTF-8, which holds everything. */
 static const char *const charsets[] = { "us-ascii", "utf-8", "iso-8859-1",
@@ -618,8 +636,9 @@ alternative(struct ctx *c, GMimeObject *o, const struct marks *m,
 		char *mt = mime_type_of(keep);
 		note(c, path, "multipart/alternative -> %s (dropped %d)", mt,
 		    n - 1);
-		g_free(mt);
 		c->rep->n_alternatives_dropped += (unsigned)(n - 1);
+		mark_kept_alternative(c, keep, mt);
+		g_free(mt);
 		return keep;
 	}
 	/* None usable as is: convert the most preferred that converts. */
@@ -638,6 +657,9 @@ alternative(struct ctx *c, GMimeObject *o, const struct marks *m,
 				g_object_ref(r);
 			}
 			c->rep->n_alternatives_dropped += (unsigned)(n - 1);
+			char *kmt = mime_type_of(r);
+			mark_kept_alternative(c, r, kmt);
+			g_free(kmt);
 			note(c, path, "multipart/alternative: kept part %d",
 			    i + 1);
 			return r;

@@ -34,7 +34,9 @@
  * protection cannot be re-applied); such a part may only be omitted whole.
  * A converted part gets Content-Features (its new form) and
  * Content-Previous ("Date <date>; By <host>; <old form>"); its
- * Content-Convert and Content-Drucof are carried unchanged.
+ * Content-Convert and Content-Drucof are carried unchanged. The part kept
+ * from a multipart/alternative records "(type=multipart/alternative)" as
+ * its previous form.
  *
  * Features used in capability filters: type, charset (text), size (octets
  * of the decoded part), width, height, pixels (images), message-size

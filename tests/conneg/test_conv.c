@@ -172,7 +172,12 @@ test_alternative(void **state)
 	assert_int_equal(r.rep.n_alternatives_dropped, 1);
 	assert_true(contains(&r.out, "Plain words."));
 	assert_false(contains(&r.out, "Rich"));
-	assert_false(contains(&r.out, "multipart/alternative"));
+	assert_false(contains(&r.out, "Content-Type: multipart/alternative"));
+	/* (folded by the writer after "By near.example;") */
+	assert_true(contains(&r.out, "Content-Previous: Date Wed, 18 Nov "
+	    "2026 11:06:40 +0000; By near.example;"));
+	assert_true(contains(&r.out, " (type=multipart/alternative)\r\n"));
+	assert_true(contains(&r.out, "Content-Features: (type=text/plain)"));
 	golden("alternative.ref", &r.out);
 	done(&r);
 	/* HTML-only recipient keeps the HTML alternative */
@@ -180,6 +185,7 @@ test_alternative(void **state)
 	assert_int_equal(r.rep.result, CONV_CONVERTED);
 	assert_true(contains(&r.out, "Rich"));
 	assert_false(contains(&r.out, "Plain words."));
+	assert_true(contains(&r.out, "(type=multipart/alternative)"));
 	done(&r);
 	/* both usable: nothing to do */
 	run(&r, "alternative.eml", "(type=text/*)", false, true);

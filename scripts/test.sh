@@ -28,6 +28,14 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE="$btype" \
 	-DSKYWAVE_LONG_TESTS="$long"
 cmake --build "$build" -j "$(nproc)"
 
+# The public corpus the re-encoding test runs over (fetched once; without
+# network the corpus test skips and says so).
+if ./scripts/fetch-corpus.sh; then
+	export SKYWAVE_CORPUS_REQUIRED=1
+else
+	echo "test: corpus unavailable: the corpus test will be skipped" >&2
+fi
+
 # Leak checking stays on; abort on the first UBSan report.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

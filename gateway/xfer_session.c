@@ -31,6 +31,17 @@
  * receiver can decode everything it got and a higher-priority message
  * waits at most about one round. Rounds of incompressible content run at
  * level 0 (stored blocks).
+ *
+ * Capability publication, per session:
+ *
+ *   link_up: CAPS_HELD(held) queued before HAVE_END
+ *   peer's CAPS_HELD(d): peer_caps = d; if d != local digest, CAPS queued
+ *       and peer_caps = local digest (the stream is reliable in-session)
+ *   xfer_set_local_caps while up and peer_caps known and different: CAPS
+ *   CAPS received: store.caps() == 0 -> held = its digest
+ *
+ *   Invariant: caps_sent counts at most one CAPS per distinct local digest
+ *   per session (peer_caps_known && peer_caps == local after sending).
  */
 #include "gateway/xfer_session.h"
 
@@ -111,6 +122,15 @@ struct xfer {
 	bool cut; /* end the current frame: an urgent message just ended */
 	uint64_t ratio_plain, ratio_comp; /* compressed rounds, for sizing */
 	struct xfer_stats stats;
+
+	/* Capability publication. */
+	struct buf local_caps;     /* our table's text */
+	uint64_t local_digest;     /* 0: none */
+	uint64_t held_digest;      /* the peer's table we hold; 0: none */
+	uint64_t peer_caps;        /* what the peer holds of ours */
+	bool peer_caps_known;      /* its CAPS_HELD arrived this session */
+	xfer_caps_fn caps_fn;
+	void *caps_arg;
 };
 
 void
@@ -186,6 +206,7 @@ xfer_free(struct xfer *x)
 	buf_fini(&x->inplain);
 	buf_fini(&x->tmp);
 	buf_fini(&x->rec);
+	buf_fini(&x->local_caps);
 	free(x);
 }
 
@@ -268,6 +289,78 @@ ctl_id_rec(struct xfer *x, uint8_t type, const uint8_t *id, uint64_t v,
 	buf_append(&x->ctl, x->rec.data, x->rec.len);
 }
 
+static void
+put_u64be(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t
+get_u64be(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Queue our table for the peer (it holds another digest). */
+static void
+caps_send(struct xfer *x)
+{
+	uint8_t d[8];
+	put_u64be(d, x->local_digest);
+	xfer_rec_begin(&x->ctl, XFER_R_CAPS, 8 + x->local_caps.len);
+	buf_append(&x->ctl, d, 8);
+	buf_append(&x->ctl, x->local_caps.data, x->local_caps.len);
+	x->peer_caps = x->local_digest;
+	x->stats.caps_sent++;
+	GW_LOGI("xfer", "link=%s event=caps_publish digest=%016llx bytes=%zu",
+	    x->name, (unsigned long long)x->local_digest, x->local_caps.len);
+}
+
+void
+xfer_set_local_caps(struct xfer *x, const char *text, size_t len,
+    uint64_t digest)
+{
+	if (text == NULL || len > XFER_CAPS_MAX) {
+		if (text != NULL)
+			GW_LOGW("xfer", "link=%s event=caps_too_big bytes=%zu "
+			    "max=%u", x->name, len, XFER_CAPS_MAX);
+		len = 0;
+		digest = 0;
+	}
+	if (len == 0)
+		digest = 0;
+	buf_reset(&x->local_caps);
+	buf_append(&x->local_caps, text, len);
+	x->local_digest = digest;
+	if (x->up && x->peer_caps_known && x->peer_caps != digest)
+		caps_send(x);
+}
+
+void
+xfer_set_caps_cb(struct xfer *x, xfer_caps_fn fn, void *arg)
+{
+	x->caps_fn = fn;
+	x->caps_arg = arg;
+}
+
+void
+xfer_set_held_caps(struct xfer *x, uint64_t digest)
+{
+	x->held_digest = digest;
+}
+
+uint64_t
+xfer_held_caps(const struct xfer *x)
+{
+	return x->held_digest;
+}
+
 /*
  * Session.
  */
@@ -330,6 +423,13 @@ xfer_link_up(struct xfer *x, bool compress, uint16_t dict_id)
 			ctl_id_rec(x, XFER_R_HAVE, in->env.id, in->content.len,
 			    false);
 	}
+	/* Which of the peer's capability tables we hold: it sends its own
+	 * only when that differs. */
+	uint8_t d[8];
+	put_u64be(d, x->held_digest);
+	xfer_rec_begin(&x->ctl, XFER_R_CAPS_HELD, 8);
+	buf_append(&x->ctl, d, 8);
+	x->peer_caps_known = false;
 	xfer_rec_begin(&x->ctl, XFER_R_HAVE_END, 0);
 }
 
@@ -342,6 +442,7 @@ xfer_link_down(struct xfer *x)
 	buf_reset(&x->out);
 	buf_reset(&x->inplain);
 	x->nhm = 0;
+	x->peer_caps_known = false;
 	for (size_t i = 0; i < x->nout; i++) {
 		x->outs[i].st = XO_QUEUED;
 		x->outs[i].handle = 0;
@@ -925,8 +1026,51 @@ on_seg(struct xfer *x, const uint8_t *p, size_t n)
 }
 
 static void
+on_caps_held(struct xfer *x, const uint8_t *p, size_t n)
+{
+	if (n != 8) {
+		fail(x, "bad CAPS_HELD");
+		return;
+	}
+	x->peer_caps = get_u64be(p);
+	x->peer_caps_known = true;
+	if (x->peer_caps != x->local_digest)
+		caps_send(x);
+}
+
+static void
+on_caps(struct xfer *x, const uint8_t *p, size_t n)
+{
+	if (n < 8 || n - 8 > XFER_CAPS_MAX) {
+		fail(x, "bad CAPS");
+		return;
+	}
+	uint64_t d = get_u64be(p);
+	if ((d == 0) != (n == 8)) {
+		fail(x, "bad CAPS digest");
+		return;
+	}
+	x->stats.caps_rcvd++;
+	if (x->caps_fn == NULL)
+		return;
+	if (x->caps_fn(x->caps_arg, d, p + 8, n - 8) < 0) {
+		x->stats.caps_rejected++;
+		return;
+	}
+	x->held_digest = d;
+}
+
+static void
 on_ctl(struct xfer *x, uint8_t type, const uint8_t *p, size_t n)
 {
+	if (type == XFER_R_CAPS_HELD) {
+		on_caps_held(x, p, n);
+		return;
+	}
+	if (type == XFER_R_CAPS) {
+		on_caps(x, p, n);
+		return;
+	}
 	if (type == XFER_R_HAVE_END) {
 		if (n != 0)
 			fail(x, "bad HAVE_END");

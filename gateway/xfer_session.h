@@ -87,6 +87,7 @@ struct xfer_stats {
 	uint64_t naks_sent, naks_rcvd, resumes, rewinds;
 	uint64_t stored_rounds;          /* rounds sent at level 0 */
 	uint64_t proto_errors;
+	uint64_t caps_sent, caps_rcvd, caps_rejected; /* CAPS records */
 };
 
 struct xfer *xfer_new(const struct xfer_config *cfg,
@@ -121,6 +122,34 @@ void xfer_partial_done(struct xfer *x, const uint8_t id[XFER_ID_BYTES],
     uint64_t durable_off);
 void xfer_commit_done(struct xfer *x, const uint8_t id[XFER_ID_BYTES],
     int err);
+
+/*
+ * Capability publication (docs/air-protocol.md s6). At every session start
+ * each side announces, next to its HAVE list, the digest of the peer's
+ * table it holds (CAPS_HELD); a side whose own table has another digest
+ * sends it (CAPS), once per session and again when it changes. So a table
+ * that did not change costs 10 bytes a session, and one that did crosses
+ * once.
+ *
+ * xfer_set_local_caps: this side's own table (copied; text NULL / len 0
+ * and digest 0: none). Called at start and after a reload; when the
+ * session is up and the peer holds another digest, the table is sent in
+ * the next round. xfer_set_held_caps: the digest of the peer's table this
+ * side holds (0: none), e.g. loaded from disk at start; updated by the
+ * xfer itself when the caps callback takes a new table.
+ */
+void xfer_set_local_caps(struct xfer *x, const char *text, size_t len,
+    uint64_t digest);
+/* The peer published its capability table (conneg_table_format text, not
+ * NUL-terminated; len 0: it has none) with its digest. Return 0 when the
+ * table was taken; then this side holds digest and announces it at the
+ * next session start. A negative return (bad table) keeps the old one.
+ * Without a callback (the default) a published table is ignored. */
+typedef int (*xfer_caps_fn)(void *arg, uint64_t digest, const uint8_t *text,
+    size_t len);
+void xfer_set_caps_cb(struct xfer *x, xfer_caps_fn fn, void *arg);
+void xfer_set_held_caps(struct xfer *x, uint64_t digest);
+uint64_t xfer_held_caps(const struct xfer *x);
 
 const struct xfer_stats *xfer_get_stats(const struct xfer *x);
 /* Debug checker of the invariants in xfer_session.c's header: 0, or

@@ -10,9 +10,15 @@
  *   [by:varint by_mode:u8]   if flags & 1
  *   [aby:varint]             if flags & 2
  *   [envid:str]              if flags & 4
+ *                            flags & 8: CONPERM (no field)
  *   ret:u8 from:str nrcpt:varint
  *   rcpt* = addr:str notify:u8 rflags:u8 [orcpt:str] [arcpt:str]
+ *     rflags: 1 ORCPT follows, 2 ARCPT follows, 4 CONNEG, 8 DRUCOF,
+ *             16 LOSSY
  *   str = len:varint bytes (no NUL inside)
+ *
+ * A decoder rejects any flag bit it does not know: a peer that sets one
+ * means something this side would silently drop.
  */
 #include "gateway/xfer_wire.h"
 
@@ -50,7 +56,7 @@ dup_or_null(const char *s)
 	return s ? xstrdup(s) : NULL;
 }
 
-void
+struct xfer_rcpt *
 xfer_env_add_rcpt(struct xfer_env *e, const char *addr, uint8_t notify,
     const char *orcpt, const char *arcpt)
 {
@@ -60,6 +66,8 @@ xfer_env_add_rcpt(struct xfer_env *e, const char *addr, uint8_t notify,
 	r->notify = notify;
 	r->orcpt = dup_or_null(orcpt);
 	r->arcpt = dup_or_null(arcpt);
+	r->cflags = 0;
+	return r;
 }
 
 void
@@ -73,7 +81,7 @@ xfer_env_copy(struct xfer_env *dst, const struct xfer_env *src)
 	for (size_t i = 0; i < src->nrcpt; i++)
 		xfer_env_add_rcpt(dst, src->rcpt[i].addr,
 		    src->rcpt[i].notify, src->rcpt[i].orcpt,
-		    src->rcpt[i].arcpt);
+		    src->rcpt[i].arcpt)->cflags = src->rcpt[i].cflags;
 }
 
 void
@@ -125,6 +133,8 @@ xfer_env_encode(const struct xfer_env *e, struct buf *out)
 		flags |= 2;
 	if (e->envid)
 		flags |= 4;
+	if (e->mflags & XFER_ENV_CONPERM)
+		flags |= 8;
 	buf_append(out, e->id, XFER_ID_BYTES);
 	buf_append_byte(out, flags);
 	int64_t pr = e->priority;
@@ -144,7 +154,8 @@ xfer_env_encode(const struct xfer_env *e, struct buf *out)
 	xfer_put_varint(out, e->nrcpt);
 	for (size_t i = 0; i < e->nrcpt; i++) {
 		const struct xfer_rcpt *r = &e->rcpt[i];
-		uint8_t rf = (uint8_t)((r->orcpt ? 1 : 0) | (r->arcpt ? 2 : 0));
+		uint8_t rf = (uint8_t)((r->orcpt ? 1 : 0) | (r->arcpt ? 2 : 0) |
+		    ((r->cflags & 7u) << 2));
 		put_str(out, r->addr);
 		buf_append_byte(out, r->notify);
 		buf_append_byte(out, rf);
@@ -225,8 +236,10 @@ xfer_env_decode(const uint8_t *p, size_t n, struct xfer_env *e)
 	uint8_t flags = rd_u8(&r);
 	uint64_t zz = rd_varint(&r);
 	int64_t pr = (int64_t)(zz >> 1) ^ -(int64_t)(zz & 1);
-	if (flags & ~7u || pr < -9 || pr > 9)
+	if (flags & ~0x0fu || pr < -9 || pr > 9)
 		r.bad = 1;
+	if (flags & 8)
+		e->mflags |= XFER_ENV_CONPERM;
 	e->priority = (int8_t)pr;
 	e->size = rd_varint(&r);
 	rd_bytes(&r, e->sha256, XFER_SHA_BYTES);
@@ -254,7 +267,7 @@ xfer_env_decode(const uint8_t *p, size_t n, struct xfer_env *e)
 		char *addr = rd_str(&r, XFER_ADDR_MAX, false);
 		uint8_t notify = rd_u8(&r), rf = rd_u8(&r);
 		char *orcpt = NULL, *arcpt = NULL;
-		if (rf & ~3u || notify & ~0x0fu ||
+		if (rf & ~0x1fu || notify & ~0x0fu ||
 		    ((notify & XFER_NOTIFY_NEVER) &&
 		    notify != XFER_NOTIFY_NEVER))
 			r.bad = 1;
@@ -263,7 +276,8 @@ xfer_env_decode(const uint8_t *p, size_t n, struct xfer_env *e)
 		if (rf & 2)
 			arcpt = rd_str(&r, XFER_XTEXT_MAX, false);
 		if (!r.bad)
-			xfer_env_add_rcpt(e, addr, notify, orcpt, arcpt);
+			xfer_env_add_rcpt(e, addr, notify, orcpt,
+			    arcpt)->cflags = (uint8_t)(rf >> 2);
 		free(addr);
 		free(orcpt);
 		free(arcpt);
@@ -289,7 +303,7 @@ xfer_rec_parse(const uint8_t *p, size_t n, uint8_t *type,
 	if (n < 2)
 		return 0;
 	*type = p[0];
-	if (*type < XFER_R_MSG || *type > XFER_R_NAK)
+	if (*type < XFER_R_MSG || *type > XFER_R_LAST)
 		return GW_EPROTO;
 	const uint8_t *q = p + 1;
 	size_t m = n - 1;

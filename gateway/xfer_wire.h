@@ -13,6 +13,10 @@
  *   HAVE  id[16] offset:varint              receiver's durable offset
  *   HAVE_END                                end of the session's HAVE list
  *   NAK   id[16] reason:u8                  content rejected; send again
+ *   CAPS_HELD digest[8]                     the peer's capability table
+ *                                           this side holds (0: none)
+ *   CAPS  digest[8] text                    this side's capability table
+ *                                           (empty text: none)
  *
  * varint: unsigned LEB128, at most 10 bytes; signed values zig-zag.
  */
@@ -40,6 +44,24 @@ enum xfer_rec_type {
 	XFER_R_HAVE = 4,
 	XFER_R_HAVE_END = 5,
 	XFER_R_NAK = 6,
+	XFER_R_CAPS_HELD = 7,
+	XFER_R_CAPS = 8,
+};
+#define XFER_R_LAST XFER_R_CAPS
+
+/* Largest capability table text a CAPS record carries. */
+#define XFER_CAPS_MAX (256u << 10)
+
+/* Envelope flags that say something about the whole message. */
+enum {
+	XFER_ENV_CONPERM = 0x01, /* MAIL ... CONPERM (RFC 4141) */
+};
+
+/* Per-recipient content negotiation flags (queue's QUEUE_RCPT_*). */
+enum {
+	XFER_RC_CONNEG = 0x01, /* RCPT ... CONNEG was given */
+	XFER_RC_DRUCOF = 0x02, /* RCPT ... DRUCOF: usable content or fail */
+	XFER_RC_LOSSY = 0x04,  /* converted with loss on its way */
 };
 
 /* NOTIFY bits (RFC 3461); 0 = parameter absent. */
@@ -60,6 +82,7 @@ struct xfer_rcpt {
 	uint8_t notify;
 	char *orcpt;  /* "rfc822;x@y" as received (xtext), or NULL */
 	char *arcpt;  /* alternate recipient, same form, or NULL */
+	uint8_t cflags; /* XFER_RC_* */
 };
 
 /* The envelope of one message. Owner: whoever filled it; free with
@@ -76,6 +99,7 @@ struct xfer_env {
 	int64_t aby_s;   /* remaining ABY seconds, or -1 */
 	uint64_t size;   /* content length, uncompressed */
 	uint8_t sha256[XFER_SHA_BYTES];
+	uint8_t mflags;  /* XFER_ENV_* */
 	size_t nrcpt;
 	struct xfer_rcpt *rcpt;
 };
@@ -84,9 +108,10 @@ void xfer_env_init(struct xfer_env *e);
 void xfer_env_fini(struct xfer_env *e);
 /* Deep copy (dst is initialised by the call). */
 void xfer_env_copy(struct xfer_env *dst, const struct xfer_env *src);
-/* Append a recipient (strings copied; orcpt/arcpt may be NULL). */
-void xfer_env_add_rcpt(struct xfer_env *e, const char *addr, uint8_t notify,
-    const char *orcpt, const char *arcpt);
+/* Append a recipient (strings copied; orcpt/arcpt may be NULL; cflags
+ * 0, set it on the returned entry's field afterwards). */
+struct xfer_rcpt *xfer_env_add_rcpt(struct xfer_env *e, const char *addr,
+    uint8_t notify, const char *orcpt, const char *arcpt);
 
 /* Append the envelope encoding to out. */
 void xfer_env_encode(const struct xfer_env *e, struct buf *out);

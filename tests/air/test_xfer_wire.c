@@ -129,6 +129,81 @@ test_env_limits(void **state)
 	buf_fini(&b);
 }
 
+/* CONPERM and the per-recipient CONNEG/DRUCOF/LOSSY marks cross the air;
+ * unknown flag bits are refused. */
+static void
+test_env_conneg_flags(void **state)
+{
+	(void)state;
+	struct xfer_env e, d, c;
+	struct buf b = BUF_INIT;
+	fill_env(&e);
+	e.mflags = XFER_ENV_CONPERM;
+	e.rcpt[0].cflags = XFER_RC_CONNEG | XFER_RC_DRUCOF;
+	e.rcpt[1].cflags = XFER_RC_LOSSY;
+	e.rcpt[2].cflags = XFER_RC_DRUCOF | XFER_RC_LOSSY;
+	xfer_env_encode(&e, &b);
+	assert_int_equal(xfer_env_decode(b.data, b.len, &d), 0);
+	assert_int_equal(d.mflags, XFER_ENV_CONPERM);
+	assert_int_equal(d.rcpt[0].cflags, XFER_RC_CONNEG | XFER_RC_DRUCOF);
+	assert_int_equal(d.rcpt[1].cflags, XFER_RC_LOSSY);
+	assert_int_equal(d.rcpt[2].cflags, XFER_RC_DRUCOF | XFER_RC_LOSSY);
+	/* The optional fields around them are intact. */
+	assert_string_equal(d.rcpt[0].orcpt, "rfc822;topbanana@example.net");
+	assert_string_equal(d.rcpt[2].arcpt, "rfc822;d@y.test");
+	assert_string_equal(d.envid, "QQ314159");
+	/* A copy keeps them. */
+	xfer_env_copy(&c, &d);
+	assert_int_equal(c.mflags, XFER_ENV_CONPERM);
+	assert_int_equal(c.rcpt[2].cflags, XFER_RC_DRUCOF | XFER_RC_LOSSY);
+	xfer_env_fini(&c);
+	xfer_env_fini(&d);
+
+	/* Without them nothing is set (and the encoding is as before). */
+	struct buf b0 = BUF_INIT;
+	e.mflags = 0;
+	for (size_t i = 0; i < e.nrcpt; i++)
+		e.rcpt[i].cflags = 0;
+	xfer_env_encode(&e, &b0);
+	assert_int_equal(b0.len, b.len);
+	assert_int_equal(xfer_env_decode(b0.data, b0.len, &d), 0);
+	assert_int_equal(d.mflags, 0);
+	for (size_t i = 0; i < d.nrcpt; i++)
+		assert_int_equal(d.rcpt[i].cflags, 0);
+	xfer_env_fini(&d);
+	buf_fini(&b0);
+
+	/* Unknown envelope flag bits (offset 16 holds the flag byte). */
+	for (unsigned bit = 0x10; bit <= 0x80; bit <<= 1) {
+		buf_reset(&b);
+		xfer_env_encode(&e, &b);
+		b.data[XFER_ID_BYTES] |= (uint8_t)bit;
+		assert_int_equal(xfer_env_decode(b.data, b.len, &d),
+		    GW_EPROTO);
+	}
+	/* Unknown recipient flag bits: with a last recipient without
+	 * ORCPT/ARCPT, the last byte is its rflags. */
+	xfer_env_add_rcpt(&e, "z@y.test", 0, NULL, NULL);
+	for (unsigned bit = 0x20; bit <= 0x80; bit <<= 1) {
+		buf_reset(&b);
+		xfer_env_encode(&e, &b);
+		assert_int_equal(b.data[b.len - 1], 0);
+		b.data[b.len - 1] = (uint8_t)bit;
+		assert_int_equal(xfer_env_decode(b.data, b.len, &d),
+		    GW_EPROTO);
+	}
+	/* and the known ones in that byte decode */
+	buf_reset(&b);
+	xfer_env_encode(&e, &b);
+	b.data[b.len - 1] = 0x1c;
+	assert_int_equal(xfer_env_decode(b.data, b.len, &d), 0);
+	assert_int_equal(d.rcpt[3].cflags, XFER_RC_CONNEG | XFER_RC_DRUCOF |
+	    XFER_RC_LOSSY);
+	xfer_env_fini(&d);
+	xfer_env_fini(&e);
+	buf_fini(&b);
+}
+
 static void
 test_varint_and_records(void **state)
 {
@@ -167,6 +242,16 @@ test_varint_and_records(void **state)
 	assert_int_equal(len, 3);
 	assert_int_equal(used, b.len);
 	b.data[0] = 77;
+	assert_int_equal(xfer_rec_parse(b.data, b.len, &type, &body, &len,
+	    &used), GW_EPROTO);
+	/* The capability records are known types. */
+	b.data[0] = XFER_R_CAPS_HELD;
+	assert_int_equal(xfer_rec_parse(b.data, b.len, &type, &body, &len,
+	    &used), 1);
+	b.data[0] = XFER_R_CAPS;
+	assert_int_equal(xfer_rec_parse(b.data, b.len, &type, &body, &len,
+	    &used), 1);
+	b.data[0] = XFER_R_LAST + 1;
 	assert_int_equal(xfer_rec_parse(b.data, b.len, &type, &body, &len,
 	    &used), GW_EPROTO);
 	buf_fini(&b);
@@ -298,6 +383,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_env_roundtrip),
 		cmocka_unit_test(test_env_limits),
+		cmocka_unit_test(test_env_conneg_flags),
 		cmocka_unit_test(test_varint_and_records),
 		cmocka_unit_test(test_decoder_robustness),
 	};

@@ -91,6 +91,28 @@ deliver_outcome_diag(const struct deliver_outcome *o, char *out, size_t len)
 }
 
 void
+deliver_outcome_dsn(const struct deliver_outcome *o, bool success,
+    bool lossy_before, char *status, size_t slen, char *diag, size_t dlen)
+{
+	if (success && (o->lossy || lossy_before)) {
+		snprintf(status, slen, "2.6.4");
+		if (o->lossy && o->conv_detail[0])
+			snprintf(diag, dlen, "x-skywave; content converted "
+			    "with loss of information: %s", o->conv_detail);
+		else if (o->lossy)
+			snprintf(diag, dlen, "x-skywave; content converted "
+			    "with loss of information");
+		else
+			snprintf(diag, dlen, "x-skywave; content converted "
+			    "with loss of information by an earlier gateway");
+		return;
+	}
+	snprintf(status, slen, "%s", o->status[0] ? o->status :
+	    success ? "2.0.0" : "5.0.0");
+	deliver_outcome_diag(o, diag, dlen);
+}
+
+void
 deliver_outcome_from_err(struct deliver_outcome *o, int err, const char *what)
 {
 	const char *st = "4.3.0";

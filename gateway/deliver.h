@@ -58,6 +58,11 @@ struct deliver_outcome {
 	bool hop_no_dsn;
 	bool hop_no_deliverby;
 	char link[32];             /* DELIVER_TO_LINK: the link name */
+	/* The content this recipient got was converted here with loss of
+	 * information (conv report "lossy"); conv_detail says what was
+	 * converted ("1 text/html -> text/plain; ..."), "" when unknown. */
+	bool lossy;
+	char conv_detail[300];
 };
 
 /* Fill an outcome decided locally (code 0). */
@@ -73,6 +78,17 @@ void deliver_outcome_remote_mta(const struct deliver_outcome *o, char *out,
     size_t len);
 void deliver_outcome_diag(const struct deliver_outcome *o, char *out,
     size_t len);
+
+/* The Status and Diagnostic-Code of a DSN about outcome o (RFC 3464).
+ * success is true for a "delivered" or "relayed" report. When the content
+ * was converted with loss on its way (o->lossy here, or lossy_before: the
+ * recipient's QUEUE_RCPT_LOSSY flag from an earlier gateway), a success
+ * reports 2.6.4 (RFC 3463 X.6.4, conversion with loss performed) and the
+ * diagnostic names what was converted; failures keep their own codes.
+ * Otherwise status is o->status ("2.0.0" / "5.0.0" when empty) and diag
+ * deliver_outcome_diag()'s text. Both truncate to their lengths. */
+void deliver_outcome_dsn(const struct deliver_outcome *o, bool success,
+    bool lossy_before, char *status, size_t slen, char *diag, size_t dlen);
 
 /* Map a negative local error (GW_E* or -errno) to a deferred/failed outcome:
  * GW_ENOSPC/ENOSPC -> deferred 4.3.1, EDQUOT -> deferred 4.2.2,

@@ -27,12 +27,45 @@
  *   DOT --final reply (LMTP: one per accepted rcpt)--> QUIT --221/EOF--> DONE
  *   any state --EOF / timeout / bad reply--> DONE
  *
+ * A negotiated message (CONPERM, or a DRUCOF recipient; SMTP only) takes
+ * a detour between EHLO and TX, and may run several transactions:
+ *
+ *   EHLO --hop has CONNEG--> PROBE: MAIL, RCPT <r> CONNEG..., RSET
+ *     |                        |  --MAIL refused------------------> QUIT
+ *     |                        +--RSET reply--+
+ *     +--no CONNEG: answers NO_CONNEG---------+
+ *                                             v
+ *              +--------------------> [next group]
+ *              |                  a group with capabilities to try?
+ *              |              yes /                          \ no
+ *              |     NEGOTIATE (the glue runs conv_run;       |
+ *              |       smtpc_sess_converted)                  |
+ *              |                  \                          /
+ *              |                   decide (conneg_relay_decide):
+ *              |                   FAIL now; CONVERT / PASS rcpts
+ *              |                   of one content -> TX as above
+ *              |                          | nothing to send: [next group]
+ *              |                          v
+ *              +--- DOT final reply(ies), undecided recipients left
+ *                   (RSET first when the transaction did not complete)
+ *   no recipient left undecided -> QUIT.
+ *   Every recipient would fail before any MAIL was sent (a hop with
+ *   neither CONNEG nor DRUCOF/CONPERM) -> host refused (5.6.3), QUIT.
+ *
+ * Negotiation invariants: every transaction carries exactly one content
+ * (the original, or one group's conversion); each pass through
+ * [next group] decides or sends at least one recipient, so it ends; a
+ * recipient is sent in at most one transaction.
+ *
  * Transitions: sess_enter() is the only place the state changes; it traces
  * old->new at debug level.
  *
  * Invariants (checked by sess_check() after each event):
  *   - CONNECT/GREETING/EHLO/HELO: no MAIL sent, no outcome decided;
- *   - TX/BODY/DOT: tx_started, every pending reply is for a sent command;
+ *   - PROBE/NEGOTIATE/TX/BODY/DOT: tx_started (MAIL sent, or an outcome
+ *     decided), every pending reply is for a sent command;
+ *   - NEGOTIATE: nothing is pending and the lead recipient has
+ *     capabilities;
  *   - DONE: end != NONE; with END_DONE every recipient has an outcome, with
  *     END_NEXT_HOST none has and host_err is filled;
  *   - a recipient's outcome, once decided, never changes.
@@ -48,6 +81,10 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "gateway/caps.h"
+#include "gateway/conneg.h"
+#include "gateway/conv.h"
+#include "gateway/convert.h"
 #include "gateway/smtpc_mime.h"
 
 #include <ctype.h>
@@ -104,7 +141,7 @@ smtpc_opts_default(struct smtpc_opts *o, const char *helo_name)
 /* ---- the session ---- */
 
 enum pend_kind { P_GREETING, P_EHLO, P_HELO, P_MAIL, P_RCPT, P_DATA,
-	P_BDAT, P_DOT, P_QUIT };
+	P_BDAT, P_DOT, P_QUIT, P_PMAIL, P_PRCPT, P_RSET };
 
 struct pend {
 	enum pend_kind kind;
@@ -137,6 +174,8 @@ struct smtpc_sess {
 	size_t rcpt_next;             /* without PIPELINING: next RCPT */
 
 	struct smtpc_ext ext;
+	/* tx_started: MAIL was sent or an outcome decided; the session then
+	 * ends END_DONE. */
 	bool tx_started, mail_failed, use_bdat, lmtp;
 	int64_t by_left;              /* BY seconds left when MAIL was built */
 
@@ -157,7 +196,19 @@ struct smtpc_sess {
 	int rcode;
 	int rlines;
 	struct reply cur;
-	struct buf ehlo_lines;        /* EHLO keyword lines, '\n'-separated */
+	struct buf rl;                /* the reply's lines, '\n'-separated */
+
+	/* negotiation (CONPERM / DRUCOF), see the top of this file */
+	bool nego;                    /* this message is negotiated */
+	struct smtpc_answer *ans;     /* n */
+	bool *intx;                   /* n: in the current transaction */
+	bool *rdrucof;                /* n: RCPT ... DRUCOF */
+	size_t last_intx;             /* the current transaction's last */
+	size_t lead;                  /* NEGOTIATE: first of the group */
+	bool tx_open;                 /* MAIL sent, no final reply yet */
+	bool tx_conv, tx_lossy;       /* this transaction: converted */
+	char tx_detail[300];
+	struct buf conv;              /* the converted content */
 };
 
 static void sess_enter(struct smtpc_sess *s, enum smtpc_state st);
@@ -195,6 +246,10 @@ smtpc_sess_new(const struct smtpc_opts *o, const struct smtpc_msg *m,
 	s->res = xcalloc(s->n ? s->n : 1, sizeof(*s->res));
 	s->decided = xcalloc(s->n ? s->n : 1, sizeof(*s->decided));
 	s->accepted = xcalloc(s->n ? s->n : 1, sizeof(*s->accepted));
+	s->ans = xcalloc(s->n ? s->n : 1, sizeof(*s->ans));
+	s->intx = xcalloc(s->n ? s->n : 1, sizeof(*s->intx));
+	s->rdrucof = xcalloc(s->n ? s->n : 1, sizeof(*s->rdrucof));
+	s->lead = SIZE_MAX;
 	s->pq_cap = s->n + 8;
 	s->pq = xcalloc(s->pq_cap, sizeof(*s->pq));
 	s->lmtp = o->lmtp;
@@ -203,7 +258,8 @@ smtpc_sess_new(const struct smtpc_opts *o, const struct smtpc_msg *m,
 	buf_init(&s->wire_own);
 	buf_init(&s->in);
 	buf_init(&s->out);
-	buf_init(&s->ehlo_lines);
+	buf_init(&s->rl);
+	buf_init(&s->conv);
 	for (size_t r = 0; r < s->n; r++)
 		s->res[r].rcpt = rcpt_index(s, r);
 	return s;
@@ -217,7 +273,13 @@ smtpc_sess_free(struct smtpc_sess *s)
 	buf_fini(&s->wire_own);
 	buf_fini(&s->in);
 	buf_fini(&s->out);
-	buf_fini(&s->ehlo_lines);
+	buf_fini(&s->rl);
+	buf_fini(&s->conv);
+	for (size_t r = 0; r < s->n; r++)
+		free(s->ans[r].caps);
+	free(s->ans);
+	free(s->intx);
+	free(s->rdrucof);
 	free(s->pq);
 	free(s->res);
 	free(s->decided);
@@ -282,10 +344,15 @@ sess_check(const struct smtpc_sess *s)
 	case SMTPC_S_HELO:
 		GW_REQUIRE(!s->tx_started && nd == 0);
 		break;
+	case SMTPC_S_PROBE:
 	case SMTPC_S_TX:
 	case SMTPC_S_BODY:
 	case SMTPC_S_DOT:
 		GW_REQUIRE(s->tx_started);
+		break;
+	case SMTPC_S_NEGOTIATE:
+		GW_REQUIRE(s->tx_started && s->pq_len == 0);
+		GW_REQUIRE(s->lead < s->n && s->ans[s->lead].caps != NULL);
 		break;
 	case SMTPC_S_QUIT:
 		break;
@@ -386,6 +453,10 @@ decide_reply(struct smtpc_sess *s, size_t r, const struct reply *rp,
 			o->status[0] = '4';
 		break;
 	}
+	o->lossy = s->intx[r] && s->tx_conv && s->tx_lossy;
+	if (o->lossy)
+		snprintf(o->conv_detail, sizeof(o->conv_detail), "%s",
+		    s->tx_detail);
 	o->dsn_relayed = false;
 	o->hop_no_dsn = !s->ext.dsn;
 	o->hop_no_deliverby = !s->ext.deliverby;
@@ -407,6 +478,7 @@ decide_local(struct smtpc_sess *s, size_t r, enum deliver_action a,
 	if (s->decided[r])
 		return;
 	s->decided[r] = true;
+	s->tx_started = true; /* an outcome: the session ends END_DONE */
 	deliver_outcome_set(&s->res[r], a, status, "%s", text);
 	snprintf(s->res[r].remote_mta, sizeof(s->res[r].remote_mta), "%s",
 	    s->peer);
@@ -417,7 +489,7 @@ decide_all_reply(struct smtpc_sess *s, const struct reply *rp,
     bool only_accepted)
 {
 	for (size_t r = 0; r < s->n; r++)
-		if (!only_accepted || s->accepted[r])
+		if (s->intx[r] && (!only_accepted || s->accepted[r]))
 			decide_reply(s, r, rp, s->lmtp);
 }
 
@@ -479,10 +551,13 @@ send_quit(struct smtpc_sess *s, int64_t now)
 static void
 parse_ext(struct smtpc_sess *s)
 {
-	const char *p = buf_cstr(&s->ehlo_lines);
+	const char *p = buf_cstr(&s->rl);
 
 	memset(&s->ext, 0, sizeof(s->ext));
 	s->ext.esmtp = true;
+	/* the first line is the hop's name, not a keyword */
+	p = strchr(p, '\n');
+	p = p ? p + 1 : "";
 	while (*p) {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
@@ -527,6 +602,10 @@ parse_ext(struct smtpc_sess *s)
 			s->ext.altrecip = true;
 		} else if (strcmp(kw, "CONPERM") == 0) {
 			s->ext.conperm = true;
+		} else if (strcmp(kw, "CONNEG") == 0) {
+			s->ext.conneg = true;
+		} else if (strcmp(kw, "DRUCOF") == 0) {
+			s->ext.drucof = true;
 		} else if (strcmp(kw, "MT-PRIORITY") == 0) {
 			s->ext.mtprio = true;
 			snprintf(s->ext.prio_profile,
@@ -585,8 +664,38 @@ send_rcpt(struct smtpc_sess *s, size_t r)
 	if (s->ext.altrecip && q->arcpt && o < sizeof(params))
 		o += (size_t)snprintf(params + o, sizeof(params) - o,
 		    " ARCPT=%s", q->arcpt);
+	if (s->rdrucof[r] && s->ext.drucof && o < sizeof(params))
+		o += (size_t)snprintf(params + o, sizeof(params) - o,
+		    " DRUCOF");
 	send_line(s, "RCPT TO:<%s>%s", q->addr, params);
 	pq_push(s, P_RCPT, r, false);
+}
+
+/* The hop cannot take this transaction: before any outcome, leave the
+ * host (the next one may); later (a further transaction of a negotiated
+ * message), the recipients of this transaction get the reason. */
+static void
+refuse(struct smtpc_sess *s, int code, const char *status,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+refuse(struct smtpc_sess *s, int code, const char *status,
+    const char *fmt, ...)
+{
+	char text[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	if (!s->tx_started) {
+		host_error(s, code, status, "%s", text);
+		return;
+	}
+	for (size_t r = 0; r < s->n; r++)
+		if (s->intx[r])
+			decide_local(s, r, status[0] == '5' ? DELIVER_FAILED :
+			    DELIVER_DEFERRED, status, text);
 }
 
 /* Prepare the wire content for this hop and refuse the hop if it cannot
@@ -595,9 +704,11 @@ static bool
 prepare(struct smtpc_sess *s)
 {
 	const struct queue_envelope *env = s->env;
-	const uint8_t *c = s->m->content;
-	size_t len = s->m->len;
+	const uint8_t *c = s->tx_conv ? s->conv.data : s->m->content;
+	size_t len = s->tx_conv ? s->conv.len : s->m->len;
 	struct buf tmp = BUF_INIT;
+
+	buf_reset(&s->wire_own);
 
 	/* DELIVERBY (RFC 2852 s4.1.4). */
 	s->by_left = 0;
@@ -611,27 +722,24 @@ prepare(struct smtpc_sess *s)
 			return false;
 		}
 		if (env->by_mode == 'R' && !s->lmtp && !s->ext.deliverby) {
-			host_error(s, 0, "5.3.3", "next hop does not support "
+			refuse(s, 0, "5.3.3", "next hop does not support "
 			    "DELIVERBY; BY mode R must not be relayed to it");
 			return false;
 		}
 		if (env->by_mode == 'R' && !s->lmtp && s->ext.by_min > 0 &&
 		    s->ext.by_min > s->by_left) {
-			host_error(s, 0, "5.3.3", "next hop's minimum BY time "
+			refuse(s, 0, "5.3.3", "next hop's minimum BY time "
 			    "%" PRId64 " s exceeds the %" PRId64 " s left",
 			    s->ext.by_min, s->by_left);
 			return false;
 		}
 	}
 
-	/* CONPERM (RFC 4141 s3): only to a hop that takes it on. LMTP is
-	 * final delivery, where the conversion has already been decided. */
-	if (env->conperm && !s->lmtp && !s->ext.conperm) {
-		host_error(s, 0, "5.6.3", "the message requires content "
-		    "conversion permission (CONPERM), which the next hop "
-		    "does not offer");
-		return false;
-	}
+	/* CONPERM (RFC 4141 s3): a CONPERM message over SMTP is always
+	 * negotiated (negotiate()), which sends it to a hop without CONPERM
+	 * only once the duty to convert is done. LMTP is final delivery,
+	 * where the conversion has already been decided. */
+	GW_REQUIRE(!env->conperm || s->lmtp || s->nego);
 
 	/* MT-PRIORITY tunnelling (RFC 6758) for a hop without it. */
 	if (!s->ext.mtprio) {
@@ -655,7 +763,7 @@ prepare(struct smtpc_sess *s)
 			int rc = smtpc_mime_downgrade(c, len, &tmp);
 			if (rc != 0) {
 				buf_fini(&tmp);
-				host_error(s, 0, "5.6.3", "8-bit content "
+				refuse(s, 0, "5.6.3", "8-bit content "
 				    "cannot be converted to 7 bits and the "
 				    "next hop lacks %s", binary ?
 				    "BINARYMIME" : "8BITMIME");
@@ -675,7 +783,7 @@ prepare(struct smtpc_sess *s)
 	/* SIZE (RFC 1870): do not offer it to a hop that will refuse it. */
 	if (s->ext.size && s->ext.size_max > 0 &&
 	    (int64_t)len > s->ext.size_max) {
-		host_error(s, 552, "5.3.4", "message size %zu exceeds the "
+		refuse(s, 552, "5.3.4", "message size %zu exceeds the "
 		    "next hop's fixed maximum of %" PRId64, len,
 		    s->ext.size_max);
 		return false;
@@ -731,28 +839,48 @@ prepare(struct smtpc_sess *s)
 		return false;
 	}
 	s->tx_started = true;
+	s->tx_open = true;
 	send_line(s, "MAIL FROM:<%s>%s", env->reverse_path ?
 	    env->reverse_path : "", p);
 	pq_push(s, P_MAIL, 0, false);
 	return true;
 }
 
-static void
-begin_tx(struct smtpc_sess *s, int64_t now)
+static void next_tx(struct smtpc_sess *s, int64_t now);
+static size_t parse_status(const char *t, int code, char *out, size_t cap);
+
+/* The next recipient of the current transaction from r on, or n. */
+static size_t
+next_intx(const struct smtpc_sess *s, size_t r)
 {
-	if (s->n == 0) {
-		s->end = SMTPC_END_DONE;
-		send_quit(s, now);
-		return;
-	}
+	while (r < s->n && !s->intx[r])
+		r++;
+	return r;
+}
+
+/* One transaction for the recipients marked intx (MAIL, RCPT..., DATA). */
+static void
+start_tx(struct smtpc_sess *s, int64_t now)
+{
+	s->naccepted = 0;
+	s->mail_failed = false;
+	memset(s->accepted, 0, (s->n ? s->n : 1) * sizeof(*s->accepted));
+	s->last_intx = 0;
+	for (size_t r = 0; r < s->n; r++)
+		if (s->intx[r])
+			s->last_intx = r;
 	if (!prepare(s)) {
-		send_quit(s, now);
+		if (s->end == SMTPC_END_NONE)
+			next_tx(s, now); /* refused this one: the others */
+		else
+			send_quit(s, now);
 		return;
 	}
 	sess_enter(s, SMTPC_S_TX);
 	s->deadline = now + s->o.to.mail_ms;
 	if (s->ext.pipelining) {
-		for (size_t r = 0; r < s->n; r++)
+		for (size_t r = next_intx(s, 0); r < s->n;
+		    r = next_intx(s, r + 1))
 			send_rcpt(s, r);
 		s->rcpt_next = s->n;
 		if (!s->use_bdat) {
@@ -762,6 +890,306 @@ begin_tx(struct smtpc_sess *s, int64_t now)
 		/* One group: the whole group shares the longest wait. */
 		s->deadline = now + s->o.to.mail_ms + s->o.to.rcpt_ms;
 	}
+}
+
+static bool
+needs_nego(const struct smtpc_sess *s, size_t r)
+{
+	return s->env->conperm ||
+	    (rcpt_of(s, r)->flags & QUEUE_RCPT_DRUCOF) != 0;
+}
+
+/* Recipients r and l are tried together: same capabilities, same DRUCOF
+ * (CONPERM is per message). */
+static bool
+same_group(const struct smtpc_sess *s, size_t r, size_t l)
+{
+	return s->ans[r].caps != NULL && s->ans[l].caps != NULL &&
+	    strcmp(s->ans[r].caps, s->ans[l].caps) == 0 &&
+	    (rcpt_of(s, r)->flags & QUEUE_RCPT_DRUCOF) ==
+	    (rcpt_of(s, l)->flags & QUEUE_RCPT_DRUCOF);
+}
+
+/* The first undecided recipient whose capabilities still need a trial
+ * conversion, or SIZE_MAX. */
+static size_t
+find_lead(const struct smtpc_sess *s)
+{
+	for (size_t r = 0; r < s->n; r++)
+		if (!s->decided[r] && needs_nego(s, r) &&
+		    s->ans[r].hop == CONNEG_HOP_CAPS_OK)
+			return r;
+	return SIZE_MAX;
+}
+
+enum nstep { N_SKIP, N_LATER, N_ORIG, N_CONV, N_FAIL };
+
+/* Decide every undecided recipient that can be decided now (rep: the
+ * trial for the lead's group, or NULL), fail those that must fail, and
+ * start a transaction for one content. */
+static void
+negotiate(struct smtpc_sess *s, const struct conv_report *rep, int64_t now)
+{
+	enum nstep *st = xcalloc(s->n, sizeof(*st));
+	struct conneg_relay_out *dec = xcalloc(s->n, sizeof(*dec));
+	size_t nundecided = 0, nfail = 0, first_fail = SIZE_MAX;
+	bool any_conv = false;
+
+	for (size_t r = 0; r < s->n; r++) {
+		struct conneg_relay_in in;
+		const struct smtpc_answer *a = &s->ans[r];
+
+		s->intx[r] = false;
+		s->rdrucof[r] = false;
+		if (s->decided[r]) {
+			st[r] = N_SKIP;
+			continue;
+		}
+		nundecided++;
+		if (!needs_nego(s, r)) {
+			st[r] = N_ORIG;
+			continue;
+		}
+		memset(&in, 0, sizeof(in));
+		in.drucof = (rcpt_of(s, r)->flags & QUEUE_RCPT_DRUCOF) != 0;
+		in.conperm = s->env->conperm;
+		in.hop = (enum conneg_hop_caps)a->hop;
+		in.caps_known = a->hop == CONNEG_HOP_CAPS_OK;
+		in.hop_drucof = s->ext.drucof;
+		in.hop_conperm = s->ext.conperm;
+		if (in.caps_known) {
+			if (s->lead == SIZE_MAX || !same_group(s, r, s->lead)) {
+				st[r] = N_LATER;
+				continue;
+			}
+			if (rep != NULL)
+				conneg_relay_set_conv(&in, rep);
+			else
+				in.conv_fail_status = "5.6.5";
+		}
+		conneg_relay_decide(&in, &dec[r]);
+		switch (dec[r].action) {
+		case CONNEG_PASS:
+			st[r] = N_ORIG;
+			s->rdrucof[r] = dec[r].assert_drucof;
+			break;
+		case CONNEG_CONVERT:
+			st[r] = N_CONV;
+			any_conv = true;
+			break;
+		case CONNEG_FAIL:
+			st[r] = N_FAIL;
+			nfail++;
+			if (first_fail == SIZE_MAX)
+				first_fail = r;
+			break;
+		}
+	}
+	if (!s->tx_started && nfail > 0 && nfail == nundecided) {
+		/* Nothing may go to this hop: leave it (another may). */
+		host_error(s, 0, dec[first_fail].status, "content "
+		    "negotiation: %s", dec[first_fail].why);
+		free(st);
+		free(dec);
+		send_quit(s, now);
+		return;
+	}
+	for (size_t r = 0; r < s->n; r++) {
+		const struct smtpc_answer *a = &s->ans[r];
+		struct buf why = BUF_INIT;
+
+		if (st[r] != N_FAIL)
+			continue;
+		buf_appendf(&why, "content negotiation: %s",
+		    strcmp(dec[r].status, "5.6.2") == 0 ?
+		    "conversion required and prohibited" : dec[r].why);
+		if (a->asked && a->hop != CONNEG_HOP_CAPS_OK)
+			buf_appendf(&why, " (RCPT ... CONNEG answered %d%s%s)",
+			    a->code, a->status[0] ? " " : "", a->status);
+		if (rep != NULL && rep->detail[0] &&
+		    a->hop == CONNEG_HOP_CAPS_OK)
+			buf_appendf(&why, ": %s", rep->detail);
+		decide_local(s, r, dec[r].status[0] == '4' ?
+		    DELIVER_DEFERRED : DELIVER_FAILED, dec[r].status,
+		    buf_cstr(&why));
+		buf_fini(&why);
+	}
+	/* One content per transaction: the conversion first. */
+	size_t nsend = 0;
+	for (size_t r = 0; r < s->n; r++) {
+		s->intx[r] = any_conv ? st[r] == N_CONV : st[r] == N_ORIG;
+		nsend += s->intx[r];
+	}
+	s->tx_conv = any_conv;
+	s->tx_lossy = any_conv && rep != NULL && rep->lossy;
+	snprintf(s->tx_detail, sizeof(s->tx_detail), "%.*s",
+	    (int)sizeof(s->tx_detail) - 1,
+	    any_conv && rep != NULL ? rep->detail : "");
+	s->lead = SIZE_MAX;
+	free(st);
+	free(dec);
+	if (any_conv)
+		GW_LOGI(SUB, "peer=%s event=converted rcpts=%zu lossy=%s "
+		    "size=%zu new_size=%zu", s->peer, nsend,
+		    s->tx_lossy ? "yes" : "no", s->m->len, s->conv.len);
+	if (nsend > 0)
+		start_tx(s, now);
+	else
+		next_tx(s, now);
+}
+
+/* The probe is over (or was not needed): a trial conversion, or decide. */
+static void
+probe_done(struct smtpc_sess *s, int64_t now)
+{
+	s->lead = find_lead(s);
+	if (s->lead != SIZE_MAX) {
+		sess_enter(s, SMTPC_S_NEGOTIATE);
+		s->deadline = now + s->o.to.rcpt_ms;
+		return;
+	}
+	negotiate(s, NULL, now);
+}
+
+/* After a transaction (or none): the recipients still undecided go in the
+ * next one, else QUIT. */
+static void
+next_tx(struct smtpc_sess *s, int64_t now)
+{
+	bool more = false;
+
+	for (size_t r = 0; r < s->n && !more; r++)
+		more = !s->decided[r];
+	for (size_t r = 0; r < s->n; r++)
+		s->intx[r] = false;
+	if (!more || !s->nego || s->end != SMTPC_END_NONE) {
+		send_quit(s, now);
+		return;
+	}
+	if (s->tx_open) {
+		/* the transaction did not complete: end it first */
+		send_line(s, "RSET");
+		pq_push(s, P_RSET, 0, false);
+		s->deadline = now + s->o.to.mail_ms;
+		sess_enter(s, SMTPC_S_TX);
+		return;
+	}
+	probe_done(s, now);
+}
+
+static void
+send_probe_rcpt(struct smtpc_sess *s, size_t r)
+{
+	send_line(s, "RCPT TO:<%s> CONNEG", rcpt_of(s, r)->addr);
+	pq_push(s, P_PRCPT, r, false);
+	s->ans[r].asked = true;
+}
+
+/* The next recipient to probe from r on, or n. */
+static size_t
+next_probe(const struct smtpc_sess *s, size_t r)
+{
+	while (r < s->n && !needs_nego(s, r))
+		r++;
+	return r;
+}
+
+/* MAIL, RCPT ... CONNEG for each recipient concerned, RSET. */
+static void
+send_probe(struct smtpc_sess *s, int64_t now)
+{
+	const struct queue_envelope *env = s->env;
+
+	s->tx_started = true;
+	sess_enter(s, SMTPC_S_PROBE);
+	send_line(s, "MAIL FROM:<%s>%s", env->reverse_path ?
+	    env->reverse_path : "", env->conperm && s->ext.conperm ?
+	    " CONPERM" : "");
+	pq_push(s, P_PMAIL, 0, false);
+	s->deadline = now + s->o.to.mail_ms;
+	if (!s->ext.pipelining)
+		return;
+	for (size_t r = next_probe(s, 0); r < s->n; r = next_probe(s, r + 1))
+		send_probe_rcpt(s, r);
+	s->rcpt_next = s->n;
+	send_line(s, "RSET");
+	pq_push(s, P_RSET, 0, false);
+	s->deadline = now + s->o.to.mail_ms + s->o.to.rcpt_ms;
+}
+
+/* Record what the hop answered to RCPT <r> CONNEG (lines in s->rl). */
+static void
+probe_answer(struct smtpc_sess *s, size_t r, const struct reply *rp)
+{
+	struct smtpc_answer *a = &s->ans[r];
+	struct buf caps = BUF_INIT;
+	const char *p = buf_cstr(&s->rl);
+
+	a->code = rp->code;
+	snprintf(a->status, sizeof(a->status), "%s", rp->status);
+	free(a->caps);
+	a->caps = NULL;
+	if (rp->code / 100 == 4) {
+		a->hop = CONNEG_HOP_CAPS_TEMPFAIL;
+		return;
+	}
+	a->hop = CONNEG_HOP_CAPS_PERMFAIL;
+	if (rp->code / 100 != 2)
+		return;
+	/* RFC 4141: "250-CONNEG <filter piece>" lines after the first; a
+	 * long filter is split over several, joined as they come. */
+	while (*p) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		char st[16], line[REPLY_LINE_MAX + 1];
+		size_t skip;
+
+		snprintf(line, sizeof(line), "%.*s", (int)n, p);
+		skip = parse_status(line, rp->code, st, sizeof(st));
+		if (strncasecmp(line + skip, "CONNEG", 6) == 0 &&
+		    (line[skip + 6] == ' ' || line[skip + 6] == '\0'))
+			buf_append_str(&caps, line + skip + 6 +
+			    (line[skip + 6] == ' '));
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+	if (caps.len > 0 && caps.len <= CAPS_FILTER_MAX_LEN) {
+		struct caps_filter *f = NULL;
+		if (caps_filter_parse(buf_cstr(&caps), &f, NULL) == 0) {
+			a->hop = CONNEG_HOP_CAPS_OK;
+			a->caps = xstrdup(buf_cstr(&caps));
+		}
+		caps_filter_free(f);
+	}
+	buf_fini(&caps);
+}
+
+/* After EHLO/HELO: the first transaction, or the negotiation first. */
+static void
+begin_tx(struct smtpc_sess *s, int64_t now)
+{
+	if (s->n == 0) {
+		s->end = SMTPC_END_DONE;
+		send_quit(s, now);
+		return;
+	}
+	s->nego = false;
+	for (size_t r = 0; r < s->n && !s->lmtp; r++)
+		s->nego = s->nego || needs_nego(s, r);
+	if (!s->nego) {
+		for (size_t r = 0; r < s->n; r++)
+			s->intx[r] = true;
+		start_tx(s, now);
+		return;
+	}
+	if (s->ext.conneg) {
+		send_probe(s, now);
+		return;
+	}
+	for (size_t r = 0; r < s->n; r++)
+		s->ans[r].hop = CONNEG_HOP_NO_CONNEG;
+	negotiate(s, NULL, now);
 }
 
 /* Emit the next block of content (dot-stuffed for DATA). */
@@ -825,7 +1253,7 @@ static void
 after_rcpts(struct smtpc_sess *s, int64_t now)
 {
 	if (s->naccepted == 0) {
-		send_quit(s, now);
+		next_tx(s, now);
 		return;
 	}
 	if (s->use_bdat) {
@@ -865,7 +1293,6 @@ on_reply(struct smtpc_sess *s, const struct reply *rp, int64_t now)
 			send_quit(s, now);
 			return;
 		}
-		buf_reset(&s->ehlo_lines);
 		send_line(s, "%s %s", s->lmtp ? "LHLO" : "EHLO", s->helo);
 		pq_push(s, P_EHLO, 0, false);
 		s->deadline = now + s->o.to.ehlo_ms;
@@ -897,15 +1324,17 @@ on_reply(struct smtpc_sess *s, const struct reply *rp, int64_t now)
 	case P_MAIL:
 		if (!ok) {
 			s->mail_failed = true;
+			s->tx_open = false;
 			decide_all_reply(s, rp, false);
 			if (!s->ext.pipelining)
-				send_quit(s, now);
+				next_tx(s, now);
 			/* else: the RCPT/DATA replies still come; ignored */
 			return;
 		}
 		if (!s->ext.pipelining) {
-			send_rcpt(s, 0);
-			s->rcpt_next = 1;
+			size_t r = next_intx(s, 0);
+			send_rcpt(s, r);
+			s->rcpt_next = next_intx(s, r + 1);
 			s->deadline = now + s->o.to.rcpt_ms;
 		}
 		return;
@@ -919,18 +1348,19 @@ on_reply(struct smtpc_sess *s, const struct reply *rp, int64_t now)
 			}
 		}
 		if (!s->ext.pipelining && s->rcpt_next < s->n) {
-			send_rcpt(s, s->rcpt_next++);
+			send_rcpt(s, s->rcpt_next);
+			s->rcpt_next = next_intx(s, s->rcpt_next + 1);
 			s->deadline = now + s->o.to.rcpt_ms;
 			return;
 		}
-		if (p.r + 1 == s->n) { /* the last RCPT reply */
+		if (p.r == s->last_intx) { /* the last RCPT reply */
 			if (s->ext.pipelining && !s->use_bdat) {
 				/* DATA is on its way; its reply decides. */
 				s->deadline = now + s->o.to.data_ms;
 				return;
 			}
 			if (s->mail_failed) {
-				send_quit(s, now);
+				next_tx(s, now);
 				return;
 			}
 			after_rcpts(s, now);
@@ -942,7 +1372,8 @@ on_reply(struct smtpc_sess *s, const struct reply *rp, int64_t now)
 				/* RFC 2920: nothing to send, end it. */
 				buf_append_str(&s->out, ".\r\n");
 				pq_push(s, P_DOT, 0, true);
-				send_quit(s, now);
+				s->tx_open = false;
+				next_tx(s, now);
 				return;
 			}
 			start_body(s, now);
@@ -958,7 +1389,7 @@ on_reply(struct smtpc_sess *s, const struct reply *rp, int64_t now)
 		} else if (!s->mail_failed) {
 			decide_all_reply(s, rp, true);
 		}
-		send_quit(s, now);
+		next_tx(s, now);
 		return;
 	case P_BDAT:
 	case P_DOT:
@@ -966,11 +1397,56 @@ on_reply(struct smtpc_sess *s, const struct reply *rp, int64_t now)
 			decide_reply(s, p.r, rp, true);
 		else
 			decide_all_reply(s, rp, true);
-		if (s->pq_len == 0)
-			send_quit(s, now);
+		if (s->pq_len == 0) {
+			s->tx_open = false;
+			next_tx(s, now);
+		}
 		return;
 	case P_QUIT:
 		finish(s);
+		return;
+	case P_PMAIL:
+		if (!ok) {
+			/* the real MAIL would fare no better */
+			s->mail_failed = true;
+			s->tx_open = false;
+			for (size_t r = 0; r < s->n; r++)
+				decide_reply(s, r, rp, false);
+			if (!s->ext.pipelining)
+				send_quit(s, now);
+			/* else: the RCPT/RSET replies still come */
+			return;
+		}
+		if (!s->ext.pipelining) {
+			size_t r = next_probe(s, 0);
+			send_probe_rcpt(s, r);
+			s->rcpt_next = next_probe(s, r + 1);
+			s->deadline = now + s->o.to.rcpt_ms;
+		}
+		return;
+	case P_PRCPT:
+		if (!s->mail_failed)
+			probe_answer(s, p.r, rp);
+		if (!s->ext.pipelining) {
+			if (s->rcpt_next < s->n) {
+				send_probe_rcpt(s, s->rcpt_next);
+				s->rcpt_next = next_probe(s, s->rcpt_next + 1);
+				s->deadline = now + s->o.to.rcpt_ms;
+				return;
+			}
+			send_line(s, "RSET");
+			pq_push(s, P_RSET, 0, false);
+			s->deadline = now + s->o.to.mail_ms;
+		}
+		return;
+	case P_RSET:
+		/* its code changes nothing: a MAIL that follows finds out */
+		if (s->state == SMTPC_S_PROBE && s->mail_failed) {
+			send_quit(s, now);
+			return;
+		}
+		s->tx_open = false;
+		probe_done(s, now);
 		return;
 	}
 }
@@ -1039,13 +1515,13 @@ on_line(struct smtpc_sess *s, const char *l, size_t n, int64_t now)
 		 * need no more). */
 		snprintf(s->cur.text, sizeof(s->cur.text), "%.*s",
 		    (int)sizeof(s->cur.text) - 1, tl + skip);
+		buf_reset(&s->rl);
 	} else if (code != s->rcode) {
 		protocol_error(s, "reply code changed within a reply");
 		return;
-	} else if (s->state == SMTPC_S_EHLO) {
-		buf_append_str(&s->ehlo_lines, tl);
-		buf_append_byte(&s->ehlo_lines, '\n');
 	}
+	buf_append_str(&s->rl, tl);
+	buf_append_byte(&s->rl, '\n');
 	if (++s->rlines > REPLY_LINES_MAX) {
 		protocol_error(s, "reply has too many lines");
 		return;
@@ -1161,6 +1637,43 @@ smtpc_sess_timeout(struct smtpc_sess *s, int64_t now)
 	sess_check(s);
 }
 
+const struct smtpc_answer *
+smtpc_sess_answer(const struct smtpc_sess *s, size_t r)
+{
+	GW_REQUIRE(r < s->n);
+	return &s->ans[r];
+}
+
+const char *
+smtpc_sess_conv_caps(const struct smtpc_sess *s, struct conv_policy *pol)
+{
+	if (s->state != SMTPC_S_NEGOTIATE)
+		return NULL;
+	memset(pol, 0, sizeof(*pol));
+	pol->conperm = s->env->conperm;
+	pol->drucof = (rcpt_of(s, s->lead)->flags & QUEUE_RCPT_DRUCOF) != 0;
+	pol->by_domain = s->helo;
+	pol->now_s = clk_wall_s(s->clock);
+	return s->ans[s->lead].caps;
+}
+
+void
+smtpc_sess_converted(struct smtpc_sess *s, const struct conv_report *rep,
+    struct buf *out, int64_t now)
+{
+	if (s->state != SMTPC_S_NEGOTIATE)
+		return;
+	buf_reset(&s->conv);
+	if (rep != NULL && rep->result == CONV_CONVERTED && out != NULL)
+		buf_swap(&s->conv, out);
+	else if (rep != NULL && rep->result == CONV_CONVERTED) {
+		/* converted bytes missing: treat it as a failed conversion */
+		rep = NULL;
+	}
+	negotiate(s, rep, now);
+	sess_check(s);
+}
+
 /* ---- the libuv glue ---- */
 
 struct hopq {
@@ -1192,6 +1705,7 @@ struct smtpc_job {
 	struct buf wbuf;            /* bytes in flight */
 	bool writing;
 	bool gai_busy, conn_busy, tcp_open, timer_open;
+	bool conv_busy;             /* a trial conversion is running */
 	int closing;                /* handles still to close */
 	uint8_t rbuf[16384];
 	char peer[280];
@@ -1365,7 +1879,8 @@ on_handle_closed(uv_handle_t *h)
 static void
 job_close(struct smtpc_job *j)
 {
-	if (j->closing > 0)
+	/* A running conversion holds j: its callback closes. */
+	if (j->closing > 0 || j->conv_busy)
 		return;
 	j->closing = 0;
 	if (j->tcp_open) {
@@ -1394,6 +1909,46 @@ on_timer(uv_timer_t *t)
 
 static void on_write(uv_write_t *w, int status);
 
+static void
+on_converted(const struct convert_result *res, void *arg)
+{
+	struct smtpc_job *j = arg;
+	int64_t now = clk_mono_ms(j->c->clock);
+
+	j->conv_busy = false;
+	if (j->sess == NULL)
+		return;
+	if (smtpc_sess_state(j->sess) == SMTPC_S_NEGOTIATE) {
+		if (res->rc != 0)
+			GW_LOGW(SUB, "target=%s event=convert_error error=%s",
+			    j->t.spec, gw_errname(res->rc));
+		smtpc_sess_converted(j->sess, res->rc == 0 ? &res->rep : NULL,
+		    res->out, now);
+	}
+	job_step(j);
+}
+
+/* The session waits for a trial conversion: run it on the pool. */
+static void
+job_convert(struct smtpc_job *j)
+{
+	struct conv_policy pol;
+	const char *caps = smtpc_sess_conv_caps(j->sess, &pol);
+	struct buf in = BUF_INIT;
+	int rc;
+
+	buf_append(&in, j->m.content, j->m.len);
+	rc = convert_start(j->c->loop, &in, &pol, caps, on_converted, j);
+	buf_fini(&in);
+	if (rc == 0) {
+		j->conv_busy = true;
+		return;
+	}
+	GW_LOGW(SUB, "target=%s event=convert_error error=%s", j->t.spec,
+	    gw_errname(rc));
+	smtpc_sess_converted(j->sess, NULL, NULL, clk_mono_ms(j->c->clock));
+}
+
 /* After every event: write what the session produced, arm the timer, or
  * close when the session is over. */
 static void
@@ -1404,6 +1959,8 @@ job_step(struct smtpc_job *j)
 
 	if (j->closing)
 		return;
+	while (smtpc_sess_state(s) == SMTPC_S_NEGOTIATE && !j->conv_busy)
+		job_convert(j);
 	if (out->len > 0 && !j->writing && j->tcp_open) {
 		uv_buf_t b;
 		buf_swap(&j->wbuf, out);

@@ -31,9 +31,37 @@
  *   ALTRECIP     ARCPT= per recipient and ABY=<seconds left>;R passed on
  *                (the seed slides' extension); without it they are dropped
  *                and the alternate stays this gateway's business
- *   CONPERM      MAIL ... CONPERM for a message that carries it; such a
- *                message is never relayed to a hop without CONPERM (RFC
- *                4141: treated as permanently rejected, 5.6.3)
+ *   CONPERM      MAIL ... CONPERM for a message that carries it
+ *   CONNEG       RCPT ... CONNEG in a capability probe (below)
+ *   DRUCOF       RCPT ... DRUCOF where the relay decision passes it on
+ *
+ * Content negotiation (SMTP only; LMTP is final delivery, where the
+ * dispatcher has converted already). A message with CONPERM, or with a
+ * recipient that asked DRUCOF, is negotiated per recipient by the seed's
+ * relay algorithm (conneg_relay_decide, gateway/conneg.c):
+ *   - hop offers CONNEG: a probe transaction first (MAIL, RCPT ... CONNEG
+ *     for the recipients concerned, RSET). Each answer is CAPS_OK (a 2xx
+ *     with a parsable "250-CONNEG <filter>" reply), TEMPFAIL (4xx) or
+ *     PERMFAIL (5xx, or 2xx without capabilities).
+ *   - recipients with capabilities are tried with conv_run, one group
+ *     (same capabilities, same DRUCOF) at a time: the session stops in
+ *     NEGOTIATE, the glue converts off the loop (convert_start) and hands
+ *     the report back (smtpc_sess_converted).
+ *   - each recipient is then PASSed (original content; DRUCOF asserted on
+ *     its RCPT and CONPERM on MAIL as decided), CONVERTed (the converted
+ *     content; nothing asserted) or FAILed (5.6.2 / 5.6.3 / 5.6.5, or
+ *     4.6.3 deferred when the CONNEG query failed 4xx).
+ *   - one transaction carries one content: the converted group goes
+ *     first; recipients that need other content follow in further
+ *     transactions on the same connection (RFC 4141 allows splitting).
+ *   - a hop with neither CONNEG nor what a recipient needs (DRUCOF for a
+ *     DRUCOF recipient, CONPERM for a CONPERM message): that recipient
+ *     fails 5.6.3 without the message being sent; when every recipient
+ *     would, the host is refused (5.6.3) and the next one is tried.
+ * A converted recipient's outcome carries lossy/conv_detail when the
+ * conversion lost information (X.6.4 in the DSNs owed).
+ * A message with neither CONPERM nor DRUCOF goes exactly as before: no
+ * probe, no CONNEG.
  * The smtpc never redirects to alternate recipients: the scheduler decides
  * that from the outcomes.
  *
@@ -102,7 +130,7 @@ struct smtpc_msg {
 struct smtpc_ext {
 	bool esmtp;                /* EHLO/LHLO accepted (not HELO) */
 	bool pipelining, eightbit, dsn, chunking, binarymime, enhanced;
-	bool size, deliverby, mtprio, conperm, altrecip;
+	bool size, deliverby, mtprio, conperm, altrecip, conneg, drucof;
 	int64_t size_max;          /* SIZE parameter, 0 = none given */
 	int64_t by_min;            /* DELIVERBY parameter, 0 = none given */
 	char prio_profile[24];     /* MT-PRIORITY parameter, "" = none */
@@ -115,6 +143,8 @@ struct smtpc_ext {
 	XX(GREETING, "greeting") /* waiting for 220 */                 \
 	XX(EHLO, "ehlo")         /* EHLO/LHLO sent */                  \
 	XX(HELO, "helo")         /* HELO sent after EHLO 5xx */        \
+	XX(PROBE, "probe")       /* MAIL/RCPT CONNEG/RSET replies due */ \
+	XX(NEGOTIATE, "negotiate") /* waiting for a trial conversion */ \
 	XX(TX, "tx")             /* MAIL/RCPT(/DATA) replies due */    \
 	XX(BODY, "body")         /* writing content */                 \
 	XX(DOT, "dot")           /* final reply(ies) due */            \
@@ -167,6 +197,34 @@ const struct deliver_outcome *smtpc_sess_outcomes(const struct smtpc_sess *s,
 const struct deliver_outcome *smtpc_sess_host_error(
     const struct smtpc_sess *s);
 
+/* What the next hop answered to RCPT ... CONNEG for one recipient. */
+struct smtpc_answer {
+	bool asked;                /* RCPT ... CONNEG was sent */
+	int hop;                   /* enum conneg_hop_caps */
+	int code;                  /* the reply code, 0 = not asked */
+	char status[16];           /* its enhanced status, or "" */
+	char *caps;                /* CAPS_OK: the filter text, else NULL */
+};
+
+/* Recipient r's answer (meaningful once the probe is over). */
+const struct smtpc_answer *smtpc_sess_answer(const struct smtpc_sess *s,
+    size_t r);
+
+struct conv_policy;
+struct conv_report;
+/* SMTPC_S_NEGOTIATE: the capabilities (RFC 2533 filter text, valid until
+ * the next event) of the group to try a conversion for, and the policy to
+ * convert under (conperm, drucof, by_domain = our EHLO name, now_s); NULL
+ * in any other state. */
+const char *smtpc_sess_conv_caps(const struct smtpc_sess *s,
+    struct conv_policy *pol);
+/* The trial's result for that group: rep, or NULL when the conversion
+ * could not run (then treated as failed 5.6.5); with rep->result ==
+ * CONV_CONVERTED the converted message is taken from *out (swapped). The
+ * session decides and goes on (MAIL of the next transaction, or QUIT). */
+void smtpc_sess_converted(struct smtpc_sess *s, const struct conv_report *rep,
+    struct buf *out, int64_t now);
+
 /* ---- the libuv client ---- */
 
 struct smtpc_client;
@@ -189,6 +247,8 @@ typedef void (*smtpc_done_cb)(void *arg, const struct deliver_outcome *o,
 /* Send m to target (ROUTE_SMTP or ROUTE_LMTP; copied). Hosts are tried in
  * order until one takes the transaction; when none does, every recipient
  * gets the last host's reason (a connection failure defers with 4.4.1).
+ * Trial conversions of a negotiated message run on the loop's thread pool
+ * (convert_start); the job waits for them before it ends.
  * The LMTP/SMTP choice follows target->kind. Returns 0 (cb runs later,
  * exactly once) or GW_EINVAL / GW_ECLOSED without calling back. */
 int smtpc_client_send(struct smtpc_client *c,

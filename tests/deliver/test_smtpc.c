@@ -663,6 +663,11 @@ test_conperm_only_to_conperm_hops(void **state)
 	const char *const s2[] = {
 		"S: 220 hop", "C: EHLO gw.test",
 		"S: 250-hop\r\n250-CONNEG\r\n250 CONPERM",
+		/* RFC 4141: a CONPERM message asks CONNEG when offered; no
+		 * capabilities came back, so it goes on under CONPERM */
+		"C: MAIL FROM:<a@x.test> CONPERM", "S: 250 ok",
+		"C: RCPT TO:<b@y.test> CONNEG", "S: 250 ok", "C: RSET",
+		"S: 250 ok",
 		"C: MAIL FROM:<a@x.test> CONPERM", "S: 250 ok",
 		"C: RCPT TO:<b@y.test>", "S: 250 ok", "C: DATA", "S: 354 go",
 		"C: Subject: t", "C: ", "C: hello", "C: .", "S: 250 ok",

@@ -23,10 +23,12 @@
 struct ctlops {
 	struct ctlops_env env;
 	struct control *ctl;
-	/* Messages held by an operator since this daemon started (the
-	 * console's HELD panel); refreshed from the queue on each change. */
+	/* Messages held by an operator (the console's HELD panel): read
+	 * from the queue at start, then kept up to date on each action. */
 	struct status_held held[STATUS_HELD_MAX];
 	size_t nheld;
+	size_t loads;      /* queue loads whose callback is still to come */
+	bool closed;       /* control closed: free when loads reach 0 */
 	int64_t started_ms;
 	void (*done)(void *);
 	void *done_arg;
@@ -87,9 +89,26 @@ struct held_load {
 	struct ctlops *c;
 	char id[STATUS_ID_MAX];
 	uid_t uid;
+	bool at_start;  /* held before this daemon started */
+	int64_t since;  /* at_start: when and why, from the queue's log */
+	char reason[64];
 };
 
-/* After a hold: describe the held message for the status snapshot. */
+static void ctlops_free(struct ctlops *c);
+
+/* Who held a message that was held before start: the reason the queue
+ * logged with the hold ("operator uid=N"). */
+static void
+held_by_from_reason(const char *reason, char *out, size_t len)
+{
+	static const char pfx[] = "operator ";
+	if (strncmp(reason, pfx, sizeof(pfx) - 1) == 0)
+		reason += sizeof(pfx) - 1;
+	status_strlcpy(out, reason[0] ? reason : "?", len);
+}
+
+/* After a hold (or at start): describe the held message for the status
+ * snapshot. */
 static void
 on_held_loaded(int status, const struct queue_msg_info *info, void *arg)
 {
@@ -98,7 +117,8 @@ on_held_loaded(int status, const struct queue_msg_info *info, void *arg)
 	struct status_held *h;
 	struct status_msg m;
 
-	if (status == 0 && c->nheld < STATUS_HELD_MAX) {
+	c->loads--;
+	if (status == 0 && !c->closed && c->nheld < STATUS_HELD_MAX) {
 		held_remove(c, hl->id);
 		fill_msg(&m, info, hl->id, clk_wall_s(c->env.clock));
 		h = &c->held[c->nheld++];
@@ -108,10 +128,59 @@ on_held_loaded(int status, const struct queue_msg_info *info, void *arg)
 		status_strlcpy(h->rcpts, m.rcpts, sizeof(h->rcpts));
 		h->priority = m.priority;
 		h->bytes = m.bytes;
-		h->since_s = clk_wall_s(c->env.clock);
-		snprintf(h->by, sizeof(h->by), "uid=%ld", (long)hl->uid);
+		if (hl->at_start) {
+			h->since_s = hl->since;
+			held_by_from_reason(hl->reason, h->by, sizeof(h->by));
+		} else {
+			h->since_s = clk_wall_s(c->env.clock);
+			snprintf(h->by, sizeof(h->by), "uid=%ld",
+			    (long)hl->uid);
+		}
 	}
 	free(hl);
+	if (c->closed && c->loads == 0)
+		ctlops_free(c);
+}
+
+/* Describe one held message (queue_load); false when the load could not
+ * be started. */
+static bool
+held_load_start(struct ctlops *c, const uint8_t id[QUEUE_ID_LEN], uid_t uid,
+    const struct queue_held *before)
+{
+	struct held_load *hl = xcalloc(1, sizeof(*hl));
+	hl->c = c;
+	hl->uid = uid;
+	if (before != NULL) {
+		hl->at_start = true;
+		hl->since = before->since;
+		status_strlcpy(hl->reason, before->reason, sizeof(hl->reason));
+	}
+	queue_id_hex(id, hl->id);
+	if (queue_load(c->env.queue, id, on_held_loaded, hl) != 0) {
+		free(hl);
+		return false;
+	}
+	c->loads++;
+	return true;
+}
+
+/* At start: the messages held before this daemon started. */
+static void
+on_held_listed(int status, const struct queue_held *h, size_t n, void *arg)
+{
+	struct ctlops *c = arg;
+
+	c->loads--;
+	if (status != 0)
+		GW_LOGW("daemon", "event=held_list_failed error=%s",
+		    gw_errname(status));
+	for (size_t i = 0; status == 0 && !c->closed && i < n; i++)
+		held_load_start(c, h[i].id, 0, &h[i]);
+	if (status == 0 && n > 0)
+		GW_LOGI("daemon", "event=held_listed messages=%zu", n);
+	if (c->closed && c->loads == 0)
+		ctlops_free(c);
 }
 
 static void
@@ -147,14 +216,9 @@ on_value(int status, int64_t value, void *arg)
 	    control_op_name(p->op), (long long)value, value == 1 ? "" : "s",
 	    p->id);
 	if (p->op == CONTROL_OP_HOLD) {
-		struct held_load *hl = xcalloc(1, sizeof(*hl));
 		uint8_t id[QUEUE_ID_LEN];
-		hl->c = p->c;
-		hl->uid = p->uid;
-		status_strlcpy(hl->id, p->id, sizeof(hl->id));
-		if (queue_id_parse(p->id, id) != 0 ||
-		    queue_load(p->c->env.queue, id, on_held_loaded, hl) != 0)
-			free(hl);
+		if (queue_id_parse(p->id, id) == 0)
+			held_load_start(p->c, id, p->uid, NULL);
 	} else {
 		held_remove(p->c, p->id);
 	}
@@ -440,10 +504,21 @@ ctlops_start(const struct ctlops_env *env, struct ctlops **out)
 		return rc;
 	}
 	GW_LOGI("daemon", "event=control_listening path=%s", env->path);
+	if (env->queue != NULL &&
+	    queue_held(env->queue, STATUS_HELD_MAX, on_held_listed, c) == 0)
+		c->loads++;
 	*out = c;
 	return 0;
 }
 
+static void
+ctlops_free(struct ctlops *c)
+{
+	free(c);
+}
+
+/* The control socket is closed; queue loads may still be under way (the
+ * queue closes after us): the last of them frees c. */
 static void
 on_closed(void *arg)
 {
@@ -451,7 +526,9 @@ on_closed(void *arg)
 	void (*done)(void *) = c->done;
 	void *darg = c->done_arg;
 
-	free(c);
+	c->closed = true;
+	if (c->loads == 0)
+		ctlops_free(c);
 	if (done)
 		done(darg);
 }

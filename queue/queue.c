@@ -62,6 +62,7 @@
 	XX(MSGOP, "operator", 1)                                       \
 	XX(EVENTS, "events", 0)                                        \
 	XX(STATS, "stats", 0)                                          \
+	XX(HELD, "held", 0)                                            \
 	XX(CHECK, "check", 0)                                          \
 	XX(MAXPAGES, "max_pages", 0)
 
@@ -92,6 +93,7 @@ struct req {
 		queue_read_cb read;
 		queue_events_cb events;
 		queue_stats_cb stats;
+		queue_held_cb held;
 	} cb;
 	/* inputs */
 	uint8_t id[QUEUE_ID_LEN];
@@ -113,6 +115,8 @@ struct req {
 	struct queue_event *ev;
 	size_t nev;
 	struct queue_stats stats;
+	struct queue_held *held;
+	size_t nheld;
 };
 
 struct queue {
@@ -266,6 +270,7 @@ req_free(struct req *r)
 	queue__work_free(r->work, r->nwork);
 	queue__msg_info_free(r->info);
 	queue__events_free(r->ev, r->nev);
+	free(r->held);
 	free(r);
 }
 
@@ -340,6 +345,9 @@ req_complete(struct req *r)
 		break;
 	case OP_STATS:
 		r->cb.stats(st, st ? NULL : &r->stats, r->arg);
+		break;
+	case OP_HELD:
+		r->cb.held(st, st ? NULL : r->held, st ? 0 : r->nheld, r->arg);
 		break;
 	}
 }
@@ -427,6 +435,9 @@ req_exec(struct queue *q, struct req *r)
 		rc = queue__db_stats(d, &r->stats);
 		r->stats.commits = q->commits;
 		r->stats.requests = q->requests;
+		break;
+	case OP_HELD:
+		rc = queue__db_held(d, r->max, &r->held, &r->nheld);
 		break;
 	case OP_CHECK:
 		rc = queue__db_check(d, r->flag ? QUEUE_CHECK_FULL :
@@ -1024,6 +1035,19 @@ queue_stats(struct queue *q, queue_stats_cb cb, void *arg)
 		return GW_EINVAL;
 	r = req_new(q, OP_STATS, arg);
 	r->cb.stats = cb;
+	return req_post(q, r);
+}
+
+int
+queue_held(struct queue *q, size_t max, queue_held_cb cb, void *arg)
+{
+	struct req *r;
+
+	if (q == NULL || cb == NULL || max == 0 || max > 10000)
+		return GW_EINVAL;
+	r = req_new(q, OP_HELD, arg);
+	r->cb.held = cb;
+	r->max = max;
 	return req_post(q, r);
 }
 

@@ -355,6 +355,20 @@ typedef void (*queue_stats_cb)(int status, const struct queue_stats *s,
     void *arg);
 int queue_stats(struct queue *q, queue_stats_cb cb, void *arg);
 
+/* Messages with at least one recipient held by an operator, oldest first,
+ * with when and why the latest hold was made (from the event log; 0 and ""
+ * if the log no longer has it). The control socket's held list is rebuilt
+ * from this at start. */
+struct queue_held {
+	uint8_t id[QUEUE_ID_LEN];
+	int64_t since;
+	char reason[64];            /* e.g. "operator uid=0" (truncated) */
+};
+typedef void (*queue_held_cb)(int status, const struct queue_held *h,
+    size_t n, void *arg);
+/* Up to max (1..10000) messages. */
+int queue_held(struct queue *q, size_t max, queue_held_cb cb, void *arg);
+
 /* Run PRAGMA quick_check (full: integrity_check) over the whole file.
  * GW_ECORRUPT if it reports anything (each finding is logged); nothing is
  * repaired. */

@@ -260,6 +260,11 @@ static const char *const migrations[] = {
 		       " coalesce(sum(state = 5), 0), coalesce(sum(state = 6), 0)," \
 		       " coalesce(sum(state = 7), 0), coalesce(sum(state = 8), 0)," \
 		       " coalesce(sum(state = 9), 0) FROM rcpt")               \
+	XX(HELD_LIST, "SELECT m.id, e.t, e.reason FROM message m"           \
+		      " LEFT JOIN event e ON e.eid = (SELECT max(x.eid)"      \
+		      " FROM event x WHERE x.id = m.id AND x.new = 3)"        \
+		      " WHERE m.complete = 1 AND m.mid IN (SELECT mid FROM"   \
+		      " rcpt WHERE state = 3) ORDER BY m.mid LIMIT ?1")       \
 	XX(FOREACH, "SELECT mid, id FROM message WHERE complete = 1"         \
 		    " AND mid > ?1 ORDER BY mid LIMIT 256")
 
@@ -1945,6 +1950,36 @@ queue__db_stats(struct queue__db *d, struct queue_stats *st)
 	    (rc = pragma_int(d, "PRAGMA page_size", &psize)) != 0)
 		return rc;
 	st->db_bytes = pages * psize;
+	return 0;
+}
+
+int
+queue__db_held(struct queue__db *d, size_t max, struct queue_held **out,
+    size_t *n)
+{
+	sqlite3_stmt *s = stmt(d, ST_HELD_LIST);
+	struct queue_held *h = xcalloc(max ? max : 1, sizeof(*h));
+	size_t cnt = 0;
+	int rc;
+
+	sqlite3_bind_int64(s, 1, (int64_t)max);
+	while (cnt < max && (rc = step(s)) > 0) {
+		if (sqlite3_column_bytes(s, 0) != QUEUE_ID_LEN)
+			continue;
+		memcpy(h[cnt].id, sqlite3_column_blob(s, 0), QUEUE_ID_LEN);
+		h[cnt].since = sqlite3_column_int64(s, 1);
+		if (sqlite3_column_type(s, 2) == SQLITE_TEXT)
+			snprintf(h[cnt].reason, sizeof(h[cnt].reason), "%s",
+			    (const char *)sqlite3_column_text(s, 2));
+		cnt++;
+	}
+	sqlite3_reset(s);
+	if (rc < 0) {
+		free(h);
+		return rc;
+	}
+	*out = h;
+	*n = cnt;
 	return 0;
 }
 

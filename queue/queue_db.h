@@ -102,6 +102,9 @@ int queue__db_events(struct queue__db *d, int64_t after, size_t max,
     struct queue_event **out, size_t *n);
 void queue__events_free(struct queue_event *ev, size_t n);
 int queue__db_stats(struct queue__db *d, struct queue_stats *s);
+/* Messages with held recipients (queue_held); *out is malloc'ed. */
+int queue__db_held(struct queue__db *d, size_t max, struct queue_held **out,
+    size_t *n);
 
 /* Check the invariants the queue keeps across tables (aggregates match the
  * recipients, content rows match sizes, finished messages are collected,

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Held messages survive a restart in the operator's view: a message held
+with `skywave hold` is still listed as held by `skywave status --json`
+after skywaved restarts (read back from the queue, with who held it and
+when), and a release after the restart takes it off the list."""
+import json
+import os
+import re
+import smtplib
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..",
+                                "integration"))
+import gwharness as h  # noqa: E402
+
+SKY = os.path.join(h.BUILD, "gateway", "skywave")
+
+
+def send(port, rcpt):
+    s = smtplib.SMTP("127.0.0.1", port, timeout=30)
+    s.ehlo()
+    s.mail("ops@alpha.example")
+    s.rcpt(rcpt)
+    code, msg = s.data("Subject: held\r\n\r\nwait for it\r\n")
+    s.quit()
+    m = re.search(rb"queued as ([0-9a-f]{32})", msg)
+    assert code == 250 and m, (code, msg)
+    return m.group(1).decode()
+
+
+def sky(gw, *args):
+    r = subprocess.run([SKY, *args, "--socket",
+                        os.path.join(gw.dir, "control.sock")],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return r.stdout
+
+
+def held(gw):
+    return json.loads(sky(gw, "status", "--json")).get("held", [])
+
+
+def main():
+    top = h.tmpdir("held")
+    ok = False
+    # the far gateway never starts: mail for it waits on the link
+    sim = h.Sim(top, "hf-2400-hd", seed=3)
+    a = h.Gateway(top, "alpha.example",
+                  [("hf", sim.dev("a"), "hf-2400-hd", "bravo.example")],
+                  "bravo.example = link:hf\n")
+    try:
+        a.start()
+        kept = send(a.port, "chief@bravo.example")
+        other = send(a.port, "clerk@bravo.example")
+        out = sky(a, "hold", kept)
+        assert "hold: 1 recipient" in out, out
+        assert h.wait_for(lambda: [x["id"] for x in held(a)] == [kept], 10)
+        t_hold = time.time()
+        assert a.stop() == 0
+
+        a.start()
+        lst = []
+        assert h.wait_for(lambda: len(held(a)) == 1, 10), held(a)
+        lst = held(a)
+        x = lst[0]
+        assert x["id"] == kept, lst
+        assert x["by"] == "uid=%d" % os.getuid(), x
+        assert "chief@bravo.example" in x["rcpts"], x
+        assert abs(x["since_s"] - t_hold) < 30, (x, t_hold)
+        assert other not in [y["id"] for y in lst]
+        out = sky(a, "queue", "show", kept)
+        assert "held" in out, out
+
+        out = sky(a, "release", kept)
+        assert "release: 1 recipient" in out, out
+        assert h.wait_for(lambda: held(a) == [], 10), held(a)
+        assert a.stop() == 0
+        a.start()
+        time.sleep(0.5)
+        assert held(a) == [], held(a)
+        ok = True
+        print("ok")
+        return 0
+    finally:
+        a.stop()
+        sim.stop()
+        if not ok:
+            print("".join(open(a.logpath, errors="replace")
+                          .readlines()[-30:]))
+        h.cleanup(top, ok)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -27,7 +27,13 @@
  * callback) --converted / nothing to do--> DELIVERING with the result;
  * --no usable form may be made--> every recipient of the attempt gets a
  * DELIVER_FAILED outcome with conv's status (5.6.x) and goes the usual
- * outcome path (FAILED, DSN).
+ * outcome path (FAILED, DSN). smtp: routes are negotiated with the next
+ * hop by the onward client instead (smtpc.h, the seed's relay algorithm).
+ *
+ * X.6.4: a success DSN ("delivered", "relayed") owed for a recipient whose
+ * content was converted with loss (the local conversion above, the onward
+ * client's, or an earlier gateway's: QUEUE_RCPT_LOSSY) carries Status
+ * 2.6.4 and names what was converted; failures keep their 5.x.x.
  */
 #include "gateway/dispatch.h"
 
@@ -77,6 +83,9 @@ struct runner {
 	uint32_t *oidx;            /* per stored outcome: recipient index */
 	int *okind;                /* enum sched_outcome, -1: not reported */
 	char (*ostatus)[16];
+	/* the local conversion of this attempt lost information (X.6.4) */
+	bool conv_lossy;
+	char conv_detail[300];
 };
 
 struct dispatch {
@@ -138,6 +147,8 @@ runner_reset(struct runner *r)
 	r->err = NULL;
 	r->status = NULL;
 	r->nrids = r->nch = 0;
+	r->conv_lossy = false;
+	r->conv_detail[0] = '\0';
 	if (r->env)
 		queue_envelope_free(r->env);
 	r->env = NULL;
@@ -204,7 +215,10 @@ route_envelope(const struct dispatch *d, struct queue_envelope *env)
 	}
 }
 
-/* Queue one report about recipient outcome o of the runner's message. */
+/* Queue one report about recipient outcome o of the runner's message.
+ * A success ("delivered", "relayed") after a conversion with loss, here or
+ * at an earlier gateway (QUEUE_RCPT_LOSSY), reports 2.6.4 and what was
+ * converted (deliver_outcome_dsn). */
 static void
 send_dsn(struct runner *r, const struct deliver_outcome *o,
     enum dsn_action action)
@@ -215,19 +229,22 @@ send_dsn(struct runner *r, const struct deliver_outcome *o,
 	struct dsn_report rep = { 0 };
 	struct queue_envelope *denv = NULL;
 	struct buf content = BUF_INIT;
-	char diag[500];
+	struct deliver_outcome oc = *o;
+	char diag[500], status[16];
 	int rc;
 
+	if (r->conv_lossy && !oc.lossy) {
+		oc.lossy = true;
+		snprintf(oc.conv_detail, sizeof(oc.conv_detail), "%s",
+		    r->conv_detail);
+	}
+	deliver_outcome_dsn(&oc, action == DSN_DELIVERED ||
+	    action == DSN_RELAYED, (qr->flags & QUEUE_RCPT_LOSSY) != 0,
+	    status, sizeof(status), diag, sizeof(diag));
 	dr.final_rcpt = qr->addr;
 	dr.orcpt = qr->orcpt;
 	dr.action = action;
-	dr.status = o->status[0] ? o->status :
-	    action == DSN_FAILED ? "5.0.0" : "2.0.0";
-	if (o->code)
-		snprintf(diag, sizeof(diag), "smtp; %d %s %s", o->code,
-		    o->status, o->text);
-	else
-		snprintf(diag, sizeof(diag), "x-skywave; %s", o->text);
+	dr.status = status;
 	dr.diag = diag;
 	dr.remote_mta = NULL;
 	dr.last_attempt_s = clk_wall_s(d->env.clock);
@@ -443,6 +460,9 @@ on_converted(const struct convert_result *res, void *arg)
 		    res->out->len, res->rep.lossy ? "yes" : "no",
 		    res->rep.detail);
 		buf_swap(&r->content, res->out);
+		r->conv_lossy = res->rep.lossy;
+		snprintf(r->conv_detail, sizeof(r->conv_detail), "%.*s",
+		    (int)sizeof(r->conv_detail) - 1, res->rep.detail);
 		break;
 	case CONNEG_FAIL:
 		/* every recipient of the attempt fails, through the same

@@ -105,11 +105,54 @@ finish_message(struct fake_conn *c, const char *what)
 	int n = f->lmtp ? c->accepted : 1;
 
 	f->messages++;
+	buf_append(&f->all, f->data.data, f->data.len);
+	buf_append_str(&f->all, "\n.\n");
 	for (int i = 0; i < n; i++) {
 		const char *r = hook(c, what, i);
 		say(c, r ? r : "250 2.0.0 queued as FAKE");
 	}
 	c->accepted = 0;
+}
+
+/* Does the RCPT command carry the CONNEG parameter? */
+static bool
+conneg_query(const char *l)
+{
+	const char *gt = strchr(l, '>');
+
+	for (const char *p = gt ? gt + 1 : l; (p = strcasestr(p, "CONNEG"));
+	    p += 6)
+		if (p[-1] == ' ' && (p[6] == '\0' || p[6] == ' '))
+			return true;
+	return false;
+}
+
+/* The RFC 4141 reply to RCPT ... CONNEG (see fakesmtp.h), or NULL. */
+static const char *
+conneg_answer(struct fake_smtp *f, const char *l, struct buf *out)
+{
+	const char *lt = strchr(l, '<'), *gt = strchr(l, '>');
+	char addr[256];
+	const char *caps;
+	size_t split = f->conneg_split ? f->conneg_split : 24;
+
+	if (f->conneg_reply)
+		return f->conneg_reply;
+	if (f->conneg_caps == NULL || lt == NULL || gt == NULL || gt < lt)
+		return NULL;
+	snprintf(addr, sizeof(addr), "%.*s", (int)(gt - lt - 1), lt + 1);
+	caps = f->conneg_caps(f, addr);
+	if (caps == NULL)
+		return NULL;
+	buf_append_str(out, "250-2.1.5 ok");
+	for (size_t n = strlen(caps); n > 0;) {
+		size_t k = n > split ? split : n;
+		buf_appendf(out, "\r\n250%cCONNEG %.*s", k == n ? ' ' : '-',
+		    (int)k, caps);
+		caps += k;
+		n -= k;
+	}
+	return buf_cstr(out);
 }
 
 static void
@@ -128,10 +171,18 @@ on_command(struct fake_conn *c, const char *l)
 		buf_reset(&f->data);
 		say(c, r ? r : "250 2.1.0 ok");
 	} else if (strncasecmp(l, "RCPT", 4) == 0) {
-		const char *rr = r ? r : "250 2.1.5 ok";
+		struct buf cn = BUF_INIT;
+		const char *rr = r;
+		if (rr == NULL && conneg_query(l)) {
+			f->conneg_queries++;
+			rr = conneg_answer(f, l, &cn);
+		}
+		if (rr == NULL)
+			rr = "250 2.1.5 ok";
 		if (rr[0] == '2')
 			c->accepted++;
 		say(c, rr);
+		buf_fini(&cn);
 	} else if (strncasecmp(l, "DATA", 4) == 0) {
 		const char *rr = r ? r : c->accepted ? "354 go ahead" :
 		    "554 5.5.1 no valid recipients";
@@ -148,6 +199,7 @@ on_command(struct fake_conn *c, const char *l)
 		say(c, r ? r : "221 2.0.0 bye");
 		conn_close(c);
 	} else if (strncasecmp(l, "RSET", 4) == 0) {
+		c->accepted = 0;
 		say(c, r ? r : "250 2.0.0 ok");
 	} else {
 		say(c, r ? r : "500 5.5.1 unknown");
@@ -281,6 +333,7 @@ fake_smtp_start(struct fake_smtp *f, uv_loop_t *loop)
 	buf_init(&f->transcript);
 	buf_init(&f->batches);
 	buf_init(&f->data);
+	buf_init(&f->all);
 	uv_tcp_init(loop, &f->srv);
 	f->srv.data = f;
 	uv_ip4_addr("127.0.0.1", 0, &sa);
@@ -304,4 +357,5 @@ fake_smtp_stop(struct fake_smtp *f)
 	buf_fini(&f->transcript);
 	buf_fini(&f->batches);
 	buf_fini(&f->data);
+	buf_fini(&f->all);
 }

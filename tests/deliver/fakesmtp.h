@@ -30,12 +30,22 @@ struct fake_smtp {
 	bool lmtp;              /* one reply per accepted RCPT after data */
 	fake_reply_fn reply;
 	void *user;
+	/* RCPT ... CONNEG (RFC 4141), when the reply hook leaves it: reply
+	 * conneg_reply (e.g. "450 4.3.0 later") if set; else, if
+	 * conneg_caps(f, address) gives a filter, "250-2.1.5 ok" followed by
+	 * "250-CONNEG <piece>" lines of at most conneg_split octets (0 = 24),
+	 * the last one "250 CONNEG <piece>"; else the default reply. */
+	const char *conneg_reply;
+	const char *(*conneg_caps)(struct fake_smtp *f, const char *addr);
+	size_t conneg_split;
 
 	/* observations */
 	struct buf transcript;
 	struct buf batches;     /* one line per read: "CMD|CMD|CMD\n" */
 	struct buf data;        /* the last message's content */
+	struct buf all;         /* every message, each followed by "\n.\n" */
 	int conns, cur_conc, max_conc, messages;
+	int conneg_queries;     /* RCPT ... CONNEG received */
 
 	/* internals */
 	uv_loop_t *loop;

@@ -32,6 +32,19 @@
  * it is withdrawn. The job is looked up by (id, route) every time, never
  * kept: a decision may free it.
  *
+ * Content negotiation flags cross the air in the envelope: CONPERM, and
+ * per recipient CONNEG, DRUCOF and LOSSY. After a conversion here the
+ * converted-for recipients lose DRUCOF (usable content was made) and gain
+ * LOSSY when information was lost.
+ *
+ * Capability tables (struct airlink's peer_caps): ours is published by the
+ * transfer protocol (xfer_set_local_caps, at start and on reload); the far
+ * gateway's arrives in on_peer_caps, is parsed (a bad one is logged and
+ * ignored), replaces the old one and is saved to data_dir by a thread-pool
+ * job: write a temporary file, fsync, rename, fsync the directory. Saves
+ * run one at a time; a newer table waiting behind a save replaces any
+ * older one waiting (only the newest is written).
+ *
  * Incoming message (struct in_msg): storage operations for one message run
  * strictly in order (BEGIN, APPEND..., COMMIT), one at a time, because the
  * queue's partial-transfer API needs each append at the committed offset.
@@ -62,9 +75,13 @@
 #include <ctype.h>
 #include <sodium.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define OUT_MAX 32          /* messages handed to the transfer protocol */
 #define SELECT_MAX 64       /* recipients per queue selection */
@@ -153,6 +170,12 @@ struct airlink {
 	int64_t last_good_ms;
 	uint64_t relayed, received;
 	int proute;                   /* planner route, -1: no planner */
+	/* The far gateway's capability table and its persistence. */
+	struct conneg_table *peer_caps; /* NULL: none received */
+	uint64_t peer_digest;         /* 0: none */
+	char caps_path[CONFIG_PATH_MAX + 64]; /* "" : not persisted */
+	bool caps_saving;             /* a save job is running */
+	bool caps_save_next;          /* save again when it is done */
 };
 
 static void pump(struct airlink *a);
@@ -529,6 +552,15 @@ on_converted(const struct convert_result *res, void *arg)
 		o->total = (int64_t)o->content.len;
 		o->xenv.size = o->content.len;
 		xfer_sha256(o->xenv.sha256, o->content.data, o->content.len);
+		/* Usable content was made for these recipients: nothing is
+		 * left to assert (seed s4); a loss travels for the DSNs. */
+		for (size_t i = 0; i < o->xenv.nrcpt; i++) {
+			struct xfer_rcpt *r = &o->xenv.rcpt[i];
+			if (!d.assert_drucof)
+				r->cflags &= (uint8_t)~XFER_RC_DRUCOF;
+			if (res->rep.lossy)
+				r->cflags |= XFER_RC_LOSSY;
+		}
 		break;
 	case CONNEG_FAIL:
 		out_conv_fail(o, d.status, status_text(d.status, d.why),
@@ -542,13 +574,25 @@ on_converted(const struct convert_result *res, void *arg)
 	out_mark_inflight(o);
 }
 
-/* Convert first when the sender asked (CONPERM / DRUCOF) and the table
+/* What a recipient routed over this link can use: the far gateway's
+ * published table first, then our own caps_file. NULL: nothing known. */
+static const char *
+caps_for(const struct airlink *a, const char *addr)
+{
+	const char *f = airlink_caps_lookup(a, addr);
+	struct conneg_table *t = a->env.caps ? *a->env.caps : NULL;
+
+	if (f == NULL && t != NULL)
+		f = conneg_lookup(t, addr);
+	return f;
+}
+
+/* Convert first when the sender asked (CONPERM / DRUCOF) and a table
  * knows the recipients; else straight to MARKING. */
 static void
 out_convert_or_mark(struct out_msg *o)
 {
 	struct airlink *a = o->a;
-	struct conneg_table *t = a->env.caps ? *a->env.caps : NULL;
 	const struct queue_envelope *e = o->qenv;
 	const char *filter = NULL;
 	struct conv_policy pol = { 0 };
@@ -556,17 +600,17 @@ out_convert_or_mark(struct out_msg *o)
 	char hex[33];
 	int rc;
 
-	if (t == NULL || o->nrids == 0)
+	if (o->nrids == 0)
 		goto as_is;
 	drucof = out_drucof(o);
 	if (!e->conperm && !drucof)
 		goto as_is;
-	filter = conneg_lookup(t, e->rcpts[o->idx[0]].addr);
+	filter = caps_for(a, e->rcpts[o->idx[0]].addr);
 	if (filter == NULL)
 		goto as_is; /* nothing specific known: no conversion */
 	for (size_t i = 1; i < o->nrids; i++) {
 		const struct queue_rcpt *qr = &e->rcpts[o->idx[i]];
-		if (conneg_lookup(t, qr->addr) != filter ||
+		if (caps_for(a, qr->addr) != filter ||
 		    ((qr->flags & QUEUE_RCPT_DRUCOF) != 0) != drucof) {
 			id_hex(o->id, hex);
 			GW_LOGI("link", "link=%s msg=%s event=convert_skipped "
@@ -700,6 +744,8 @@ on_loaded(int status, const struct queue_msg_info *m, void *arg)
 	o->xenv.aby_s = remaining_s(e->aby_deadline, now);
 	o->xenv.size = (uint64_t)m->size;
 	memcpy(o->xenv.sha256, m->sha256, XFER_SHA_BYTES);
+	if (e->conperm)
+		o->xenv.mflags |= XFER_ENV_CONPERM;
 	/* A recipient the queue added by a redirect goes on its own, with
 	 * the trace header its primary recorded and without ABY. */
 	for (size_t i = 0; i < e->nrcpts && o->trace == NULL; i++) {
@@ -720,9 +766,13 @@ on_loaded(int status, const struct queue_msg_info *m, void *arg)
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		if (!rid_wanted(o, m->st[i].rid))
 			continue;
+		unsigned f = e->rcpts[i].flags;
 		xfer_env_add_rcpt(&o->xenv, e->rcpts[i].addr,
 		    (uint8_t)e->rcpts[i].notify, e->rcpts[i].orcpt,
-		    e->rcpts[i].arcpt);
+		    e->rcpts[i].arcpt)->cflags = (uint8_t)(
+		    ((f & QUEUE_RCPT_CONNEG) ? XFER_RC_CONNEG : 0) |
+		    ((f & QUEUE_RCPT_DRUCOF) ? XFER_RC_DRUCOF : 0) |
+		    ((f & QUEUE_RCPT_LOSSY) ? XFER_RC_LOSSY : 0));
 	}
 	if (o->xenv.nrcpt == 0) {
 		out_drop(o, "no recipient left for this link", GW_ESTATE);
@@ -1108,6 +1158,7 @@ qenv_from_xenv(struct airlink *a, const struct xfer_env *x, int64_t anchor)
 	e->ret = x->ret == XFER_RET_FULL ? QUEUE_RET_FULL :
 	    x->ret == XFER_RET_HDRS ? QUEUE_RET_HDRS : QUEUE_RET_NONE;
 	e->body = QUEUE_BODY_8BITMIME;
+	e->conperm = (x->mflags & XFER_ENV_CONPERM) != 0;
 	e->arrival = now;
 	snprintf(client, sizeof(client), "%s (link %s)",
 	    a->cfg.peer[0] ? a->cfg.peer : "peer", a->cfg.name);
@@ -1122,6 +1173,11 @@ qenv_from_xenv(struct airlink *a, const struct xfer_env *x, int64_t anchor)
 		r->notify = x->rcpt[i].notify;
 		r->orcpt = x->rcpt[i].orcpt ? xstrdup(x->rcpt[i].orcpt) : NULL;
 		r->arcpt = x->rcpt[i].arcpt ? xstrdup(x->rcpt[i].arcpt) : NULL;
+		r->flags =
+		    ((x->rcpt[i].cflags & XFER_RC_CONNEG) ? QUEUE_RCPT_CONNEG :
+		    0) | ((x->rcpt[i].cflags & XFER_RC_DRUCOF) ?
+		    QUEUE_RCPT_DRUCOF : 0) | ((x->rcpt[i].cflags &
+		    XFER_RC_LOSSY) ? QUEUE_RCPT_LOSSY : 0);
 		r->route = t ? xstrdup(t->spec) : NULL;
 	}
 	return e;
@@ -1432,10 +1488,291 @@ store_commit(void *arg, const struct xfer_env *env, const uint8_t *content,
 	struct airlink *a = arg;
 	struct in_msg *m = in_get(a, env->id);
 	struct in_op *op = in_op_new(IN_COMMIT, env);
+	size_t drucof = 0, lossy = 0;
 
+	for (size_t i = 0; i < env->nrcpt; i++) {
+		drucof += (env->rcpt[i].cflags & XFER_RC_DRUCOF) != 0;
+		lossy += (env->rcpt[i].cflags & XFER_RC_LOSSY) != 0;
+	}
+	if (drucof || lossy || (env->mflags & XFER_ENV_CONPERM)) {
+		char hex[33];
+		id_hex(env->id, hex);
+		GW_LOGI("link", "link=%s msg=%s event=negotiation conperm=%s "
+		    "drucof=%zu lossy=%zu", a->cfg.name, hex,
+		    (env->mflags & XFER_ENV_CONPERM) ? "yes" : "no", drucof,
+		    lossy);
+	}
 	buf_append(&op->data, content, len);
 	in_push(m, op);
 	in_run(m);
+}
+
+/* ---- capability tables ------------------------------------------------ */
+
+/* The file keeps the table in publication form behind one comment line
+ * carrying the digest the far gateway gave it (the table parser skips
+ * comment lines). */
+#define CAPS_FILE_TAG "# skywave peer capabilities digest="
+
+const char *
+airlink_caps_lookup(const struct airlink *a, const char *addr)
+{
+	return a->peer_caps ? conneg_lookup(a->peer_caps, addr) : NULL;
+}
+
+/* Our own table to the far gateway (the transfer protocol sends it when
+ * the far side holds another digest). */
+static void
+publish_local_caps(struct airlink *a)
+{
+	struct conneg_table *t = a->env.caps ? *a->env.caps : NULL;
+	struct buf b = BUF_INIT;
+
+	if (t == NULL || conneg_table_count(t) == 0) {
+		xfer_set_local_caps(a->xfer, NULL, 0, 0);
+		return;
+	}
+	conneg_table_format(t, &b);
+	xfer_set_local_caps(a->xfer, (const char *)b.data, b.len,
+	    conneg_table_digest(t));
+	buf_fini(&b);
+}
+
+void
+airlink_caps_changed(struct airlink *a)
+{
+	if (a->closing)
+		return;
+	publish_local_caps(a);
+	pump(a);
+}
+
+struct caps_save {
+	uv_work_t req;
+	struct airlink *a;
+	char path[CONFIG_PATH_MAX + 64];
+	char dir[CONFIG_PATH_MAX + 64];
+	struct buf data;   /* the whole file; empty: remove it */
+	int rc;
+};
+
+static int
+fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) != 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* Thread pool: tmp + fsync + rename + fsync of the directory, so the file
+ * is the old table or the new one after a crash, never half of one. */
+static void
+caps_save_work(uv_work_t *req)
+{
+	struct caps_save *j = req->data;
+	char tmp[sizeof(j->path) + 8];
+	size_t off = 0;
+	int fd;
+
+	if (j->data.len == 0) {
+		if (unlink(j->path) != 0 && errno != ENOENT)
+			j->rc = -errno;
+		else
+			j->rc = fsync_dir(j->dir);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", j->path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0) {
+		j->rc = -errno;
+		return;
+	}
+	while (off < j->data.len) {
+		ssize_t w = write(fd, j->data.data + off, j->data.len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			j->rc = -errno;
+			break;
+		}
+		off += (size_t)w;
+	}
+	if (j->rc == 0 && fsync(fd) != 0)
+		j->rc = -errno;
+	if (close(fd) != 0 && j->rc == 0)
+		j->rc = -errno;
+	if (j->rc == 0 && rename(tmp, j->path) != 0)
+		j->rc = -errno;
+	if (j->rc != 0)
+		unlink(tmp);
+	else
+		j->rc = fsync_dir(j->dir);
+}
+
+static void caps_save(struct airlink *a);
+
+static void
+caps_save_done(uv_work_t *req, int status)
+{
+	struct caps_save *j = req->data;
+	struct airlink *a = j->a;
+	int rc = status != 0 ? status : j->rc;
+
+	a->pending--;
+	a->caps_saving = false;
+	if (rc != 0)
+		GW_LOGE("link", "link=%s event=caps_save_failed path=%s "
+		    "error=%s", a->cfg.name, j->path, gw_errname(rc));
+	else
+		GW_LOGI("link", "link=%s event=caps_saved path=%s bytes=%zu",
+		    a->cfg.name, j->path, j->data.len);
+	buf_fini(&j->data);
+	free(j);
+	if (a->closing) {
+		maybe_finish_close(a);
+		return;
+	}
+	if (a->caps_save_next) {
+		a->caps_save_next = false;
+		caps_save(a);
+	}
+}
+
+/* Persist the far table as it is now (one save at a time). */
+static void
+caps_save(struct airlink *a)
+{
+	struct caps_save *j;
+	char *slash;
+	int rc;
+
+	if (a->caps_path[0] == '\0' || a->closing)
+		return;
+	if (a->caps_saving) {
+		a->caps_save_next = true;
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->a = a;
+	j->req.data = j;
+	snprintf(j->path, sizeof(j->path), "%s", a->caps_path);
+	snprintf(j->dir, sizeof(j->dir), "%s", a->caps_path);
+	slash = strrchr(j->dir, '/');
+	if (slash == NULL)
+		snprintf(j->dir, sizeof(j->dir), ".");
+	else if (slash == j->dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	buf_init(&j->data);
+	if (a->peer_caps != NULL) {
+		buf_appendf(&j->data, "%s%016" PRIx64 "\n", CAPS_FILE_TAG,
+		    a->peer_digest);
+		conneg_table_format(a->peer_caps, &j->data);
+	}
+	rc = uv_queue_work(a->env.loop, &j->req, caps_save_work,
+	    caps_save_done);
+	if (rc != 0) {
+		GW_LOGE("link", "link=%s event=caps_save_failed error=%s",
+		    a->cfg.name, uv_strerror(rc));
+		buf_fini(&j->data);
+		free(j);
+		return;
+	}
+	a->caps_saving = true;
+	a->pending++;
+}
+
+/* The transfer protocol received the far gateway's table. */
+static int
+on_peer_caps(void *arg, uint64_t digest, const uint8_t *text, size_t len)
+{
+	struct airlink *a = arg;
+	struct conneg_table *t = NULL;
+	char err[300], name[80];
+	int rc;
+
+	if (len > 0) {
+		struct buf b = BUF_INIT;
+		buf_append(&b, text, len);
+		snprintf(name, sizeof(name), "link %s peer table", a->cfg.name);
+		rc = conneg_table_parse(name, buf_cstr(&b), &t, err,
+		    sizeof(err));
+		buf_fini(&b);
+		if (rc != 0) {
+			GW_LOGW("link", "link=%s event=caps_rejected digest=%016"
+			    PRIx64 " reason=\"%s\" note=\"previous table "
+			    "stays\"", a->cfg.name, digest, err);
+			return rc;
+		}
+	}
+	conneg_table_free(a->peer_caps);
+	a->peer_caps = t;
+	a->peer_digest = t ? digest : 0;
+	GW_LOGI("link", "link=%s event=caps_received entries=%zu digest=%016"
+	    PRIx64, a->cfg.name, t ? conneg_table_count(t) : 0,
+	    a->peer_digest);
+	caps_save(a);
+	return 0;
+}
+
+/* At start (before the loop runs): the far table saved by an earlier
+ * run. A file that does not parse is ignored (the far side sends its
+ * table again, since we announce holding none). */
+static void
+caps_load(struct airlink *a)
+{
+	struct conneg_table *t = NULL;
+	struct buf b = BUF_INIT;
+	char chunk[4096], err[300];
+	unsigned long long d = 0;
+	size_t n;
+	FILE *f;
+	int rc;
+
+	if (a->caps_path[0] == '\0')
+		return;
+	f = fopen(a->caps_path, "r");
+	if (f == NULL) {
+		if (errno != ENOENT)
+			GW_LOGW("link", "link=%s event=caps_load_failed path=%s "
+			    "error=%s", a->cfg.name, a->caps_path,
+			    strerror(errno));
+		return;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 &&
+	    b.len <= XFER_CAPS_MAX + 128)
+		buf_append(&b, chunk, n);
+	fclose(f);
+	if (b.len > XFER_CAPS_MAX + 128 ||
+	    strncmp(buf_cstr(&b), CAPS_FILE_TAG, strlen(CAPS_FILE_TAG)) != 0 ||
+	    sscanf(buf_cstr(&b) + strlen(CAPS_FILE_TAG), "%16llx", &d) != 1 ||
+	    d == 0) {
+		GW_LOGW("link", "link=%s event=caps_load_failed path=%s "
+		    "reason=\"not a saved capability table\"", a->cfg.name,
+		    a->caps_path);
+		buf_fini(&b);
+		return;
+	}
+	rc = conneg_table_parse(a->caps_path, buf_cstr(&b), &t, err,
+	    sizeof(err));
+	buf_fini(&b);
+	if (rc != 0) {
+		GW_LOGW("link", "link=%s event=caps_load_failed reason=\"%s\"",
+		    a->cfg.name, err);
+		return;
+	}
+	a->peer_caps = t;
+	a->peer_digest = d;
+	xfer_set_held_caps(a->xfer, d);
+	GW_LOGI("link", "link=%s event=caps_loaded entries=%zu digest=%016llx",
+	    a->cfg.name, conneg_table_count(t), d);
 }
 
 /* ---- the link session and the driver ---------------------------------- */
@@ -1740,6 +2077,13 @@ airlink_start(const struct airlink_env *env, const struct config_link *cfg,
 	xc.rate_bps = caps.rate_bps;
 	xc.name = a->cfg.name;
 	a->xfer = xfer_new(&xc, &store);
+	xfer_set_caps_cb(a->xfer, on_peer_caps, a);
+	if (env->data_dir && env->data_dir[0])
+		snprintf(a->caps_path, sizeof(a->caps_path), "%s/peer-caps-%s",
+		    env->data_dir, cfg->name);
+	a->env.data_dir = NULL; /* the owner's string may go on reload */
+	caps_load(a);
+	publish_local_caps(a);
 	a->proute = -1;
 	if (env->planner) {
 		struct predict_link m;
@@ -1789,6 +2133,7 @@ airlink_start(const struct airlink_env *env, const struct config_link *cfg,
 		    gw_strerror(rc));
 		link_free(a->link);
 		xfer_free(a->xfer);
+		conneg_table_free(a->peer_caps);
 		prof_free(&a->prof);
 		free(a);
 		return GW_ECONFIG;
@@ -1955,6 +2300,7 @@ maybe_finish_close(struct airlink *a)
 	}
 	link_free(a->link);
 	xfer_free(a->xfer);
+	conneg_table_free(a->peer_caps);
 	prof_free(&a->prof);
 	buf_fini(&a->frame);
 	done = a->done;

@@ -24,6 +24,13 @@
  * message is withdrawn from the transfer and its other recipients go back
  * to the queue.
  *
+ * Capabilities: the link publishes this gateway's own capability table
+ * (the owner's caps_file) to the far gateway, and keeps the table the far
+ * gateway published (docs/air-protocol.md s6), persisted in data_dir as
+ * "peer-caps-NAME" (written atomically off the loop) and loaded at start,
+ * so it survives restarts and outages. Conversion before the air hop looks
+ * a recipient up in the far table first, then in the owner's table.
+ *
  * Receiving: each received segment is made durable as a partial transfer
  * (queue_partial_*), and the complete, SHA-256-checked message becomes a
  * queued message with its recipients routed by this gateway's route table,
@@ -72,6 +79,9 @@ struct airlink_env {
 	/* Where a recipient failed by conversion gets its DSN queued
 	 * (borrowed); NULL: failed without a DSN. */
 	struct dispatch *dispatch;
+	/* Where the far gateway's capability table is kept (copied at
+	 * start); NULL: kept in memory only. */
+	const char *data_dir;
 };
 
 /* Create and start a link (driver opens, session set-up follows). The
@@ -83,6 +93,15 @@ int airlink_start(const struct airlink_env *env,
 /* Route table and policy for received mail (after a reload). */
 void airlink_set_routes(struct airlink *a, const struct route_table *rt,
     const struct policy *pol);
+
+/* The owner's capability table (*env.caps) changed (reload): publish it
+ * to the far gateway if it differs from what the far side holds. */
+void airlink_caps_changed(struct airlink *a);
+
+/* The far gateway's published filter for addr (RFC 2533 text), or NULL
+ * when its table does not know addr or none was received. Valid until
+ * control returns to the loop (a new table may replace it). */
+const char *airlink_caps_lookup(const struct airlink *a, const char *addr);
 
 /* Look at the queue now (new mail was committed for this link). */
 void airlink_kick(struct airlink *a);

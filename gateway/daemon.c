@@ -140,6 +140,26 @@ on_received(void *arg)
 		airlink_kick(gw->links[i]);
 }
 
+/* RCPT ... CONNEG answers, route-aware: a recipient routed over a link
+ * gets what the far gateway published on that link, else what our own
+ * caps_file says; NULL (the plain reply) when neither knows it. */
+static const char *
+gw_conneg_lookup(void *arg, const char *addr)
+{
+	struct gw *gw = arg;
+	const struct route_target *t = route_lookup(gw->routes, addr);
+	const char *f = NULL;
+
+	if (t != NULL && t->kind == ROUTE_LINK) {
+		for (size_t i = 0; i < gw->nlinks && f == NULL; i++)
+			if (strcmp(airlink_name(gw->links[i]), t->arg) == 0)
+				f = airlink_caps_lookup(gw->links[i], addr);
+	}
+	if (f == NULL && gw->caps != NULL)
+		f = conneg_lookup(gw->caps, addr);
+	return f;
+}
+
 static void
 smtp_opts_from_config(struct gw *gw, struct smtp_server_opts *o)
 {
@@ -165,10 +185,9 @@ smtp_opts_from_config(struct gw *gw, struct smtp_server_opts *o)
 	o->accept_arg = gw;
 	o->submit = submit_routed;
 	o->submit_arg = gw;
-	if (gw->caps) {
-		o->conneg_lookup = conneg_lookup;
-		o->conneg_arg = gw->caps;
-	}
+	/* Always on: a link may bring a far gateway's table at any time. */
+	o->conneg_lookup = gw_conneg_lookup;
+	o->conneg_arg = gw;
 }
 
 static void
@@ -417,8 +436,10 @@ gw_reload(struct gw *gw)
 	}
 	if (gw->dispatch)
 		dispatch_reconfigure(gw->dispatch, ncfg, nrt, npol);
-	for (size_t i = 0; i < gw->nlinks; i++)
+	for (size_t i = 0; i < gw->nlinks; i++) {
 		airlink_set_routes(gw->links[i], nrt, npol);
+		airlink_caps_changed(gw->links[i]); /* publish if it changed */
+	}
 	apply_logging(ncfg, gw->opts->foreground);
 	config_free(ocfg);
 	policy_free(opol);
@@ -562,6 +583,7 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 			.planner = gw->planner,
 			.caps = &gw->caps,
 			.dispatch = gw->dispatch,
+			.data_dir = cfg->gw.data_dir,
 		};
 		rc = airlink_start(&ae, &cfg->links[i],
 		    &gw->links[gw->nlinks]);

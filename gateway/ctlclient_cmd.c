@@ -254,7 +254,7 @@ queue_cmd_main(int argc, char **argv)
 	    (strcmp(sub, "show") == 0 && a.npos != 2) ||
 	    (strcmp(sub, "list") != 0 && strcmp(sub, "show") != 0)) {
 		fprintf(a.help ? stdout : stderr, "usage: skywave queue [list] "
-		    "[--band NAME] [--limit N] [--json] [--socket PATH]\n"
+		    "[--band N] [--limit N] [--json] [--socket PATH]\n"
 		    "       skywave queue show ID [--json] [--socket PATH]\n");
 		return a.help ? 0 : EX_USAGE;
 	}

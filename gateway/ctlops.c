@@ -45,7 +45,6 @@ struct pending {
 	uid_t uid;
 	/* queue listing */
 	size_t limit;
-	size_t next_link;
 	struct status_msg *msgs;
 	size_t nmsgs;
 };
@@ -291,8 +290,8 @@ on_loaded(int status, const struct queue_msg_info *info, void *arg)
 	answer(p, 0, NULL);
 }
 
-static void list_next(struct pending *p);
-
+/* The waiting recipients of every route in selection order (queued,
+ * deferred, in flight, held), one row each. */
 static void
 on_listed(int status, const struct queue_work *w, size_t n, void *arg)
 {
@@ -303,47 +302,40 @@ on_listed(int status, const struct queue_work *w, size_t n, void *arg)
 		answer(p, status, gw_strerror(status));
 		return;
 	}
+	p->msgs = n ? xcalloc(n, sizeof(*p->msgs)) : NULL;
 	for (size_t i = 0; i < n && p->nmsgs < p->limit; i++) {
-		struct status_msg *m;
+		struct status_msg *m = &p->msgs[p->nmsgs++];
 		char hex[33];
 		queue_id_hex(w[i].id, hex);
-		p->msgs = xrealloc(p->msgs, (p->nmsgs + 1) * sizeof(*m));
-		m = &p->msgs[p->nmsgs++];
-		memset(m, 0, sizeof(*m));
 		status_strlcpy(m->id, hex, sizeof(m->id));
 		status_strlcpy(m->rcpts, w[i].addr, sizeof(m->rcpts));
 		m->nrcpts = 1;
-		m->state = w[i].state == QUEUE_R_DEFERRED ?
-		    STATUS_MSG_DEFERRED : STATUS_MSG_READY;
+		switch (w[i].state) {
+		case QUEUE_R_DEFERRED:
+			m->state = STATUS_MSG_DEFERRED;
+			break;
+		case QUEUE_R_INFLIGHT:
+			m->state = STATUS_MSG_INFLIGHT;
+			break;
+		case QUEUE_R_HELD:
+			m->state = STATUS_MSG_HELD;
+			break;
+		default:
+			m->state = STATUS_MSG_READY;
+			break;
+		}
 		snprintf(m->band, sizeof(m->band), "%d", w[i].band);
-		snprintf(m->route, sizeof(m->route), "link:%s",
-		    airlink_name(p->c->env.links[p->next_link - 1]));
+		status_strlcpy(m->route, w[i].route && w[i].route[0] ?
+		    w[i].route : "(unrouted)", sizeof(m->route));
 		m->bytes = w[i].size;
 		m->age_ms = (now - w[i].arrival) * 1000;
 		m->deadline_s = w[i].deadline;
 		m->attempts = w[i].attempts;
-		m->next_try_ms = -1;
+		m->next_try_ms = w[i].state == QUEUE_R_DEFERRED &&
+		    w[i].next_attempt > now ?
+		    (w[i].next_attempt - now) * 1000 : -1;
 	}
-	list_next(p);
-}
-
-/* Ready and deferred work, link by link, in scheduling order. */
-static void
-list_next(struct pending *p)
-{
-	char route[48];
-	int rc;
-
-	if (p->nmsgs >= p->limit || p->next_link >= *p->c->env.nlinks) {
-		answer(p, 0, NULL);
-		return;
-	}
-	snprintf(route, sizeof(route), "link:%s",
-	    airlink_name(p->c->env.links[p->next_link++]));
-	rc = queue_select(p->c->env.queue, route, p->limit - p->nmsgs,
-	    on_listed, p);
-	if (rc != 0)
-		answer(p, rc, gw_strerror(rc));
+	answer(p, 0, NULL);
 }
 
 static int queue_action(struct pending *p);
@@ -412,7 +404,21 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 	}
 	if (act->op == CONTROL_OP_QUEUE) {
 		p->limit = act->limit ? act->limit : 100;
-		list_next(p);
+		int band = -1;
+		if (act->band[0] != '\0') {
+			char *end;
+			long v = strtol(act->band, &end, 10);
+			if (*end != '\0' || v < 0 || v > 63) {
+				answer(p, GW_EINVAL, "band: a band number "
+						    "(0 = lowest)");
+				return;
+			}
+			band = (int)v;
+		}
+		rc = queue_list(c->env.queue, NULL, band, p->limit,
+		    on_listed, p);
+		if (rc != 0)
+			answer(p, rc, gw_strerror(rc));
 		return;
 	}
 	if (act->op == CONTROL_OP_FLUSH && act->id[0] == '\0') {

@@ -63,6 +63,7 @@
 	XX(EVENTS, "events", 0)                                        \
 	XX(STATS, "stats", 0)                                          \
 	XX(HELD, "held", 0)                                            \
+	XX(LIST, "list", 0)                                            \
 	XX(CHECK, "check", 0)                                          \
 	XX(MAXPAGES, "max_pages", 0)
 
@@ -315,6 +316,7 @@ req_complete(struct req *r)
 		r->cb.submit(st, r->env->id, r->arg);
 		break;
 	case OP_SELECT:
+	case OP_LIST:
 		r->cb.select(st, st ? NULL : r->work, st ? 0 : r->nwork,
 		    r->arg);
 		break;
@@ -384,6 +386,10 @@ req_exec(struct queue *q, struct req *r)
 	}
 	case OP_SELECT:
 		rc = queue__db_select(d, r->text, r->now, r->max, &r->work,
+		    &r->nwork);
+		break;
+	case OP_LIST:
+		rc = queue__db_list(d, r->text, (int)r->i1, r->max, &r->work,
 		    &r->nwork);
 		break;
 	case OP_AHEAD:
@@ -807,6 +813,22 @@ queue_select(struct queue *q, const char *route, size_t max,
 	r = req_new(q, OP_SELECT, arg);
 	r->cb.select = cb;
 	r->text = xstrdup(route ? route : "");
+	r->max = max;
+	return req_post(q, r);
+}
+
+int
+queue_list(struct queue *q, const char *route, int band, size_t max,
+    queue_select_cb cb, void *arg)
+{
+	struct req *r;
+
+	if (q == NULL || cb == NULL || max == 0 || max > 10000)
+		return GW_EINVAL;
+	r = req_new(q, OP_LIST, arg);
+	r->cb.select = cb;
+	r->i1 = band < 0 ? -1 : band;
+	r->text = route ? xstrdup(route) : NULL;
 	r->max = max;
 	return req_post(q, r);
 }

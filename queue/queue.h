@@ -177,9 +177,12 @@ struct queue_work {
 	int64_t deadline;           /* effective deadline, 0 = none */
 	int64_t size;               /* content bytes */
 	int64_t arrival;
-	enum queue_rstate state;    /* QUEUE_R_QUEUED or QUEUE_R_DEFERRED */
+	enum queue_rstate state;    /* QUEUE_R_QUEUED or QUEUE_R_DEFERRED
+				       (queue_list: also INFLIGHT, HELD) */
 	int attempts;
 	const char *addr;
+	const char *route;          /* queue_list only (else NULL) */
+	int64_t next_attempt;       /* queue_list only: deferred until */
 };
 typedef void (*queue_select_cb)(int status, const struct queue_work *w,
     size_t n, void *arg);
@@ -191,6 +194,12 @@ typedef void (*queue_select_cb)(int status, const struct queue_work *w,
  * recipient is its ABY deadline if it has an alternate, else the BY
  * deadline, whichever is earlier when both apply. */
 int queue_select(struct queue *q, const char *route, size_t max,
+    queue_select_cb cb, void *arg);
+
+/* The operator's listing: up to max (1..10000) recipients still waiting
+ * (queued, deferred whether due or not, in flight, held) on route (NULL:
+ * every route) in band (< 0: every band), in the selection order above. */
+int queue_list(struct queue *q, const char *route, int band, size_t max,
     queue_select_cb cb, void *arg);
 
 /* Content bytes of the messages that are ahead of message id on route in

@@ -260,6 +260,13 @@ static const char *const migrations[] = {
 		       " coalesce(sum(state = 5), 0), coalesce(sum(state = 6), 0)," \
 		       " coalesce(sum(state = 7), 0), coalesce(sum(state = 8), 0)," \
 		       " coalesce(sum(state = 9), 0) FROM rcpt")               \
+	XX(LIST, "SELECT r.rid, m.id, r.band, r.deadline, r.size,"           \
+		 " m.arrival, r.state, r.attempts, r.addr, r.route,"          \
+		 " r.next_attempt FROM rcpt r JOIN message m"                 \
+		 " ON m.mid = r.mid WHERE r.state IN (0, 1, 2, 3)"             \
+		 " AND (?2 IS NULL OR r.route = ?2)"                          \
+		 " AND (?3 < 0 OR r.band = ?3)"                               \
+		 " ORDER BY r.band DESC, r.deadline, r.mid, r.rid LIMIT ?1")  \
 	XX(HELD_LIST, "SELECT m.id, e.t, e.reason FROM message m"           \
 		      " LEFT JOIN event e ON e.eid = (SELECT max(x.eid)"      \
 		      " FROM event x WHERE x.id = m.id AND x.new = 3)"        \
@@ -997,9 +1004,52 @@ queue__db_submit(struct queue__db *d, const struct queue_envelope *env,
 void
 queue__work_free(struct queue_work *w, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free_const(w[i].addr);
+		free_const(w[i].route);
+	}
 	free(w);
+}
+
+int
+queue__db_list(struct queue__db *d, const char *route, int band,
+    size_t max, struct queue_work **out, size_t *n)
+{
+	sqlite3_stmt *s = stmt(d, ST_LIST);
+	struct queue_work *w = xcalloc(max ? max : 1, sizeof(*w));
+	size_t cnt = 0;
+	int rc = 0;
+
+	sqlite3_bind_int64(s, 1, (int64_t)max);
+	if (route != NULL)
+		bind_text(s, 2, route);
+	else
+		sqlite3_bind_null(s, 2);
+	sqlite3_bind_int(s, 3, band);
+	while (cnt < max && (rc = step(s)) > 0) {
+		struct queue_work *x = &w[cnt++];
+		int64_t dl = sqlite3_column_int64(s, 3);
+		x->rid = sqlite3_column_int64(s, 0);
+		if (sqlite3_column_bytes(s, 1) == QUEUE_ID_LEN)
+			memcpy(x->id, sqlite3_column_blob(s, 1), QUEUE_ID_LEN);
+		x->band = sqlite3_column_int(s, 2);
+		x->deadline = dl == QUEUE__NO_DEADLINE ? 0 : dl;
+		x->size = sqlite3_column_int64(s, 4);
+		x->arrival = sqlite3_column_int64(s, 5);
+		x->state = (enum queue_rstate)sqlite3_column_int(s, 6);
+		x->attempts = sqlite3_column_int(s, 7);
+		x->addr = col_strdup(s, 8);
+		x->route = col_strdup(s, 9);
+		x->next_attempt = sqlite3_column_int64(s, 10);
+	}
+	sqlite3_reset(s);
+	if (rc < 0) {
+		queue__work_free(w, cnt);
+		return rc;
+	}
+	*out = w;
+	*n = cnt;
+	return 0;
 }
 
 /* One candidate of a selection, with the keys it is ordered by. */

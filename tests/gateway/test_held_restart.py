@@ -2,7 +2,8 @@
 """Held messages survive a restart in the operator's view: a message held
 with `skywave hold` is still listed as held by `skywave status --json`
 after skywaved restarts (read back from the queue, with who held it and
-when), and a release after the restart takes it off the list."""
+when), `skywave queue list` shows it among the waiting work, and a
+release after the restart takes it off the list."""
 import json
 import os
 import re
@@ -72,6 +73,19 @@ def main():
         assert other not in [y["id"] for y in lst]
         out = sky(a, "queue", "show", kept)
         assert "held" in out, out
+        # the listing shows every waiting recipient: the held one too
+        rows = json.loads(sky(a, "queue", "list", "--json"))
+        by_id = {r["id"]: r for r in rows}
+        assert by_id[kept]["state"] == "held", rows
+        assert by_id[other]["state"] in ("ready", "inflight"), rows
+        assert by_id[other]["route"] == "link:hf", rows
+        band = by_id[other]["band"]
+        rows = json.loads(sky(a, "queue", "list", "--band", band,
+                              "--json"))
+        assert len(rows) == 2, rows
+        rows = json.loads(sky(a, "queue", "list", "--band",
+                              str(int(band) + 1), "--json"))
+        assert rows == [], rows
 
         out = sky(a, "release", kept)
         assert "release: 1 recipient" in out, out

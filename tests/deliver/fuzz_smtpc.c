@@ -3,7 +3,8 @@
  * replies (smtpc session) and message content (8BITMIME downgrade). The
  * first input byte picks the target. Invariants: a session always ends in
  * a consistent state (its checker aborts otherwise); a downgrade yields
- * 7-bit output or GW_EUNSUPP. */
+ * 7-bit output or GW_EUNSUPP. Bit 5 of the first byte makes the message
+ * negotiated (DRUCOF), so CONNEG replies are parsed too. */
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -35,6 +36,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	static struct queue_rcpt r[2] = { { .addr = "b@y.test" },
 		{ .addr = "c@y.test", .notify = QUEUE_NOTIFY_SUCCESS } };
+	/* bit 5: b asks DRUCOF (negotiation: probe, CONNEG replies) */
+	r[0].flags = (data[0] >> 5) & 1 ? QUEUE_RCPT_DRUCOF : 0;
 	struct queue_envelope env = { .reverse_path = "a@x.test", .rcpts = r,
 		.nrcpts = 2, .priority = (data[0] >> 1) & 1 ? 3 : 0,
 		.by_deadline = (data[0] >> 2) & 1 ? 1800000000 : 0,
@@ -48,6 +51,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct smtpc_sess *s = smtpc_sess_new(&o, &m, clk_system(), "fuzz");
 	smtpc_sess_connected(s, 0);
 	smtpc_sess_input(s, data + 1, size - 1, 0);
+	if (smtpc_sess_state(s) == SMTPC_S_NEGOTIATE)
+		smtpc_sess_converted(s, NULL, NULL, 0); /* trial failed */
 	buf_reset(smtpc_sess_output(s));
 	smtpc_sess_drained(s, 0);
 	smtpc_sess_eof(s, 0);

@@ -620,6 +620,73 @@ test_timeout_while_converting(void **state)
 	fx_fini(&f);
 }
 
+/* Random replies and trial results against negotiated messages: the
+ * session's checker (GW_REQUIRE after every event) holds, it always ends,
+ * and at END_DONE every recipient has an outcome. Prints its seed. */
+static void
+test_random_negotiation(void **state)
+{
+	(void)state;
+	uint64_t seed = tu_seed("test_random_negotiation");
+	static const char *const pool[] = {
+		"220 hi", "250 ok", "250-a\r\n250-PIPELINING\r\n250 CONNEG",
+		"250-a\r\n250-CONNEG\r\n250-CONPERM\r\n250 DRUCOF",
+		"250-a\r\n250 DRUCOF", "354 go", "550 5.1.1 no",
+		"451 4.3.0 later", "221 bye", "504 5.5.4 no CONNEG",
+		"250-ok\r\n250 CONNEG (type=text/plain)",
+		"250-ok\r\n250-CONNEG (type=te\r\n250 CONNEG xt/html)",
+		"250-ok\r\n250 CONNEG (((", "250 CONNEG (type=image/png)",
+		"250-x\r\n251 mixed", "999 bad", "421 bye", "",
+	};
+	static const uint8_t conv[] = "Subject: c\r\n\r\nconverted\r\n";
+	int trials = 0;
+	gw_log_set_level(GW_LOG_ERR);
+	for (int run = 0; run < 2000; run++) {
+		struct fx f;
+		struct smtpc_opts o;
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		fx_init(&f, HTML, THREE, (unsigned)(seed >> 20) & 7);
+		f.env.conperm = (seed >> 30) & 1;
+		smtpc_opts_default(&o, "gw.test");
+		f.s = smtpc_sess_new(&o, &f.m, &f.ck.base, "hop");
+		smtpc_sess_connected(f.s, f.ck.mono);
+		for (int k = 0; k < 60 && smtpc_sess_state(f.s) !=
+		    SMTPC_S_DONE; k++) {
+			seed = seed * 6364136223846793005ULL + 1;
+			if (smtpc_sess_state(f.s) == SMTPC_S_NEGOTIATE) {
+				struct conv_report rep;
+				struct buf out = BUF_INIT;
+				memset(&rep, 0, sizeof(rep));
+				rep.result = (enum conv_result)((seed >> 17) %
+				    3);
+				rep.usable_as_is = (seed >> 23) & 1;
+				rep.lossy = (seed >> 24) & 1;
+				rep.status = rep.result == CONV_FAILED ?
+				    "5.6.5" : NULL;
+				buf_append(&out, conv, sizeof(conv) - 1);
+				trials++;
+				smtpc_sess_converted(f.s, (seed >> 25) % 5 ?
+				    &rep : NULL, &out, 0);
+				buf_fini(&out);
+				continue;
+			}
+			const char *r = pool[(seed >> 33) % GW_ARRAY_LEN(pool)];
+			smtpc_sess_input(f.s, (const uint8_t *)r, strlen(r), 0);
+			smtpc_sess_input(f.s, (const uint8_t *)"\r\n", 2, 0);
+			buf_reset(smtpc_sess_output(f.s));
+			smtpc_sess_drained(f.s, 0);
+		}
+		if (smtpc_sess_state(f.s) != SMTPC_S_DONE)
+			smtpc_sess_eof(f.s, 0);
+		assert_int_equal(smtpc_sess_state(f.s), SMTPC_S_DONE);
+		assert_true(smtpc_sess_end(f.s) != SMTPC_END_NONE);
+		fx_fini(&f);
+	}
+	gw_log_set_level(GW_LOG_WARN);
+	/* the walk does reach the trial step */
+	assert_true(trials > 20);
+}
+
 /* ---- X.6.4 and the DSNs ---- */
 
 static void
@@ -915,6 +982,7 @@ main(void)
 		cmocka_unit_test(test_split_by_capabilities),
 		cmocka_unit_test(test_split_after_refusal),
 		cmocka_unit_test(test_timeout_while_converting),
+		cmocka_unit_test(test_random_negotiation),
 		cmocka_unit_test(test_x64_reports),
 		cmocka_unit_test(test_glue_converted_bytes),
 		cmocka_unit_test(test_glue_neither),

@@ -11,7 +11,9 @@ text/plain. The hop has no DSN and the sender asked SUCCESS, so alpha owes
 a "relayed" DSN; the conversion lost information, so its Status is 2.6.4
 and its diagnostic names the conversion. The DSN is delivered to the
 sender's Maildir (x.test is local to alpha). A message without DRUCOF to
-the same hop goes as it is: no CONNEG query.
+the same hop goes as it is: no CONNEG query. The same HTML message to a
+local DRUCOF recipient (d@x.test, who can use text/plain only) is
+converted before Maildir delivery, and its "delivered" DSN says 2.6.4.
 Skips (exit 77) when skywaved is not built.
 """
 import glob
@@ -118,8 +120,8 @@ def main():
         mail = os.path.join(work, "mail")
         caps = os.path.join(gw, "caps")
         with open(caps, "w") as fh:
-            # alpha serves nobody itself; the file turns CONNEG/DRUCOF on
-            fh.write("@x.test (type=text/*)\n")
+            # alpha's own recipients (x.test) use plain text only
+            fh.write("@x.test (type=text/plain)\n")
         conf = os.path.join(gw, "skywave.conf")
         with open(conf, "w") as fh:
             fh.write("[gateway]\nhostname = alpha.example\n"
@@ -140,12 +142,22 @@ def main():
                    rcpt_options=["DRUCOF", "NOTIFY=SUCCESS"])
         s.sendmail("a@x.test", ["c@y.test"],
                    b"Subject: plain\r\n\r\nno negotiation\r\n")
+        s.sendmail("a@x.test", ["d@x.test"], HTML,
+                   rcpt_options=["DRUCOF", "NOTIFY=SUCCESS"])
         s.quit()
 
         gwx.wait_for(lambda: len(hop.messages) >= 2, 60,
                      "two messages at the hop")
-        dsns = gwx.wait_for(lambda: glob.glob(os.path.join(mail, "new", "*")),
-                            60, "the relayed DSN in the sender's Maildir")
+        def maildir():
+            out = []
+            for fn in glob.glob(os.path.join(mail, "new", "*")):
+                with open(fn, "rb") as fh:
+                    out.append(fh.read().decode("utf-8", "replace"))
+            return out if len(out) >= 3 else None
+        box = gwx.wait_for(maildir, 60, "two DSNs and d's message in the "
+                           "Maildir")
+        dsns = [m for m in box if "report-type=delivery-status" in m]
+        local = [m for m in box if m not in dsns]
         conv = [m for m in hop.messages if b"weather" in m]
         plain = [m for m in hop.messages if b"no negotiation" in m]
         check(len(conv) == 1 and b"Content-Type: text/plain" in conv[0]
@@ -162,13 +174,20 @@ def main():
         check(not any("DRUCOF" in l for l in hop.lines if
                       l.upper().startswith("RCPT")),
               "DRUCOF was never asserted (converted here)")
-        with open(dsns[0], "rb") as fh:
-            dsn = fh.read().decode("utf-8", "replace")
+        relayed = [m for m in dsns if "Action: relayed" in m]
+        delivered = [m for m in dsns if "Action: delivered" in m]
+        check(len(relayed) == 1, "a relayed DSN for b")
+        dsn = relayed[0] if relayed else ""
         print(dsn)
-        check("Action: relayed" in dsn, "the DSN reports relayed")
         check("Status: 2.6.4" in dsn, "with status 2.6.4")
         check("text/html" in dsn and "loss" in dsn,
               "and says what was converted")
+        check(len(local) == 1 and "Content-Type: text/plain" in local[0]
+              and "<p>" not in local[0],
+              "d's copy was converted before Maildir delivery")
+        check(len(delivered) == 1 and "Status: 2.6.4" in delivered[0] and
+              "text/html" in delivered[0],
+              "and d's delivered DSN says 2.6.4 and what was converted")
     finally:
         hop.stop = True
         if proc is not None:

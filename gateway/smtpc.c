@@ -64,8 +64,9 @@
  *   - CONNECT/GREETING/EHLO/HELO: no MAIL sent, no outcome decided;
  *   - PROBE/NEGOTIATE/TX/BODY/DOT: tx_started (MAIL sent, or an outcome
  *     decided), every pending reply is for a sent command;
- *   - NEGOTIATE: nothing is pending and the lead recipient has
- *     capabilities;
+ *   - NEGOTIATE: no reply that matters is pending (only ignored ones,
+ *     such as the final dot of an empty pipelined transaction) and the
+ *     lead recipient has capabilities;
  *   - DONE: end != NONE; with END_DONE every recipient has an outcome, with
  *     END_NEXT_HOST none has and host_err is filled;
  *   - a recipient's outcome, once decided, never changes.
@@ -351,8 +352,10 @@ sess_check(const struct smtpc_sess *s)
 		GW_REQUIRE(s->tx_started);
 		break;
 	case SMTPC_S_NEGOTIATE:
-		GW_REQUIRE(s->tx_started && s->pq_len == 0);
+		GW_REQUIRE(s->tx_started);
 		GW_REQUIRE(s->lead < s->n && s->ans[s->lead].caps != NULL);
+		for (size_t i = 0; i < s->pq_len; i++)
+			GW_REQUIRE(s->pq[(s->pq_head + i) % s->pq_cap].ignore);
 		break;
 	case SMTPC_S_QUIT:
 		break;

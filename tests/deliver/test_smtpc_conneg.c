@@ -595,6 +595,34 @@ test_split_after_refusal(void **state)
 	fx_fini(&f);
 }
 
+/* A pipelined transaction whose MAIL is refused but whose DATA gets 354
+ * (a confused hop) is ended with a lone dot; the next group still goes. */
+static void
+test_split_after_refused_pipelined_mail(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, HTML, TWO, 3); /* b, c DRUCOF; caps differ */
+	const char *const s[] = {
+		"S: 220 hop", "C: EHLO gw.test",
+		"S: 250-hop\r\n250-PIPELINING\r\n250-CONNEG\r\n250 DRUCOF",
+		"C: MAIL FROM:<a@x.test>", "C: RCPT TO:<b@y.test> CONNEG",
+		"C: RCPT TO:<c@y.test> CONNEG", "C: RSET",
+		"S: 250 ok", CAPS_TEXT, CAPS_HTML, "S: 250 ok", "V:",
+		"C: MAIL FROM:<a@x.test>", "C: RCPT TO:<b@y.test>", "C: DATA",
+		"S: 451 4.3.0 not now", "S: 250 ok", "S: 354 go", "C: .",
+		"V:", "S: 554 5.5.1 no transaction",
+		"C: MAIL FROM:<a@x.test>", "C: RCPT TO:<c@y.test>", "C: DATA",
+		"S: 250 ok", "S: 250 ok", "S: 354 go", "B:", "S: 250 ok",
+		"C: QUIT", "S: 221 bye", NULL,
+	};
+	fx_run(&f, s);
+	expect(&f, 0, DELIVER_DEFERRED, "4.3.0");
+	expect(&f, 1, DELIVER_RELAYED, "2.0.0");
+	assert_string_equal(buf_cstr(&f.bodies[0]), HTML);
+	fx_fini(&f);
+}
+
 /* A session that ends while the trial runs defers every recipient. */
 static void
 test_timeout_while_converting(void **state)
@@ -981,6 +1009,7 @@ main(void)
 		cmocka_unit_test(test_conperm_message),
 		cmocka_unit_test(test_split_by_capabilities),
 		cmocka_unit_test(test_split_after_refusal),
+		cmocka_unit_test(test_split_after_refused_pipelined_mail),
 		cmocka_unit_test(test_timeout_while_converting),
 		cmocka_unit_test(test_random_negotiation),
 		cmocka_unit_test(test_x64_reports),

@@ -415,8 +415,8 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 			}
 			band = (int)v;
 		}
-		rc = queue_list(c->env.queue, NULL, band, p->limit,
-		    on_listed, p);
+		rc = queue_list(c->env.queue, NULL, band, QUEUE_LIST_WAITING,
+		    p->limit, on_listed, p);
 		if (rc != 0)
 			answer(p, rc, gw_strerror(rc));
 		return;

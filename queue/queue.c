@@ -104,6 +104,7 @@ struct req {
 	char *text;      /* route or reason */
 	int64_t i1;      /* offset, after, total, max pages */
 	size_t max;
+	unsigned states; /* list: QUEUE_R_* mask */
 	bool flag;
 	enum queue__msg_op msgop;
 	struct queue_change *ch;
@@ -389,8 +390,8 @@ req_exec(struct queue *q, struct req *r)
 		    &r->nwork);
 		break;
 	case OP_LIST:
-		rc = queue__db_list(d, r->text, (int)r->i1, r->max, &r->work,
-		    &r->nwork);
+		rc = queue__db_list(d, r->text, (int)r->i1,
+		    r->states, r->max, &r->work, &r->nwork);
 		break;
 	case OP_AHEAD:
 		rc = queue__db_bytes_ahead(d, r->text, r->id, &r->value);
@@ -818,8 +819,8 @@ queue_select(struct queue *q, const char *route, size_t max,
 }
 
 int
-queue_list(struct queue *q, const char *route, int band, size_t max,
-    queue_select_cb cb, void *arg)
+queue_list(struct queue *q, const char *route, int band, unsigned states,
+    size_t max, queue_select_cb cb, void *arg)
 {
 	struct req *r;
 
@@ -828,6 +829,7 @@ queue_list(struct queue *q, const char *route, int band, size_t max,
 	r = req_new(q, OP_LIST, arg);
 	r->cb.select = cb;
 	r->i1 = band < 0 ? -1 : band;
+	r->states = states;
 	r->text = route ? xstrdup(route) : NULL;
 	r->max = max;
 	return req_post(q, r);

@@ -196,11 +196,15 @@ typedef void (*queue_select_cb)(int status, const struct queue_work *w,
 int queue_select(struct queue *q, const char *route, size_t max,
     queue_select_cb cb, void *arg);
 
-/* The operator's listing: up to max (1..10000) recipients still waiting
- * (queued, deferred whether due or not, in flight, held) on route (NULL:
- * every route) in band (< 0: every band), in the selection order above. */
-int queue_list(struct queue *q, const char *route, int band, size_t max,
-    queue_select_cb cb, void *arg);
+/* Listing: up to max (1..10000) recipients whose state is in states (a
+ * mask of 1 << QUEUE_R_*; 0 = QUEUE_LIST_WAITING) on route (NULL: every
+ * route) in band (< 0: every band), in the selection order above. For the
+ * operator's `skywave queue list`, and the start-up sweep of FAILED
+ * recipients whose DSN is still owed. */
+#define QUEUE_LIST_WAITING ((1u << QUEUE_R_QUEUED) | (1u << QUEUE_R_DEFERRED) | \
+	(1u << QUEUE_R_INFLIGHT) | (1u << QUEUE_R_HELD))
+int queue_list(struct queue *q, const char *route, int band,
+    unsigned states, size_t max, queue_select_cb cb, void *arg);
 
 /* Content bytes of the messages that are ahead of message id on route in
  * the selection order (pending: queued, deferred or in flight; not held),

@@ -263,7 +263,8 @@ static const char *const migrations[] = {
 	XX(LIST, "SELECT r.rid, m.id, r.band, r.deadline, r.size,"           \
 		 " m.arrival, r.state, r.attempts, r.addr, r.route,"          \
 		 " r.next_attempt FROM rcpt r JOIN message m"                 \
-		 " ON m.mid = r.mid WHERE r.state IN (0, 1, 2, 3)"             \
+		 " ON m.mid = r.mid WHERE ((1 << r.state) & ?4) <> 0"          \
+		 " AND m.complete = 1"                                        \
 		 " AND (?2 IS NULL OR r.route = ?2)"                          \
 		 " AND (?3 < 0 OR r.band = ?3)"                               \
 		 " ORDER BY r.band DESC, r.deadline, r.mid, r.rid LIMIT ?1")  \
@@ -1013,7 +1014,7 @@ queue__work_free(struct queue_work *w, size_t n)
 
 int
 queue__db_list(struct queue__db *d, const char *route, int band,
-    size_t max, struct queue_work **out, size_t *n)
+    unsigned states, size_t max, struct queue_work **out, size_t *n)
 {
 	sqlite3_stmt *s = stmt(d, ST_LIST);
 	struct queue_work *w = xcalloc(max ? max : 1, sizeof(*w));
@@ -1026,6 +1027,7 @@ queue__db_list(struct queue__db *d, const char *route, int band,
 	else
 		sqlite3_bind_null(s, 2);
 	sqlite3_bind_int(s, 3, band);
+	sqlite3_bind_int64(s, 4, states ? states : QUEUE_LIST_WAITING);
 	while (cnt < max && (rc = step(s)) > 0) {
 		struct queue_work *x = &w[cnt++];
 		int64_t dl = sqlite3_column_int64(s, 3);

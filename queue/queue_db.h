@@ -104,7 +104,7 @@ void queue__events_free(struct queue_event *ev, size_t n);
 int queue__db_stats(struct queue__db *d, struct queue_stats *s);
 /* Waiting recipients for the operator (queue_list). */
 int queue__db_list(struct queue__db *d, const char *route, int band,
-    size_t max,
+    unsigned states, size_t max,
     struct queue_work **out, size_t *n);
 /* Messages with held recipients (queue_held); *out is malloc'ed. */
 int queue__db_held(struct queue__db *d, size_t max, struct queue_held **out,

@@ -135,6 +135,98 @@ test_due_and_held_excluded(void **state)
 	qt_teardown(&t);
 }
 
+struct listres {
+	bool done;
+	int status;
+	size_t n;
+	int64_t rid[8];
+	int state[8];
+	int64_t next[8];
+	char route[8][16];
+};
+
+static void
+list_cb(int status, const struct queue_work *w, size_t n, void *arg)
+{
+	struct listres *r = arg;
+	r->status = status;
+	r->n = n;
+	for (size_t i = 0; i < n && i < 8; i++) {
+		r->rid[i] = w[i].rid;
+		r->state[i] = (int)w[i].state;
+		r->next[i] = w[i].next_attempt;
+		snprintf(r->route[i], sizeof(r->route[i]), "%s",
+		    w[i].route ? w[i].route : "?");
+	}
+	r->done = true;
+}
+
+static void
+list(struct qt *t, const char *route, int band, unsigned states,
+    struct listres *r)
+{
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(queue_list(t->q, route, band, states, 8, list_cb, r),
+	    0);
+	qt_wait(t, &r->done);
+	assert_int_equal(r->status, 0);
+}
+
+/* The operator's listing: every waiting state (deferred ones whatever
+ * their time, held, in flight) across routes in selection order; filters
+ * by route, band and state (FAILED for the start-up DSN sweep). */
+static void
+test_list(void **state)
+{
+	struct qt t;
+	uint8_t a[QUEUE_ID_LEN], b[QUEUE_ID_LEN], c[QUEUE_ID_LEN];
+	uint8_t d[QUEUE_ID_LEN], e[QUEUE_ID_LEN];
+	int64_t rids[4], v;
+	int states[4];
+	size_t n;
+	struct listres r;
+	(void)state;
+
+	qt_setup(&t, "qlist");
+	sub(&t, 0, 0, "hf1", 10, a);
+	sub(&t, 2, 0, "hf1", 10, b);
+	sub(&t, 0, 0, "local", 10, c);
+	sub(&t, 1, 0, "hf1", 10, d);
+	sub(&t, 0, 0, "hf1", 10, e);
+	assert_int_equal(qt_states(&t, a, rids, states, &n), 0);
+	int64_t ra = rids[0];
+	assert_int_equal(qt_update1(&t, ra, QUEUE_R_INFLIGHT, NULL), 0);
+	assert_int_equal(qt_update1(&t, ra, QUEUE_R_DEFERRED, NULL), 0);
+	assert_int_equal(qt_value(&t, QT_HOLD, d, "wait", &v), 0);
+	assert_int_equal(qt_value(&t, QT_CANCEL, e, "gone", &v), 0);
+	assert_int_equal(qt_states(&t, b, rids, states, &n), 0);
+	int64_t rb = rids[0];
+	assert_int_equal(qt_update1(&t, rb, QUEUE_R_INFLIGHT, NULL), 0);
+
+	list(&t, NULL, -1, 0, &r);
+	assert_int_equal(r.n, 4); /* e failed: not waiting */
+	assert_int_equal(r.rid[0], rb); /* band 2 first, in flight */
+	assert_int_equal(r.state[0], QUEUE_R_INFLIGHT);
+	assert_int_equal(r.state[1], QUEUE_R_HELD); /* d, band 1 */
+	assert_int_equal(r.rid[2], ra); /* a deferred, not yet due */
+	assert_int_equal(r.state[2], QUEUE_R_DEFERRED);
+	assert_true(r.next[2] > 0);
+	assert_string_equal(r.route[2], "hf1");
+	assert_string_equal(r.route[3], "local");
+	list(&t, "hf1", -1, QUEUE_LIST_WAITING, &r);
+	assert_int_equal(r.n, 3);
+	list(&t, NULL, 0, 0, &r);
+	assert_int_equal(r.n, 2);
+	list(&t, NULL, 5, 0, &r);
+	assert_int_equal(r.n, 0);
+	list(&t, NULL, -1, 1u << QUEUE_R_FAILED, &r);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.state[0], QUEUE_R_FAILED);
+	assert_int_equal(queue_list(t.q, NULL, -1, 0, 0, list_cb, &r),
+	    GW_EINVAL);
+	qt_teardown(&t);
+}
+
 /* Deferred recipients not yet due never hide the work that is ready, and
  * due ones take their place in the order (band first). */
 static void
@@ -746,6 +838,7 @@ main(void)
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_aby_deadline_orders),
 		cmocka_unit_test(test_due_and_held_excluded),
+		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_many_deferred),
 		cmocka_unit_test(test_every_transition),
 		cmocka_unit_test(test_update_all_or_nothing),

@@ -20,6 +20,7 @@
 #include "link-drivers/drv.h"
 #include "gateway/route.h"
 #include "gateway/smtp_server.h"
+#include "gateway/sweep.h"
 #include "queue/queue.h"
 
 #include <errno.h>
@@ -56,6 +57,7 @@ struct gw {
 	struct ctlops *ctl;
 	char ctl_path[CONFIG_PATH_MAX + 16];
 	struct conneg_table *caps;   /* RCPT ... CONNEG answers, or NULL */
+	struct sweep *sweep;         /* start-up pass over FAILED, or NULL */
 };
 
 /* The capability table of cfg (NULL when none is configured). */
@@ -334,6 +336,17 @@ on_smtp_closed(void *arg)
 	close_links(gw);
 }
 
+/* The start-up sweep of FAILED recipients is over (sweep.h). */
+static void
+on_swept(void *arg, size_t rcpts, size_t dsns)
+{
+	struct gw *gw = arg;
+
+	(void)rcpts;
+	(void)dsns;
+	gw->sweep = NULL;
+}
+
 static void
 gw_stop(struct gw *gw, const char *reason)
 {
@@ -347,6 +360,10 @@ gw_stop(struct gw *gw, const char *reason)
 	if (gw->ctl) {
 		ctlops_close(gw->ctl, NULL, NULL);
 		gw->ctl = NULL;
+	}
+	if (gw->sweep) {
+		sweep_cancel(gw->sweep);
+		gw->sweep = NULL;
 	}
 	/* Listener and sessions first (a session waiting for a commit gets
 	 * its reply), then the queue once nothing can submit any more. */
@@ -615,6 +632,15 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 		gw_stop(gw, "start_failed");
 		uv_run(&gw->loop, UV_RUN_DEFAULT);
 		goto out;
+	}
+	/* DSNs a stop or crash left owed (FAILED rows) */
+	struct sweep_env swe = { &gw->loop, gw->queue, gw->dispatch,
+		clk_system(), gw->hostname };
+	rc = sweep_start(&swe, on_swept, gw, &gw->sweep);
+	if (rc != 0) {
+		gw->sweep = NULL;
+		GW_LOGW("daemon", "event=sweep_not_started error=%s",
+		    gw_errname(rc));
 	}
 	struct smtp_server_opts so;
 	smtp_opts_from_config(gw, &so);

@@ -453,6 +453,8 @@ gw_reload(struct gw *gw)
 	}
 	if (gw->dispatch)
 		dispatch_reconfigure(gw->dispatch, ncfg, nrt, npol);
+	if (gw->planner)
+		planner_reconfigure(gw->planner, &ncfg->sched);
 	for (size_t i = 0; i < gw->nlinks; i++) {
 		airlink_set_routes(gw->links[i], nrt, npol);
 		airlink_caps_changed(gw->links[i]); /* publish if it changed */

@@ -434,6 +434,21 @@ planner_set_dispatch(struct planner *p, struct dispatch *d)
 }
 
 void
+planner_reconfigure(struct planner *p, const struct sched_cfg *cfg)
+{
+	bool edf = p->cfg.edf;
+
+	if (!sched_reconfigure(p->s, cfg))
+		GW_LOGW("planner", "event=reconfigure note=\"sched_edf takes "
+		    "effect at the next restart\"");
+	p->cfg = *cfg;
+	p->cfg.edf = edf;
+	GW_LOGI("planner", "event=reconfigured share=%lld reeval_ms=%lld",
+	    (long long)cfg->share_n, (long long)cfg->reeval_ms);
+	arm(p, now_ms(p)); /* decide again under the new keys */
+}
+
+void
 planner_local_model(struct predict_link *l)
 {
 	memset(l, 0, sizeof(*l));

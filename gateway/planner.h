@@ -67,6 +67,9 @@ struct planner *planner_new(const struct planner_env *env);
 /* Where alternates are routed and DSNs submitted (borrowed; NULL stops
  * decisions that need it). */
 void planner_set_dispatch(struct planner *p, struct dispatch *d);
+/* SIGHUP: the new [policy] scheduler keys apply from the next decision
+ * (sched_reconfigure; sched_edf only at restart, which is logged). */
+void planner_reconfigure(struct planner *p, const struct sched_cfg *cfg);
 
 /* Find or add a route. Returns the route number or a GW_E* code. */
 int planner_route(struct planner *p, const char *name,

@@ -656,6 +656,16 @@ sched_new(const struct sched_cfg *cfg)
 	return s;
 }
 
+bool
+sched_reconfigure(struct sched *s, const struct sched_cfg *cfg)
+{
+	bool edf = s->cfg.edf;
+
+	s->cfg = *cfg;
+	s->cfg.edf = edf;
+	return cfg->edf == edf;
+}
+
 void
 sched_free(struct sched *s)
 {

@@ -227,6 +227,11 @@ void sched_out_fini(struct sched_out *o);
 struct sched;
 
 struct sched *sched_new(const struct sched_cfg *cfg);
+/* A reload: the new share, re-evaluation periods, rules and retry keys
+ * apply from the next decision on (deadlines already set for queued jobs
+ * stay). sched_edf keeps its value: the queued jobs are ordered by it;
+ * returns false when cfg asked to change it (it applies at restart). */
+bool sched_reconfigure(struct sched *s, const struct sched_cfg *cfg);
 void sched_free(struct sched *s);
 
 /* Routes. A route is a link (airtime-bound) or an onward path (local

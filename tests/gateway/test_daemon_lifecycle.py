@@ -106,12 +106,20 @@ def main():
                     fail("bad reload not rejected")
                 if p.poll() is not None:
                     fail("daemon died on a bad reload")
-                # SIGHUP with a good file: applied
+                # SIGHUP with a good file: applied, scheduler keys too
+                # (sched_edf only at the next restart)
                 with open(path, "w") as f:
-                    f.write(conf(d, port, "max_errors = 5\nlog_level = debug\n"))
+                    f.write(conf(d, port, "max_errors = 5\nlog_level = debug\n"
+                                 "[policy]\nsched_starvation_share = 7\n"
+                                 "sched_edf = no\n"))
                 p.send_signal(signal.SIGHUP)
                 if not wait_for(log, "event=reload result=applied"):
                     fail("good reload not applied")
+                if not wait_for(log, "event=reconfigured share=7"):
+                    fail("scheduler keys not applied on reload")
+                if not wait_for(log, "sched_edf takes effect at the next "
+                                "restart"):
+                    fail("sched_edf change not reported")
 
             p.send_signal(sig)
             try:

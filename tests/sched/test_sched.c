@@ -279,6 +279,34 @@ test_starvation_share(void **state)
 	}
 }
 
+/* A reload changes the share from the next slot on; sched_edf stays. */
+static void
+test_reconfigure(void **state)
+{
+	(void)state;
+	struct sched_cfg cfg;
+	struct sim m;
+	int i, low = 0;
+
+	sched_cfg_default(&cfg);
+	cfg.share_n = 0;
+	sim_init(&m, &cfg);
+	add(&m, 1, 0, &(struct job_opts){ .band = 5 });
+	add(&m, 2, 0, &(struct job_opts){ .band = 0 });
+	tick(&m);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(next_id(&m, 0), 1);
+	cfg.share_n = 2;
+	assert_true(sched_reconfigure(m.s, &cfg));
+	for (i = 0; i < 10; i++)
+		low += next_id(&m, 0) == 2;
+	assert_int_equal(low, 5);
+	cfg.edf = !cfg.edf;
+	assert_false(sched_reconfigure(m.s, &cfg));
+	sched_check(m.s);
+	sim_fini(&m);
+}
+
 static void
 test_hold_backoff_link(void **state)
 {
@@ -1245,6 +1273,7 @@ main(void)
 		cmocka_unit_test(test_order_bands),
 		cmocka_unit_test(test_order_edf),
 		cmocka_unit_test(test_starvation_share),
+		cmocka_unit_test(test_reconfigure),
 		cmocka_unit_test(test_hold_backoff_link),
 		cmocka_unit_test(test_prediction),
 		cmocka_unit_test(test_predicted_redirect),

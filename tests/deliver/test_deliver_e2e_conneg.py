@@ -131,7 +131,8 @@ def main():
                                                 mail))
         log = os.path.join(gw, "skywaved.log")
         proc = subprocess.Popen([skywaved, "--foreground", "--config", conf],
-                                stdout=open(log, "w"), stderr=subprocess.STDOUT)
+                                stdout=open(log, "w"),
+                                stderr=subprocess.STDOUT)
         gwx.wait_for(lambda: "event=started" in gwx.read(log), 40, "alpha")
 
         s = smtplib.SMTP("127.0.0.1", port, timeout=30)

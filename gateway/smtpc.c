@@ -953,6 +953,19 @@ negotiate(struct smtpc_sess *s, const struct conv_report *rep, int64_t now)
 			st[r] = N_ORIG;
 			continue;
 		}
+		if (a->asked && a->code / 100 == 5 &&
+		    strncmp(a->status, "5.1.", 4) == 0) {
+			/* the mailbox, not the capabilities: the hop's own
+			 * answer decides, as the real RCPT would */
+			struct reply rp = { .code = a->code };
+			snprintf(rp.status, sizeof(rp.status), "%s",
+			    a->status);
+			snprintf(rp.text, sizeof(rp.text), "%s", a->text);
+			decide_reply(s, r, &rp, false);
+			st[r] = N_SKIP;
+			nundecided--;
+			continue;
+		}
 		memset(&in, 0, sizeof(in));
 		in.drucof = (rcpt_of(s, r)->flags & QUEUE_RCPT_DRUCOF) != 0;
 		in.conperm = s->env->conperm;
@@ -1130,6 +1143,8 @@ probe_answer(struct smtpc_sess *s, size_t r, const struct reply *rp)
 
 	a->code = rp->code;
 	snprintf(a->status, sizeof(a->status), "%s", rp->status);
+	snprintf(a->text, sizeof(a->text), "%.*s", (int)sizeof(a->text) - 1,
+	    rp->text);
 	free(a->caps);
 	a->caps = NULL;
 	if (rp->code / 100 == 4) {

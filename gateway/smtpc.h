@@ -47,6 +47,8 @@
  *     (same capabilities, same DRUCOF) at a time: the session stops in
  *     NEGOTIATE, the glue converts off the loop (convert_start) and hands
  *     the report back (smtpc_sess_converted).
+ *   - a probe RCPT refused 5.1.x (no such mailbox or system) fails that
+ *     recipient with the hop's own reply: it is not a capability matter.
  *   - each recipient is then PASSed (original content; DRUCOF asserted on
  *     its RCPT and CONPERM on MAIL as decided), CONVERTed (the converted
  *     content; nothing asserted) or FAILed (5.6.2 / 5.6.3 / 5.6.5, or
@@ -203,6 +205,7 @@ struct smtpc_answer {
 	int hop;                   /* enum conneg_hop_caps */
 	int code;                  /* the reply code, 0 = not asked */
 	char status[16];           /* its enhanced status, or "" */
+	char text[200];            /* its text (first line, after status) */
 	char *caps;                /* CAPS_OK: the filter text, else NULL */
 };
 

@@ -418,6 +418,34 @@ test_conneg_query_fails(void **state)
 	}
 }
 
+/* The probe's RCPT refused for the mailbox itself (5.1.1): the hop's own
+ * reply decides, not 5.6.3, and nothing is sent; the other recipient goes
+ * (DRUCOF passed on: its query failed 5xx). */
+static void
+test_probe_unknown_mailbox(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, HTML, TWO, 3);
+	const char *const s[] = {
+		"S: 220 hop", "C: EHLO gw.test", E_CONNEG_DRUCOF,
+		"C: MAIL FROM:<a@x.test>", "S: 250 ok",
+		"C: RCPT TO:<b@y.test> CONNEG", "S: 550 5.1.1 no such user",
+		"C: RCPT TO:<c@y.test> CONNEG", "S: 504 5.5.4 no CONNEG here",
+		"C: RSET", "S: 250 ok",
+		"C: MAIL FROM:<a@x.test>", "S: 250 ok",
+		"C: RCPT TO:<c@y.test> DRUCOF", "S: 250 ok",
+		"C: DATA", "S: 354 go", "B:", "S: 250 ok",
+		"C: QUIT", "S: 221 bye", NULL,
+	};
+	fx_run(&f, s);
+	expect(&f, 0, DELIVER_FAILED, "5.1.1");
+	assert_int_equal(outcome(&f, 0)->code, 550);
+	assert_string_equal(outcome(&f, 0)->text, "no such user");
+	expect(&f, 1, DELIVER_RELAYED, "2.0.0");
+	fx_fini(&f);
+}
+
 /* A hop with DRUCOF but not CONNEG: passed with DRUCOF, no probe. With
  * neither: 5.6.3 and not a byte of the message sent (the host is refused
  * when every recipient would fail; the others go when some would not). */
@@ -1004,6 +1032,7 @@ main(void)
 		cmocka_unit_test(test_caps_converted_here),
 		cmocka_unit_test(test_caps_cannot_convert),
 		cmocka_unit_test(test_conneg_query_fails),
+		cmocka_unit_test(test_probe_unknown_mailbox),
 		cmocka_unit_test(test_drucof_only_and_neither),
 		cmocka_unit_test(test_prohibited_part),
 		cmocka_unit_test(test_conperm_message),

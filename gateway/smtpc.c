@@ -52,6 +52,14 @@
  *   Every recipient would fail before any MAIL was sent (a hop with
  *   neither CONNEG nor DRUCOF/CONPERM) -> host refused (5.6.3), QUIT.
  *
+ * Functions: send_probe() (PROBE), probe_answer() (each RCPT ... CONNEG
+ * reply), probe_done() (NEGOTIATE, or negotiate() at once when no group
+ * needs a trial), negotiate() (decide, start_tx()), next_tx() (after a
+ * transaction: RSET if needed, then probe_done(), or QUIT). In the glue,
+ * job_step() runs job_convert() while the session is in NEGOTIATE; a job
+ * whose conversion is running is never closed (job_close waits for
+ * on_converted), also when the client is closed.
+ *
  * Negotiation invariants: every transaction carries exactly one content
  * (the original, or one group's conversion); each pass through
  * [next group] decides or sends at least one recipient, so it ends; a

@@ -3,8 +3,8 @@
  *
  * Part 1 drives the sans-I/O session with exact transcripts ("C:" what the
  * client must have written, "S:" the hop's reply, "V:" the glue's trial
- * conversion run here synchronously with conv_run, "B:" the message body up
- * to the final dot, captured). Part 2 runs the libuv client against the
+ * conversion run here synchronously with conv_run, "X:" a trial that could
+ * not run, "B:" the message body up to the final dot, captured). Part 2 runs the libuv client against the
  * fake server (RCPT ... CONNEG answered with multi-line capabilities) and
  * checks the bytes that arrived. Every DSN built is parsed with dsn_parse.
  */
@@ -169,6 +169,12 @@ fx_run(struct fx *f, const char *const *steps)
 		} else if (st[0] == 'V') {
 			buf_appendf(&r.log, "V:\n");
 			trial(f);
+		} else if (st[0] == 'X') {
+			/* the trial could not run (thread pool, size) */
+			buf_appendf(&r.log, "X:\n");
+			assert_int_equal(smtpc_sess_state(f->s),
+			    SMTPC_S_NEGOTIATE);
+			smtpc_sess_converted(f->s, NULL, NULL, f->ck.mono);
 		} else if (st[0] == 'B') {
 			struct buf *b = &f->bodies[f->nbodies++];
 			for (;;) {
@@ -508,6 +514,23 @@ test_prohibited_part(void **state)
 	fx_run(&f, s);
 	expect(&f, 0, DELIVER_FAILED, "5.6.2");
 	assert_non_null(strstr(outcome(&f, 0)->text, "prohibited"));
+	fx_fini(&f);
+}
+
+/* A conversion that could not be made (the trial did not run): 5.6.5,
+ * conversion failed, at a hop without DRUCOF. */
+static void
+test_conversion_failed(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, HTML, ONE, 1);
+	const char *const s[] = {
+		"S: 220 hop", "C: EHLO gw.test", E_CONNEG,
+		PROBE1(CAPS_TEXT), "X:", "C: QUIT", "S: 221 bye", NULL,
+	};
+	fx_run(&f, s);
+	expect(&f, 0, DELIVER_FAILED, "5.6.5");
 	fx_fini(&f);
 }
 
@@ -1035,6 +1058,7 @@ main(void)
 		cmocka_unit_test(test_probe_unknown_mailbox),
 		cmocka_unit_test(test_drucof_only_and_neither),
 		cmocka_unit_test(test_prohibited_part),
+		cmocka_unit_test(test_conversion_failed),
 		cmocka_unit_test(test_conperm_message),
 		cmocka_unit_test(test_split_by_capabilities),
 		cmocka_unit_test(test_split_after_refusal),

@@ -7,9 +7,10 @@
  *
  * Outgoing message life (struct out_msg):
  *
- *   LOADING --queue_load--> READING --content read--> MARKING
+ *   LOADING --queue_load--> READING --content read--> PACKING
  *   READING --CONPERM/DRUCOF and the caps table knows the recipients-->
- *   CONVERTING --converted, usable or nothing to do--> MARKING
+ *   CONVERTING --converted, usable or nothing to do--> PACKING
+ *   PACKING --packed form checked (or not worth it)--> MARKING
  *   CONVERTING --no usable form may be made--> FAILING --recipients
  *   FAILED with their DSN queued--> (freed)
  *   MARKING --recipients in flight--> SENDING --far side committed-->
@@ -26,6 +27,14 @@
  * stored). The converted bytes replace the content, and the transfer
  * envelope's size and SHA-256 are computed from them, so what the far
  * side verifies is what went on the air.
+ *
+ * Packing (PACKING): mime_pack on the thread pool (the content buffer
+ * belongs to the job until its callback); the packed form is used when it
+ * is shorter and mime_unpack gives back the content octet for octet. Then
+ * the transfer reads the packed buffer (offsets count packed octets) and
+ * the envelope says PACKED, with size = packed length, orig_size and the
+ * SHA-256 of the content. Content (the original) stays for DSNs and the
+ * planner.
  *
  * Planner job of an out_msg: added when it enters SENDING (before the
  * transfer can pick it), resolved by the relayed report, forgotten when
@@ -63,6 +72,7 @@
 #include "gateway/convert.h"
 #include "gateway/dispatch.h"
 #include "gateway/dsn.h"
+#include "gateway/mime_reencode.h"
 #include "gateway/planner.h"
 #include "gateway/policy.h"
 #include "gateway/route.h"
@@ -91,7 +101,7 @@
 #define SETUP_RETRY_MISMATCH_MS 300000  /* key or version mismatch */
 
 enum out_state { OM_LOADING, OM_READING, OM_CONVERTING, OM_FAILING,
-	OM_MARKING, OM_SENDING, OM_RELAYING };
+	OM_PACKING, OM_MARKING, OM_SENDING, OM_RELAYING };
 
 struct out_msg {
 	struct out_msg *next;
@@ -101,7 +111,8 @@ struct out_msg {
 	int band;
 	int64_t *rids;
 	size_t nrids;
-	struct buf content;
+	struct buf content;        /* the message as the far side stores it */
+	struct buf packed;         /* its mime_pack form, when that travels */
 	int64_t total;
 	struct xfer_env xenv;
 	bool dup;
@@ -176,10 +187,12 @@ struct airlink {
 	char caps_path[CONFIG_PATH_MAX + 64]; /* "" : not persisted */
 	bool caps_saving;             /* a save job is running */
 	bool caps_save_next;          /* save again when it is done */
+	bool cfg_pack;                /* send base64/QP bodies decoded */
 };
 
 static void pump(struct airlink *a);
 static void feed(struct airlink *a);
+static void out_pack_or_mark(struct out_msg *o);
 static void maybe_finish_close(struct airlink *a);
 
 static int64_t
@@ -216,6 +229,7 @@ out_free(struct airlink *a, struct out_msg *o)
 		}
 	}
 	buf_fini(&o->content);
+	buf_fini(&o->packed);
 	xfer_env_fini(&o->xenv);
 	if (o->qenv)
 		queue_envelope_free(o->qenv);
@@ -298,11 +312,16 @@ store_read(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off,
 {
 	struct airlink *a = arg;
 	struct out_msg *o = out_find(a, id);
+	const struct buf *w;
 
-	if (o == NULL || off > o->content.len)
+	if (o == NULL)
 		return GW_ENOENT;
-	if (len > o->content.len - off)
-		len = (size_t)(o->content.len - off);
+	/* what goes on the air: the packed form when there is one */
+	w = (o->xenv.mflags & XFER_ENV_PACKED) ? &o->packed : &o->content;
+	if (off > w->len)
+		return GW_ENOENT;
+	if (len > w->len - off)
+		len = (size_t)(w->len - off);
 	if (a->env.planner && o->st == OM_SENDING) {
 		struct planner *pl = a->env.planner;
 		struct sched_job *job = planner_find(pl, o->id, a->proute);
@@ -310,13 +329,13 @@ store_read(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off,
 		/* The end of the message is about to go on the air: from
 		 * here the far end decides (no redirect may race it), and a
 		 * BY;R message it could not hold in time is withdrawn. */
-		if (job && off + len >= o->content.len &&
+		if (job && off + len >= w->len &&
 		    job->state != SCHED_JOB_COMMITTING &&
 		    planner_commit_begin(pl, job, planner_eta_ms(pl, a->proute,
 			(int64_t)len)) == GW_ETIMEDOUT)
 			return GW_ETIMEDOUT;
 	}
-	memcpy(p, o->content.data + off, len);
+	memcpy(p, w->data + off, len);
 	if (off + len > o->sent)
 		o->sent = off + len;
 	return (long)len;
@@ -352,8 +371,10 @@ on_inflight_marked(int status, void *arg)
 	}
 	o->st = OM_SENDING;
 	id_hex(o->id, hex);
-	GW_LOGI("link", "link=%s msg=%s event=sending size=%lld priority=%d "
-	    "rcpts=%zu", a->cfg.name, hex, (long long)o->total,
+	GW_LOGI("link", "link=%s msg=%s event=sending size=%lld air_size=%llu "
+	    "packed=%s priority=%d rcpts=%zu", a->cfg.name, hex,
+	    (long long)o->total, (unsigned long long)o->xenv.size,
+	    (o->xenv.mflags & XFER_ENV_PACKED) ? "yes" : "no",
 	    o->xenv.priority, o->nrids);
 	pump(a);
 }
@@ -376,6 +397,108 @@ out_mark_inflight(struct out_msg *o)
 		out_drop(o, "queue refused the in-flight mark", rc);
 	else
 		a->pending++;
+}
+
+/* ---- lossless re-encoding for the air (mime_pack) --------------------- */
+
+/* Below this a message has no base64/QP body worth the thread-pool trip. */
+#define PACK_MIN_BYTES 1024
+
+struct pack_job {
+	uv_work_t req;
+	struct out_msg *o;
+	struct buf msg;     /* the content: moved in, handed back */
+	struct buf packed;
+	bool use;           /* shorter, and unpacks to msg octet for octet */
+	struct mime_pack_stats st;
+};
+
+/* Thread pool: GMime finds the bodies; the packed form is used only when
+ * it is shorter and mime_unpack gives back exactly the original. */
+static void
+pack_work(uv_work_t *req)
+{
+	struct pack_job *j = req->data;
+	struct buf back = BUF_INIT;
+
+	mime_pack(j->msg.data, j->msg.len, &j->packed, &j->st);
+	if (j->st.parts_packed == 0 || j->packed.len >= j->msg.len)
+		return;
+	j->use = mime_unpack(j->packed.data, j->packed.len, &back) == 0 &&
+	    back.len == j->msg.len &&
+	    memcmp(back.data, j->msg.data, back.len) == 0;
+	buf_fini(&back);
+}
+
+static void
+pack_done(uv_work_t *req, int status)
+{
+	struct pack_job *j = req->data;
+	struct out_msg *o = j->o;
+	struct airlink *a = o->a;
+	char hex[33];
+
+	a->pending--;
+	buf_swap(&o->content, &j->msg);
+	if (a->closing) {
+		buf_fini(&j->msg);
+		buf_fini(&j->packed);
+		free(j);
+		out_free(a, o);
+		maybe_finish_close(a);
+		return;
+	}
+	id_hex(o->id, hex);
+	if (status == 0 && j->use) {
+		buf_swap(&o->packed, &j->packed);
+		o->xenv.mflags |= XFER_ENV_PACKED;
+		o->xenv.orig_size = o->content.len;
+		o->xenv.size = o->packed.len;
+		GW_LOGI("link", "link=%s msg=%s event=packed size=%zu "
+		    "packed=%zu parts=%zu", a->cfg.name, hex, o->content.len,
+		    o->packed.len, j->st.parts_packed);
+	} else if (j->st.parts_identical > 0 && status == 0) {
+		GW_LOGD("link", "link=%s msg=%s event=pack_skipped "
+		    "reason=\"no shorter form\"", a->cfg.name, hex);
+	}
+	buf_fini(&j->msg);
+	buf_fini(&j->packed);
+	free(j);
+	out_mark_inflight(o);
+}
+
+/* Pack for the air when it may pay, then MARKING. The recipient still
+ * gets the identical octets, so no permission is needed. */
+static void
+out_pack_or_mark(struct out_msg *o)
+{
+	struct airlink *a = o->a;
+	struct pack_job *j;
+	int rc;
+
+	o->xenv.mflags &= (uint8_t)~XFER_ENV_PACKED;
+	o->xenv.orig_size = 0;
+	buf_reset(&o->packed);
+	if (!a->cfg_pack || o->content.len < PACK_MIN_BYTES) {
+		out_mark_inflight(o);
+		return;
+	}
+	j = xcalloc(1, sizeof(*j));
+	j->o = o;
+	j->req.data = j;
+	buf_init(&j->msg);
+	buf_init(&j->packed);
+	buf_swap(&j->msg, &o->content);
+	o->st = OM_PACKING;
+	rc = uv_queue_work(a->env.loop, &j->req, pack_work, pack_done);
+	if (rc != 0) {
+		buf_swap(&j->msg, &o->content);
+		buf_fini(&j->msg);
+		free(j);
+		out_mark_inflight(o);
+		return;
+	}
+	a->pending++;
 }
 
 /* ---- conversion before the air hop (CONPERM / DRUCOF) ----------------- */
@@ -528,7 +651,7 @@ on_converted(const struct convert_result *res, void *arg)
 		GW_LOGW("link", "link=%s msg=%s event=convert_error error=%s "
 		    "action=send_as_stored", a->cfg.name, hex,
 		    gw_errname(res->rc));
-		out_mark_inflight(o);
+		out_pack_or_mark(o);
 		return;
 	}
 	in.drucof = out_drucof(o);
@@ -571,7 +694,7 @@ on_converted(const struct convert_result *res, void *arg)
 		    "reason=\"%s\"", a->cfg.name, hex, d.why);
 		break;
 	}
-	out_mark_inflight(o);
+	out_pack_or_mark(o);
 }
 
 /* What a recipient routed over this link can use: the far gateway's
@@ -633,7 +756,7 @@ out_convert_or_mark(struct out_msg *o)
 	GW_LOGW("link", "link=%s msg=%s event=convert_error error=%s "
 	    "action=send_as_stored", a->cfg.name, hex, gw_errname(rc));
 as_is:
-	out_mark_inflight(o);
+	out_pack_or_mark(o);
 }
 
 static void on_content(int status, const uint8_t *data, size_t len,
@@ -1503,6 +1626,10 @@ store_commit(void *arg, const struct xfer_env *env, const uint8_t *content,
 		    lossy);
 	}
 	buf_append(&op->data, content, len);
+	/* The partial holds the packed stream, not the message: store the
+	 * unpacked message in one piece (abort the partial, then submit). */
+	if (env->mflags & XFER_ENV_PACKED)
+		op->step = 1;
 	in_push(m, op);
 	in_run(m);
 }
@@ -2082,6 +2209,7 @@ airlink_start(const struct airlink_env *env, const struct config_link *cfg,
 		snprintf(a->caps_path, sizeof(a->caps_path), "%s/peer-caps-%s",
 		    env->data_dir, cfg->name);
 	a->env.data_dir = NULL; /* the owner's string may go on reload */
+	a->cfg_pack = !env->no_pack;
 	caps_load(a);
 	publish_local_caps(a);
 	a->proute = -1;
@@ -2255,7 +2383,7 @@ airlink_fill_status(struct airlink *a, struct status_link *l,
 			    i ? "," : "", o->xenv.rcpt[i].addr);
 		}
 		x->priority = o->xenv.priority;
-		x->bytes_total = o->total;
+		x->bytes_total = (int64_t)o->xenv.size; /* on the air */
 		x->bytes_sent = (int64_t)o->sent;
 		if (ls->goodput_bps > 0 && x->bytes_total > x->bytes_sent)
 			x->eta_ms = (x->bytes_total - x->bytes_sent) * 8000 /

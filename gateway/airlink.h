@@ -82,6 +82,9 @@ struct airlink_env {
 	/* Where the far gateway's capability table is kept (copied at
 	 * start); NULL: kept in memory only. */
 	const char *data_dir;
+	/* Do not send base64/QP bodies decoded (mime_pack); for comparison
+	 * runs. Default false: packing is on. */
+	bool no_pack;
 };
 
 /* Create and start a link (driver opens, session set-up follows). The

@@ -49,6 +49,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "gateway/air_dict.h"
+#include "gateway/mime_reencode.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -931,7 +932,8 @@ on_msg(struct xfer *x, const uint8_t *p, size_t n)
 		xfer_env_fini(&env);
 		return;
 	}
-	if (in && (in->env.size != env.size ||
+	if (in && (in->env.size != env.size || in->env.mflags != env.mflags ||
+	    in->env.orig_size != env.orig_size ||
 	    memcmp(in->env.sha256, env.sha256, XFER_SHA_BYTES) != 0)) {
 		in_reset(in); /* not the content we hold: start over */
 		xfer_env_fini(&in->env);
@@ -944,7 +946,16 @@ on_msg(struct xfer *x, const uint8_t *p, size_t n)
 		/* Keep the freshest envelope (deadlines moved on). */
 		xfer_env_fini(&in->env);
 		xfer_env_copy(&in->env, &env);
-		x->stats.resumes += in->content.len > 0;
+		if (in->content.len > 0) {
+			char hex[2 * XFER_ID_BYTES + 1];
+			for (int i = 0; i < XFER_ID_BYTES; i++)
+				snprintf(hex + 2 * i, 3, "%02x", env.id[i]);
+			GW_LOGI("xfer", "link=%s msg=%s event=resume have=%zu "
+			    "size=%llu packed=%s", x->name, hex,
+			    in->content.len, (unsigned long long)env.size,
+			    (env.mflags & XFER_ENV_PACKED) ? "yes" : "no");
+			x->stats.resumes++;
+		}
 	}
 	in->handle = handle;
 	in->have_sent = false;
@@ -958,22 +969,42 @@ static void
 complete(struct xfer *x, struct xin *in)
 {
 	uint8_t sha[XFER_SHA_BYTES];
-	if (in->content.len > in->hashed)
-		crypto_hash_sha256_update(&in->sha, in->content.data +
-		    in->hashed, in->content.len - in->hashed);
-	in->hashed = in->content.len;
-	crypto_hash_sha256_final(&in->sha, sha);
-	if (memcmp(sha, in->env.sha256, XFER_SHA_BYTES) != 0) {
-		GW_LOGW("xfer", "link=%s event=hash-mismatch size=%llu",
-		    x->name, (unsigned long long)in->env.size);
+	struct buf orig = BUF_INIT;
+	const uint8_t *msg = in->content.data;
+	size_t len = in->content.len;
+	bool ok = true;
+
+	if (in->env.mflags & XFER_ENV_PACKED) {
+		/* The stream is the packed form: the message is what it
+		 * unpacks to, and the hash is checked on that. */
+		ok = mime_unpack(in->content.data, in->content.len, &orig) ==
+		    0 && orig.len == in->env.orig_size;
+		msg = orig.data;
+		len = orig.len;
+		if (ok)
+			xfer_sha256(sha, msg, len);
+	} else {
+		if (in->content.len > in->hashed)
+			crypto_hash_sha256_update(&in->sha, in->content.data +
+			    in->hashed, in->content.len - in->hashed);
+		in->hashed = in->content.len;
+		crypto_hash_sha256_final(&in->sha, sha);
+	}
+	if (!ok || memcmp(sha, in->env.sha256, XFER_SHA_BYTES) != 0) {
+		GW_LOGW("xfer", "link=%s event=hash-mismatch size=%llu "
+		    "packed=%s", x->name, (unsigned long long)in->env.size,
+		    (in->env.mflags & XFER_ENV_PACKED) ? (ok ? "yes" :
+		    "unpack-failed") : "no");
 		ctl_id_rec(x, XFER_R_NAK, in->env.id, 1, true);
 		x->stats.naks_sent++;
 		in_reset(in);
+		buf_fini(&orig);
 		return;
 	}
 	in->st = XI_COMMITTING;
-	x->store.commit(x->store.arg, &in->env, in->content.data,
-	    in->content.len);
+	x->store.commit(x->store.arg, &in->env, msg ? msg : in->content.data,
+	    len);
+	buf_fini(&orig);
 }
 
 static void

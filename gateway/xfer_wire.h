@@ -55,6 +55,11 @@ enum xfer_rec_type {
 /* Envelope flags that say something about the whole message. */
 enum {
 	XFER_ENV_CONPERM = 0x01, /* MAIL ... CONPERM (RFC 4141) */
+	/* The content stream is the message in mime_pack form (base64 and
+	 * quoted-printable bodies decoded, gateway/mime_reencode.h): size
+	 * counts the packed stream, orig_size the message; sha256 is always
+	 * over the original message. */
+	XFER_ENV_PACKED = 0x02,
 };
 
 /* Per-recipient content negotiation flags (queue's QUEUE_RCPT_*). */
@@ -97,9 +102,10 @@ struct xfer_env {
 	int64_t by_s;    /* remaining BY seconds, or -1 */
 	uint8_t by_mode; /* XFER_BY_* */
 	int64_t aby_s;   /* remaining ABY seconds, or -1 */
-	uint64_t size;   /* content length, uncompressed */
-	uint8_t sha256[XFER_SHA_BYTES];
+	uint64_t size;   /* content stream length, uncompressed */
+	uint8_t sha256[XFER_SHA_BYTES]; /* of the original message */
 	uint8_t mflags;  /* XFER_ENV_* */
+	uint64_t orig_size; /* with XFER_ENV_PACKED: the message's length */
 	size_t nrcpt;
 	struct xfer_rcpt *rcpt;
 };

@@ -15,6 +15,7 @@
 #include "gateway/dispatch.h"
 #include "gateway/planner.h"
 #include "gateway/status.h"
+#include "gateway/sweep.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@ struct ctlops {
 	struct status_held held[STATUS_HELD_MAX];
 	size_t nheld;
 	size_t loads;      /* queue loads whose callback is still to come */
+	struct sweep *sweep; /* the DSNs of a cancel being queued, or NULL */
+	bool sweep_again;  /* another cancel came meanwhile */
 	bool closed;       /* control closed: free when loads reach 0 */
 	int64_t started_ms;
 	void (*done)(void *);
@@ -192,6 +195,42 @@ answer(struct pending *p, int err, const char *text)
 	free(p);
 }
 
+static void start_sweep(struct ctlops *c);
+
+static void
+on_swept(void *arg, size_t rcpts, size_t dsns)
+{
+	struct ctlops *c = arg;
+
+	(void)rcpts;
+	(void)dsns;
+	c->sweep = NULL;
+	if (c->sweep_again)
+		start_sweep(c);
+}
+
+/* A cancel leaves its recipients FAILED: queue the DSNs they owe (and let
+ * the message be collected) now, with the same pass as at start. */
+static void
+start_sweep(struct ctlops *c)
+{
+	struct sweep_env se = { c->env.loop, c->env.queue, c->env.dispatch,
+		c->env.clock, c->env.hostname };
+	int rc;
+
+	if (c->sweep != NULL) {
+		c->sweep_again = true;
+		return;
+	}
+	c->sweep_again = false;
+	rc = sweep_start(&se, on_swept, c, &c->sweep);
+	if (rc != 0) {
+		c->sweep = NULL;
+		GW_LOGW("daemon", "event=cancel_dsn_not_started error=%s "
+		    "note=\"sent at the next start\"", gw_errname(rc));
+	}
+}
+
 static void
 on_value(int status, int64_t value, void *arg)
 {
@@ -221,6 +260,8 @@ on_value(int status, int64_t value, void *arg)
 	} else {
 		held_remove(p->c, p->id);
 	}
+	if (p->op == CONTROL_OP_CANCEL && p->c->env.dispatch != NULL)
+		start_sweep(p->c);
 	if (p->c->env.dispatch)
 		dispatch_kick(p->c->env.dispatch);
 	for (size_t i = 0; i < *p->c->env.nlinks; i++)
@@ -533,6 +574,10 @@ on_closed(void *arg)
 	void *darg = c->done_arg;
 
 	c->closed = true;
+	if (c->sweep != NULL) {
+		sweep_cancel(c->sweep);
+		c->sweep = NULL;
+	}
 	if (c->loads == 0)
 		ctlops_free(c);
 	if (done)

@@ -83,6 +83,9 @@ struct runner {
 	uint32_t *oidx;            /* per stored outcome: recipient index */
 	int *okind;                /* enum sched_outcome, -1: not reported */
 	char (*ostatus)[16];
+	/* permanent failures of this attempt, for their DSNs once the
+	 * FAILED states are stored (NULL entries: other outcomes) */
+	struct deliver_outcome **failed;
 	/* the local conversion of this attempt lost information (X.6.4) */
 	bool conv_lossy;
 	char conv_detail[300];
@@ -130,6 +133,11 @@ runner_reset(struct runner *r)
 	free(r->oidx);
 	free(r->okind);
 	free(r->ostatus);
+	if (r->failed != NULL)
+		for (size_t i = 0; i < r->nrids; i++)
+			free(r->failed[i]);
+	free(r->failed);
+	r->failed = NULL;
 	r->trace = NULL;
 	r->oidx = NULL;
 	r->okind = NULL;
@@ -215,13 +223,17 @@ route_envelope(const struct dispatch *d, struct queue_envelope *env)
 	}
 }
 
-/* Queue one report about recipient outcome o of the runner's message.
+/* Queue one report about recipient outcome o of the runner's message;
+ * with done (a FAILED recipient's FAILED -> DSN_QUEUED), in the same
+ * transaction as the report, so a failure is never left without the DSN
+ * it owes (a crash in between leaves FAILED, which sweep.c finishes at the
+ * next start).
  * A success ("delivered", "relayed") after a conversion with loss, here or
  * at an earlier gateway (QUEUE_RCPT_LOSSY), reports 2.6.4 and what was
  * converted (deliver_outcome_dsn). */
-static void
+static int
 send_dsn(struct runner *r, const struct deliver_outcome *o,
-    enum dsn_action action)
+    enum dsn_action action, const struct queue_change *done)
 {
 	struct dispatch *d = r->d;
 	const struct queue_rcpt *qr = &r->env->rcpts[o->rcpt];
@@ -258,18 +270,26 @@ send_dsn(struct runner *r, const struct deliver_outcome *o,
 	rc = dsn_build(&rep, &denv, &content);
 	if (rc != 0) {
 		buf_fini(&content);
-		return; /* GW_ENOENT: none may be sent (null reverse path) */
+		return rc; /* GW_ENOENT: none may be sent (null reverse path) */
 	}
 	route_envelope(d, denv);
 	if (d->policy)
 		denv->band = policy_band(d->policy, denv->priority);
-	rc = queue_submit(d->env.queue, denv, &content, on_dsn_submitted, d);
+	if (done != NULL)
+		rc = queue_submit_update(d->env.queue, denv, &content, done, 1,
+		    on_dsn_submitted, d);
+	else
+		rc = queue_submit(d->env.queue, denv, &content,
+		    on_dsn_submitted, d);
 	buf_fini(&content);
-	if (rc != 0)
+	if (rc != 0) {
 		GW_LOGE("dispatch", "event=dsn_refused error=%s",
 		    gw_errname(rc));
-	else
+		queue_envelope_free(denv);
+	} else {
 		d->pending++;
+	}
+	return rc;
 }
 
 /* ---- one attempt ------------------------------------------------------ */
@@ -300,16 +320,69 @@ report_outcomes(struct runner *r)
 }
 
 static void
+on_failures_finished(int status, void *arg)
+{
+	struct dispatch *d = arg;
+
+	d->pending--;
+	if (status != 0)
+		GW_LOGE("dispatch", "event=failure_finish_failed error=%s "
+		    "note=\"left FAILED for the start-up sweep\"",
+		    gw_errname(status));
+	if (d->closing)
+		maybe_closed(d);
+}
+
+/* The FAILED outcomes are stored: queue each one's DSN with its FAILED ->
+ * DSN_QUEUED, or (none owed) just move them on, so their message can be
+ * collected once nothing else is left to do for it. */
+static void
+finish_failures(struct runner *r)
+{
+	struct dispatch *d = r->d;
+	bool null_sender = r->env->reverse_path == NULL ||
+	    r->env->reverse_path[0] == '\0';
+	struct queue_change *mv = xcalloc(r->nch ? r->nch : 1, sizeof(*mv));
+	size_t nmv = 0;
+
+	for (size_t i = 0; i < r->nch; i++) {
+		const struct deliver_outcome *o = r->failed[i];
+		struct queue_change done = { 0 };
+		if (o == NULL)
+			continue;
+		done.rid = r->ch[i].rid;
+		done.to = QUEUE_R_DSN_QUEUED;
+		if (dsn_owed(null_sender, r->env->rcpts[o->rcpt].notify,
+			DSN_FAILED, DSN_WHY_NORMAL) &&
+		    send_dsn(r, o, DSN_FAILED, &done) != GW_ENOENT)
+			continue; /* queued with it, or refused (logged) */
+		mv[nmv++] = done;
+	}
+	if (nmv > 0) {
+		int rc = queue_update(d->env.queue, mv, nmv,
+		    on_failures_finished, d);
+		if (rc != 0)
+			GW_LOGE("dispatch", "event=failure_finish_failed "
+			    "error=%s", gw_errname(rc));
+		else
+			d->pending++;
+	}
+	free(mv);
+}
+
+static void
 on_outcomes_stored(int status, void *arg)
 {
 	struct runner *r = arg;
 
 	r->d->pending--;
-	if (status != 0)
+	if (status != 0) {
 		GW_LOGE("dispatch", "route=\"%s\" event=outcome_store_failed "
 		    "error=%s", r->route, gw_errname(status));
-	else
+	} else {
+		finish_failures(r);
 		report_outcomes(r);
+	}
 	runner_idle(r, status == 0);
 }
 
@@ -353,7 +426,7 @@ on_outcome(void *arg, const struct deliver_outcome *o)
 		c->to = QUEUE_R_DELIVERED;
 		if (dsn_owed(null_sender, qr->notify, DSN_DELIVERED,
 			DSN_WHY_NORMAL))
-			send_dsn(r, o, DSN_DELIVERED);
+			send_dsn(r, o, DSN_DELIVERED, NULL);
 		break;
 	case DELIVER_RELAYED:
 		r->okind[r->nch] = SCHED_OUT_RELAYED;
@@ -361,7 +434,7 @@ on_outcome(void *arg, const struct deliver_outcome *o)
 		if (o->dsn_relayed &&
 		    dsn_owed(null_sender, qr->notify, DSN_RELAYED,
 			DSN_WHY_TRACE))
-			send_dsn(r, o, DSN_RELAYED);
+			send_dsn(r, o, DSN_RELAYED, NULL);
 		break;
 	case DELIVER_DEFERRED:
 		r->okind[r->nch] = SCHED_OUT_TEMPFAIL;
@@ -371,14 +444,13 @@ on_outcome(void *arg, const struct deliver_outcome *o)
 			r->attempts[k] + 1) / 1000;
 		break;
 	case DELIVER_FAILED:
-		/* The DSN is queued first; the recipient then records that
-		 * it has been sent (FAILED is the durable "owed" mark only
-		 * when the DSN could not be queued). */
+		/* FAILED is stored with the other outcomes; then the DSN
+		 * (when owed) and FAILED -> DSN_QUEUED go in one transaction
+		 * (finish_failures). */
 		r->okind[r->nch] = SCHED_OUT_PERMFAIL;
 		c->to = QUEUE_R_FAILED;
-		if (dsn_owed(null_sender, qr->notify, DSN_FAILED,
-			DSN_WHY_NORMAL))
-			send_dsn(r, o, DSN_FAILED);
+		r->failed[r->nch] = xmalloc(sizeof(*o));
+		*r->failed[r->nch] = *o;
 		break;
 	case DELIVER_TO_LINK:
 		/* Only an unrouted recipient whose domain gained a link
@@ -449,10 +521,8 @@ on_converted(const struct convert_result *res, void *arg)
 	in.hop = CONNEG_HOP_NO_CONNEG; /* final delivery: nobody after us */
 	conneg_relay_set_conv(&in, &res->rep);
 	conneg_relay_decide(&in, &dec);
-	/* CONPERM alone permits, it does not demand. */
-	if (dec.action == CONNEG_FAIL && !in.drucof &&
-	    res->rep.result != CONV_FAILED)
-		dec.action = CONNEG_PASS;
+	/* CONPERM, like DRUCOF, asks for a usable result or none (RFC 4141:
+	 * the originator requires): the decision's failure stands. */
 	switch (dec.action) {
 	case CONNEG_CONVERT:
 		GW_LOGI("dispatch", "msg=%s event=converted size=%zu "
@@ -577,6 +647,7 @@ on_marked(int status, void *arg)
 	r->oidx = xcalloc(r->nrids, sizeof(*r->oidx));
 	r->okind = xcalloc(r->nrids, sizeof(*r->okind));
 	r->ostatus = xcalloc(r->nrids, sizeof(*r->ostatus));
+	r->failed = xcalloc(r->nrids, sizeof(*r->failed));
 	if (!runner_convert(r))
 		runner_deliver(r);
 }

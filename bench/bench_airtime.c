@@ -1,7 +1,8 @@
 /*
  * bench_airtime.c - B1: a batch of real mail over HF (BENCHMARKS.md).
  *
- *   bench_airtime CORPUS_DIR NAME COUNT [JSON_OUT]
+ *   bench_airtime CORPUS_DIR NAME COUNT [JSON_OUT [SEG_BYTES]]
+ *   bench_airtime --packing CORPUS_DIR NAME COUNT [JSON_OUT]
  *
  * Loads the first COUNT messages (*.txt in name order) of CORPUS_DIR, with
  * CRLF line ends as on the air, and measures in one run, on hw-sim's channel
@@ -21,10 +22,21 @@
  * with the dictionary) that docs/air-protocol.md s7 cites.
  *
  * Prints a table; with JSON_OUT writes one JSON object (appends nothing).
+ *
+ * Lossless re-encoding (docs/air-protocol.md s6, flag 16): the row
+ * skywave-packed sends each message in mime_pack form where the sender
+ * would (shorter, and unpacks to the original octet for octet). With
+ * --packing only such messages are taken (the first COUNT of the corpus
+ * that pack: messages with base64/QP attachments), and the batch is sent
+ * as stored and packed. xfer_sim hashes what it is given, so the packed
+ * stream travels unflagged here: the real envelope is 1-4 bytes longer
+ * per packed message (the orig_size varint), which is counted in.
  */
 #include "common/buf.h"
 #include "common/xmalloc.h"
 #include "gateway/air_dict.h"
+#include "gateway/conv.h"
+#include "gateway/mime_reencode.h"
 #include "gateway/xfer_sim.h"
 #include "tests/air/air_hwchan.h"
 
@@ -104,6 +116,7 @@ load(const char *dir, size_t want, struct msg **out)
 	}
 	closedir(d);
 	qsort(names, n, sizeof(*names), cmp_str);
+	size_t nnames = n;
 	if (n > want)
 		n = want;
 	struct msg *m = xcalloc(n, sizeof(*m));
@@ -129,8 +142,8 @@ load(const char *dir, size_t want, struct msg **out)
 		header_addr(&m[i].data, "Delivered-To:", m[i].to,
 		    sizeof(m[i].to), "rcpt@base.example");
 	}
-	for (size_t i = n; i < want && names && names[i]; i++)
-		;
+	for (size_t i = n; names && i < nnames; i++)
+		free(names[i]);
 	free(names);
 	*out = m;
 	return n;
@@ -347,6 +360,80 @@ ratios(const struct msg *m, size_t n, uint64_t raw)
 	buf_fini(&all);
 }
 
+/* The air form of m: the mime_pack form when the sender would use it
+ * (shorter, and unpacks to m octet for octet), else a copy of m. Returns
+ * true when packed. */
+static bool
+air_form(const struct msg *m, struct msg *out)
+{
+	struct buf packed = BUF_INIT, back = BUF_INIT;
+	struct mime_pack_stats st;
+	bool use = false;
+
+	*out = *m;
+	out->name = xstrdup(m->name);
+	buf_init(&out->data);
+	mime_pack(m->data.data, m->data.len, &packed, &st);
+	if (st.parts_packed > 0 && packed.len < m->data.len &&
+	    mime_unpack(packed.data, packed.len, &back) == 0 &&
+	    back.len == m->data.len &&
+	    memcmp(back.data, m->data.data, back.len) == 0)
+		use = true;
+	if (use)
+		buf_swap(&out->data, &packed);
+	else
+		buf_append(&out->data, m->data.data, m->data.len);
+	buf_fini(&packed);
+	buf_fini(&back);
+	return use;
+}
+
+static size_t
+varint_len(uint64_t v)
+{
+	size_t n = 1;
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* The batch in air form; *npacked messages packed, *extra the envelope
+ * bytes the real protocol adds for them (orig_size). */
+static struct msg *
+pack_batch(const struct msg *m, size_t n, size_t *npacked, uint64_t *extra)
+{
+	struct msg *p = xcalloc(n ? n : 1, sizeof(*p));
+	*npacked = 0;
+	*extra = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (air_form(&m[i], &p[i])) {
+			(*npacked)++;
+			*extra += varint_len(m[i].data.len);
+		}
+	}
+	return p;
+}
+
+static void
+free_batch(struct msg *m, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		buf_fini(&m[i].data);
+		free(m[i].name);
+	}
+	free(m);
+}
+
+/* Add the envelope bytes xfer_sim did not carry, as airtime. */
+static void
+fig_add_bytes(struct fig *f, uint64_t extra)
+{
+	f->air_bytes += extra;
+	f->channel_s += (double)extra / BYTES_PER_S;
+}
+
 static void
 json_fig(FILE *f, const char *name, const struct fig *x, bool last)
 {
@@ -356,9 +443,89 @@ json_fig(FILE *f, const char *name, const struct fig *x, bool last)
 	    last ? "" : ", ");
 }
 
+static void
+json_fig(FILE *f, const char *name, const struct fig *x, bool last);
+
+/* --packing: only messages that pack; stored against packed. */
+static int
+main_packing(int argc, char **argv)
+{
+	struct msg *all, *m;
+	size_t want = (size_t)strtoul(argv[3], NULL, 10), n = 0, np;
+	size_t nall = load(argv[1], (size_t)-1, &all);
+	uint64_t raw = 0, rawp = 0, extra;
+
+	m = xcalloc(want ? want : 1, sizeof(*m));
+	for (size_t i = 0; i < nall && n < want; i++) {
+		struct msg t;
+		bool ok = air_form(&all[i], &t);
+		buf_fini(&t.data);
+		free(t.name);
+		if (!ok)
+			continue;
+		m[n++] = all[i];
+		all[i].name = NULL;
+		buf_init(&all[i].data);
+	}
+	free_batch(all, nall);
+	struct msg *p = pack_batch(m, n, &np, &extra);
+	for (size_t i = 0; i < n; i++) {
+		raw += m[i].data.len;
+		rawp += p[i].data.len;
+	}
+	double wall, wallp;
+	struct fig st = run_skywave(m, n, &wall, AIR_DICT_HEADERS, 0);
+	struct fig pk = run_skywave(p, n, &wallp, AIR_DICT_HEADERS, 0);
+	fig_add_bytes(&pk, extra);
+	printf("lossless re-encoding on the air: %s, the first %zu messages "
+	    "that pack (of %zu), hf-2400-hd\n", argv[2], n, nall);
+	printf("%-18s %10s %10s %10s %6s\n", "method", "msg_bytes",
+	    "channel_s", "air_bytes", "turns");
+	printf("%-18s %10llu %10.1f %10llu %6llu\n", "skywave-stored",
+	    (unsigned long long)raw, st.channel_s,
+	    (unsigned long long)st.air_bytes, (unsigned long long)st.turns);
+	printf("%-18s %10llu %10.1f %10llu %6llu\n", "skywave-packed",
+	    (unsigned long long)rawp, pk.channel_s,
+	    (unsigned long long)pk.air_bytes, (unsigned long long)pk.turns);
+	double saved = 100.0 * (1.0 - pk.channel_s / st.channel_s);
+	printf("airtime saved by packing: %.1f%% (air bytes %.1f%%; message "
+	    "octets %.1f%%)\n", saved, 100.0 * (1.0 - (double)pk.air_bytes /
+	    (double)st.air_bytes), 100.0 * (1.0 - (double)rawp / (double)raw));
+	if (argc > 4) {
+		FILE *f = fopen(argv[4], "w");
+		if (!f) {
+			perror(argv[4]);
+			return 2;
+		}
+		fprintf(f, "{\"corpus\": \"%s\", \"messages\": %zu, "
+		    "\"raw_bytes\": %llu, \"packed_bytes\": %llu, ", argv[2], n,
+		    (unsigned long long)raw, (unsigned long long)rawp);
+		json_fig(f, "stored", &st, false);
+		json_fig(f, "packed", &pk, false);
+		fprintf(f, "\"airtime_saved_pct\": %.1f}\n", saved);
+		fclose(f);
+	}
+	free_batch(m, n);
+	free_batch(p, n);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "--packing") == 0) {
+		if (argc < 5) {
+			fprintf(stderr, "usage: bench_airtime --packing "
+			    "CORPUS_DIR NAME COUNT [JSON_OUT]\n");
+			return 64;
+		}
+		if (sodium_init() < 0)
+			return 1;
+		conv_init();
+		int rc = main_packing(argc - 1, argv + 1);
+		conv_shutdown();
+		return rc;
+	}
 	if (argc < 4) {
 		fprintf(stderr, "usage: bench_airtime CORPUS_DIR NAME COUNT "
 		    "[JSON_OUT] [SEG_BYTES]\n");
@@ -373,9 +540,17 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		raw += m[i].data.len;
 
-	double wall, wall_nd;
+	double wall, wall_nd, wall_pk;
 	struct fig sw = run_skywave(m, n, &wall, AIR_DICT_HEADERS, seg);
 	struct fig nd = run_skywave(m, n, &wall_nd, AIR_DICT_NONE, seg);
+	size_t npk;
+	uint64_t extra;
+	conv_init();
+	struct msg *pm = pack_batch(m, n, &npk, &extra);
+	struct fig pk = run_skywave(pm, n, &wall_pk, AIR_DICT_HEADERS, seg);
+	fig_add_bytes(&pk, extra);
+	free_batch(pm, n);
+	conv_shutdown();
 	struct fig sm = run_smtp(m, n), bf = run_b2f(m, n),
 		   lim = run_limit(m, n);
 
@@ -383,10 +558,10 @@ main(int argc, char **argv)
 	    argv[2], n, (unsigned long long)raw);
 	printf("%-18s %10s %10s %6s %9s\n", "method", "channel_s", "air_bytes",
 	    "turns", "ratio");
-	const struct fig *all[] = { &sw, &nd, &sm, &bf, &lim };
-	const char *names[] = { "skywave", "skywave-nodict", "smtp", "b2f",
-		"limit" };
-	for (int i = 0; i < 5; i++)
+	const struct fig *all[] = { &sw, &nd, &pk, &sm, &bf, &lim };
+	const char *names[] = { "skywave", "skywave-nodict", "skywave-packed",
+		"smtp", "b2f", "limit" };
+	for (int i = 0; i < 6; i++)
 		printf("%-18s %10.1f %10llu %6llu %8.3fx\n", names[i],
 		    all[i]->channel_s, (unsigned long long)all[i]->air_bytes,
 		    (unsigned long long)all[i]->turns,
@@ -395,6 +570,9 @@ main(int argc, char **argv)
 	    "0.40), skywave/limit %.2f (goal <= 1.6); wall %.2f s\n",
 	    sw.channel_s / sm.channel_s, sw.channel_s / bf.channel_s,
 	    sw.channel_s / lim.channel_s, wall);
+	printf("skywave-packed: %zu of %zu messages packed; airtime %.1f%% "
+	    "less than skywave\n", npk, n, 100.0 * (1.0 - pk.channel_s /
+	    sw.channel_s));
 	ratios(m, n, raw);
 
 	if (argc > 4) {
@@ -408,6 +586,7 @@ main(int argc, char **argv)
 		    (unsigned long long)raw);
 		json_fig(f, "skywave", &sw, false);
 		json_fig(f, "skywave_nodict", &nd, false);
+		json_fig(f, "skywave_packed", &pk, false);
 		json_fig(f, "smtp", &sm, false);
 		json_fig(f, "b2f", &bf, false);
 		json_fig(f, "limit", &lim, false);

@@ -29,7 +29,9 @@
  *            hop has CONPERM                       -> PASS with CONPERM
  *            else                                  -> FAIL conv code/5.6.5
  *     no caps: hop has CONPERM                     -> PASS with CONPERM
- *            else                                  -> FAIL 5.6.3
+ *            CONNEG query failed 4xx               -> FAIL 4.6.3 (retry)
+ *            CONNEG query failed 5xx / no answer   -> FAIL 5.6.3
+ *            no CONNEG either                      -> FAIL 5.6.3
  * Whenever a PASS or CONVERT happens for a CONPERM message, CONPERM is
  * asserted if the hop offers it; after a CONVERT or an as-is match the
  * duty to convert is done, so a hop without CONPERM is acceptable and the
@@ -368,6 +370,14 @@ conneg_relay_decide(const struct conneg_relay_in *in,
 			set(out, CONNEG_FAIL, false, in->conv_fail_status ?
 			    in->conv_fail_status : "5.6.5",
 			    "conversion failed");
+		} else if (in->hop == CONNEG_HOP_CAPS_TEMPFAIL) {
+			set(out, CONNEG_FAIL, false, "4.6.3",
+			    "CONPERM: capabilities unavailable now and no "
+			    "CONPERM at the next hop");
+		} else if (in->hop == CONNEG_HOP_CAPS_PERMFAIL) {
+			set(out, CONNEG_FAIL, false, "5.6.3",
+			    "CONPERM: no capabilities and no CONPERM at the "
+			    "next hop");
 		} else {
 			set(out, CONNEG_FAIL, false, "5.6.3",
 			    "next hop offers neither CONPERM nor CONNEG");

@@ -83,6 +83,10 @@ static const struct rcase cases[] = {
 	    P, 0, 1, NULL },
 	{ "conperm neither", 0, 1, 0, NO, 0, 0, 0, 0, NULL,
 	    F, 0, 0, "5.6.3" },
+	{ "conperm no caps 4xx, no CONPERM", 0, 1, 0, TF, 0, 0, 0, 0, NULL,
+	    F, 0, 0, "4.6.3" },
+	{ "conperm no caps 5xx, no CONPERM", 0, 1, 0, PF, 0, 0, 0, 0, NULL,
+	    F, 0, 0, "5.6.3" },
 	{ "conperm DRUCOF-only hop", 0, 1, 0, NO, 1, 0, 0, 0, NULL,
 	    F, 0, 0, "5.6.3" },
 };

@@ -1833,9 +1833,10 @@ on_peer_caps(void *arg, uint64_t digest, const uint8_t *text, size_t len)
 		    sizeof(err));
 		buf_fini(&b);
 		if (rc != 0) {
-			GW_LOGW("link", "link=%s event=caps_rejected digest=%016"
-			    PRIx64 " reason=\"%s\" note=\"previous table "
-			    "stays\"", a->cfg.name, digest, err);
+			GW_LOGW("link", "link=%s event=caps_rejected "
+			    "digest=%016" PRIx64 " reason=\"%s\" "
+			    "note=\"previous table stays\"", a->cfg.name,
+			    digest, err);
 			return rc;
 		}
 	}
@@ -1868,8 +1869,8 @@ caps_load(struct airlink *a)
 	f = fopen(a->caps_path, "r");
 	if (f == NULL) {
 		if (errno != ENOENT)
-			GW_LOGW("link", "link=%s event=caps_load_failed path=%s "
-			    "error=%s", a->cfg.name, a->caps_path,
+			GW_LOGW("link", "link=%s event=caps_load_failed "
+			    "path=%s error=%s", a->cfg.name, a->caps_path,
 			    strerror(errno));
 		return;
 	}

@@ -45,7 +45,8 @@ st_read(void *arg, const uint8_t *id, uint64_t off, uint8_t *p, size_t len)
 		len = (size_t)(s->wire->len - off);
 	memcpy(p, s->wire->data + off, len);
 	/* (not in the 4 KiB sample the sender takes to judge compression) */
-	if (s->corrupt_at >= 0 && len < 4096 && (uint64_t)s->corrupt_at >= off &&
+	if (s->corrupt_at >= 0 && len < 4096 &&
+	    (uint64_t)s->corrupt_at >= off &&
 	    (uint64_t)s->corrupt_at < off + len) {
 		p[s->corrupt_at - (long)off] ^= 0x20;
 		s->corrupt_at = -1;

@@ -4,6 +4,7 @@
  *   cmake -DSKYWAVE_FUZZ=ON -DCMAKE_C_COMPILER=clang; ./fuzz_air corpus/
  * The first input byte picks the target. */
 #include "common/log.h"
+#include "gateway/conneg.h"
 #include "gateway/xfer_session.h"
 #include "gateway/xfer_wire.h"
 #include "link-drivers/link_frame.h"
@@ -41,6 +42,21 @@ static void
 commit(void *a, const struct xfer_env *e, const uint8_t *c, size_t len)
 {
 	(void)a, (void)e, (void)c, (void)len;
+}
+
+/* A published capability table goes through the real parser. */
+static int
+caps_parse(void *a, uint64_t digest, const uint8_t *text, size_t len)
+{
+	struct conneg_table *t = NULL;
+	struct buf b = BUF_INIT;
+	char err[200];
+	(void)a, (void)digest;
+	buf_append(&b, text, len);
+	int rc = conneg_table_parse("fuzz", buf_cstr(&b), &t, err, sizeof(err));
+	conneg_table_free(t);
+	buf_fini(&b);
+	return rc;
 }
 
 static size_t
@@ -116,6 +132,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct xfer_store st = { rd, rel, com, part, commit, NULL };
 		struct xfer_config xc = { .name = "fuzz" };
 		struct xfer *x = xfer_new(&xc, &st);
+		xfer_set_caps_cb(x, caps_parse, NULL);
 		xfer_link_up(x, (sel & 4) != 0, (sel & 8) ? 1 : 0);
 		xfer_deliver(x, data, size);
 		uint8_t out[512];

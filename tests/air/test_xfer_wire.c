@@ -6,6 +6,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
+#include "gateway/conneg.h"
 #include "gateway/xfer_session.h"
 #include "gateway/xfer_wire.h"
 
@@ -296,6 +297,21 @@ commit(void *a, const struct xfer_env *e, const uint8_t *c, size_t len)
 	(void)a, (void)e, (void)c, (void)len;
 }
 
+/* A published capability table goes through the real parser. */
+static int
+caps_parse(void *a, uint64_t digest, const uint8_t *text, size_t len)
+{
+	struct conneg_table *t = NULL;
+	struct buf b = BUF_INIT;
+	char err[200];
+	(void)a, (void)digest;
+	buf_append(&b, text, len);
+	int rc = conneg_table_parse("fuzz", buf_cstr(&b), &t, err, sizeof(err));
+	conneg_table_free(t);
+	buf_fini(&b);
+	return rc;
+}
+
 static void
 test_decoder_robustness(void **state)
 {
@@ -357,6 +373,7 @@ test_decoder_robustness(void **state)
 	gw_log_set_stderr(false);
 	for (int it = 0; it < 2000; it++) {
 		struct xfer *x = xfer_new(&xc, &st);
+		xfer_set_caps_cb(x, caps_parse, NULL);
 		xfer_link_up(x, it % 2, 0);
 		for (int k = 0; k < 4; k++) {
 			size_t n = rng(&seed) % sizeof(buf);

@@ -246,6 +246,10 @@ xfer_check_state(const struct xfer *x)
 	}
 	if (GW_FAILS_ASSERT(x->up || (x->out.len == 0 && x->ctl.len == 0)))
 		return GW_EINTERNAL;
+	if (GW_FAILS_ASSERT((x->local_digest == 0) ==
+	    (x->local_caps.len == 0)) ||
+	    GW_FAILS_ASSERT(x->up || !x->peer_caps_known))
+		return GW_EINTERNAL;
 	return 0;
 }
 

@@ -50,6 +50,9 @@ struct xfer_store {
 	void (*partial)(void *arg, const struct xfer_env *env, uint64_t off,
 	    const uint8_t *p, size_t len);
 	/* Receiver: commit a complete, verified message (one transaction).
+	 * content is the message itself: for a packed stream
+	 * (XFER_ENV_PACKED) the unpacked octets, whose SHA-256 matched;
+	 * env->size still counts the stream (what partial() stored).
 	 * Completion: xfer_commit_done. After success, committed(id) must
 	 * answer true and the partial may be dropped. */
 	void (*commit)(void *arg, const struct xfer_env *env,

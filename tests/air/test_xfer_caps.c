@@ -140,6 +140,7 @@ pair_run(struct pair *p)
 				xfer_deliver(p->x[1 - i], buf, n);
 				assert_int_equal(xfer_error(p->x[1 - i]), 0);
 			}
+			assert_int_equal(xfer_check_state(p->x[i]), 0);
 			moved += n;
 		}
 		total += moved;

@@ -134,6 +134,7 @@ pair_run_n(struct pair *p, uint64_t stop_after, int max_rounds, bool quiet)
 				xfer_deliver(p->x[1 - i], buf, n);
 				assert_int_equal(xfer_error(p->x[1 - i]), 0);
 			}
+			assert_int_equal(xfer_check_state(p->x[i]), 0);
 			if (i == 0)
 				sent += n;
 			moved += n;

@@ -657,14 +657,13 @@ on_converted(const struct convert_result *res, void *arg)
 	in.drucof = out_drucof(o);
 	in.conperm = o->qenv->conperm;
 	in.caps_known = true;
-	in.hop = CONNEG_HOP_NO_CONNEG; /* the far gateway takes it as is */
+	/* The far gateway runs the same conversions against the same table
+	 * (it published it): what cannot be made usable here fails here,
+	 * before it costs airtime. CONPERM, like DRUCOF, asks for a usable
+	 * result or none (RFC 4141: the originator requires). */
+	in.hop = CONNEG_HOP_NO_CONNEG;
 	conneg_relay_set_conv(&in, &res->rep);
 	conneg_relay_decide(&in, &d);
-	/* CONPERM alone permits, it does not demand: only a conversion that
-	 * was tried and failed stops the message. */
-	if (d.action == CONNEG_FAIL && !in.drucof &&
-	    res->rep.result != CONV_FAILED)
-		d.action = CONNEG_PASS;
 	switch (d.action) {
 	case CONNEG_CONVERT:
 		GW_LOGI("link", "link=%s msg=%s event=converted size=%zu "

@@ -110,6 +110,8 @@ const struct cfg_field config_link_fields[] = {
 	CFG_STR_F(LI, key_file, "key_file", "", 0,
 	    "pre-shared link key file (frames authenticated when set)"),
 	CFG_BOOL_F(LI, enabled, "enabled", "yes", "bring the link up at start"),
+	CFG_BOOL_F(LI, pack, "pack", "yes",
+	    "send base64/QP bodies decoded when that is lossless"),
 	CFG_END,
 };
 #undef LI

@@ -84,6 +84,7 @@ struct config_link {
 	char peer[64];             /* far gateway's identity */
 	char key_file[CONFIG_PATH_MAX]; /* pre-shared key, "" = none */
 	bool enabled;
+	bool pack;                 /* lossless re-encoding on the air */
 };
 
 struct config_route {

@@ -603,6 +603,7 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 			.caps = &gw->caps,
 			.dispatch = gw->dispatch,
 			.data_dir = cfg->gw.data_dir,
+			.no_pack = !cfg->links[i].pack,
 		};
 		rc = airlink_start(&ae, &cfg->links[i],
 		    &gw->links[gw->nlinks]);

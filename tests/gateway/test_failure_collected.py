@@ -13,7 +13,6 @@ import json
 import os
 import smtplib
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -22,7 +21,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..",
                                 "integration"))
 import gwharness as h  # noqa: E402
 
-SKY = os.path.join(h.BUILD, "gateway", "skywave")
 
 
 class Hop:
@@ -87,14 +85,6 @@ class Hop:
             c.close()
 
 
-def sky(gw, *args):
-    r = subprocess.run([SKY, *args, "--socket",
-                        os.path.join(gw.dir, "control.sock")],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r.stdout
-
-
 def send(port, rcpts, opts=()):
     s = smtplib.SMTP("127.0.0.1", port, timeout=30)
     s.ehlo()
@@ -109,7 +99,7 @@ def send(port, rcpts, opts=()):
 
 
 def waiting(gw):
-    return json.loads(sky(gw, "queue", "list", "--json"))
+    return json.loads(h.sky(gw, "queue", "list", "--json"))
 
 
 def main():
@@ -138,7 +128,7 @@ def main():
         assert h.wait_for(lambda: any(r["id"] == m3 and
                                       r["state"] == "deferred"
                                       for r in waiting(a)), 30)
-        assert "cancel: 1 recipient" in sky(a, "cancel", m3)
+        assert "cancel: 1 recipient" in h.sky(a, "cancel", m3)
         assert h.wait_for(lambda: len(a.delivered()) == 2, 10), \
             "no DSN after the cancel"
         dsn = a.delivered()[1].decode(errors="replace")
@@ -146,10 +136,8 @@ def main():
 
         # nothing of the three is left in the queue
         for m in (m1, m2, m3):
-            assert h.wait_for(lambda: subprocess.run(
-                [SKY, "queue", "show", m, "--socket",
-                 os.path.join(a.dir, "control.sock")],
-                capture_output=True, text=True).returncode != 0, 10), m
+            assert h.wait_for(lambda: h.sky_run(
+                a, "queue", "show", m).returncode != 0, 10), m
         assert waiting(a) == []
         time.sleep(0.5)
         assert len(a.delivered()) == 2  # no second DSN for anything

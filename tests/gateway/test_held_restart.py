@@ -8,7 +8,6 @@ import json
 import os
 import re
 import smtplib
-import subprocess
 import sys
 import time
 
@@ -16,7 +15,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..",
                                 "integration"))
 import gwharness as h  # noqa: E402
 
-SKY = os.path.join(h.BUILD, "gateway", "skywave")
 
 
 def send(port, rcpt):
@@ -31,16 +29,8 @@ def send(port, rcpt):
     return m.group(1).decode()
 
 
-def sky(gw, *args):
-    r = subprocess.run([SKY, *args, "--socket",
-                        os.path.join(gw.dir, "control.sock")],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r.stdout
-
-
 def held(gw):
-    return json.loads(sky(gw, "status", "--json")).get("held", [])
+    return json.loads(h.sky(gw, "status", "--json")).get("held", [])
 
 
 def main():
@@ -55,7 +45,7 @@ def main():
         a.start()
         kept = send(a.port, "chief@bravo.example")
         other = send(a.port, "clerk@bravo.example")
-        out = sky(a, "hold", kept)
+        out = h.sky(a, "hold", kept)
         assert "hold: 1 recipient" in out, out
         assert h.wait_for(lambda: [x["id"] for x in held(a)] == [kept], 10)
         t_hold = time.time()
@@ -71,23 +61,23 @@ def main():
         assert "chief@bravo.example" in x["rcpts"], x
         assert abs(x["since_s"] - t_hold) < 30, (x, t_hold)
         assert other not in [y["id"] for y in lst]
-        out = sky(a, "queue", "show", kept)
+        out = h.sky(a, "queue", "show", kept)
         assert "held" in out, out
         # the listing shows every waiting recipient: the held one too
-        rows = json.loads(sky(a, "queue", "list", "--json"))
+        rows = json.loads(h.sky(a, "queue", "list", "--json"))
         by_id = {r["id"]: r for r in rows}
         assert by_id[kept]["state"] == "held", rows
         assert by_id[other]["state"] in ("ready", "inflight"), rows
         assert by_id[other]["route"] == "link:hf", rows
         band = by_id[other]["band"]
-        rows = json.loads(sky(a, "queue", "list", "--band", band,
+        rows = json.loads(h.sky(a, "queue", "list", "--band", band,
                               "--json"))
         assert len(rows) == 2, rows
-        rows = json.loads(sky(a, "queue", "list", "--band",
+        rows = json.loads(h.sky(a, "queue", "list", "--band",
                               str(int(band) + 1), "--json"))
         assert rows == [], rows
 
-        out = sky(a, "release", kept)
+        out = h.sky(a, "release", kept)
         assert "release: 1 recipient" in out, out
         assert h.wait_for(lambda: held(a) == [], 10), held(a)
         assert a.stop() == 0

@@ -12,7 +12,6 @@ import os
 import re
 import smtplib
 import sqlite3
-import subprocess
 import sys
 import time
 
@@ -20,7 +19,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..",
                                 "integration"))
 import gwharness as h  # noqa: E402
 
-SKY = os.path.join(h.BUILD, "gateway", "skywave")
 
 
 def send(port, rcpts):
@@ -38,14 +36,6 @@ def send(port, rcpts):
     return m.group(1).decode()
 
 
-def sky(gw, *args):
-    r = subprocess.run([SKY, *args, "--socket",
-                        os.path.join(gw.dir, "control.sock")],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 0, (args, r.stdout, r.stderr)
-    return r.stdout
-
-
 def main():
     top = h.tmpdir("sweep")
     ok = False
@@ -60,7 +50,7 @@ def main():
                            ("clerk@bravo.example", ("NOTIFY=NEVER",))])
         m2 = send(a.port, [("quiet@bravo.example", ("NOTIFY=NEVER",))])
         for m in (m1, m2):
-            assert "hold:" in sky(a, "hold", m)
+            assert "hold:" in h.sky(a, "hold", m)
         assert a.stop() == 0
         # what a crash after the failure and before its DSN leaves
         db = sqlite3.connect(os.path.join(a.dir, "queue.db"))
@@ -86,10 +76,8 @@ def main():
             "Content-Type: text/rfc822-headers")[0], text
         # nothing left for either message: collected
         assert h.wait_for(lambda: json.loads(
-            sky(a, "queue", "list", "--json")) == [], 10)
-        r = subprocess.run([SKY, "queue", "show", m2, "--socket",
-                            os.path.join(a.dir, "control.sock")],
-                           capture_output=True, text=True, timeout=30)
+            h.sky(a, "queue", "list", "--json")) == [], 10)
+        r = h.sky_run(a, "queue", "show", m2)
         assert "no such message" in (r.stdout + r.stderr), r
         # a second start finds nothing to do
         assert a.stop() == 0

@@ -13,6 +13,7 @@ import time
 BUILD = os.environ.get("SKYWAVE_BUILD", ".")
 DAEMON = os.path.join(BUILD, "gateway", "skywaved")
 SIM = os.path.join(BUILD, "hw-sim", "skywave-sim")
+SKY = os.path.join(BUILD, "gateway", "skywave")
 
 
 def free_port():
@@ -129,6 +130,20 @@ class Gateway:
             with open(os.path.join(d, f), "rb") as fh:
                 out.append(fh.read())
         return out
+
+
+def sky_run(gw, *args):
+    """Run `skywave ARGS` against gateway gw's control socket."""
+    return subprocess.run([SKY, *args, "--socket",
+                           os.path.join(gw.dir, "control.sock")],
+                          capture_output=True, text=True, timeout=30)
+
+
+def sky(gw, *args):
+    """The same, which must succeed: its standard output."""
+    r = sky_run(gw, *args)
+    assert r.returncode == 0, (args, r.stdout, r.stderr)
+    return r.stdout
 
 
 def tmpdir(tag):

@@ -422,9 +422,11 @@ pack_work(uv_work_t *req)
 	struct buf back = BUF_INIT;
 
 	mime_pack(j->msg.data, j->msg.len, &j->packed, &j->st);
-	if (j->st.parts_packed == 0 || j->packed.len >= j->msg.len)
-		return;
-	j->use = mime_unpack(j->packed.data, j->packed.len, &back) == 0 &&
+	if (j->st.parts_packed == 0 || j->packed.len >= j->msg.len ||
+	    !xfer_pack_orig_ok(j->packed.len, j->msg.len))
+		return; /* (beyond what a receiver accepts: send as is) */
+	j->use = mime_unpack_max(j->packed.data, j->packed.len, j->msg.len,
+	    &back) == 0 &&
 	    back.len == j->msg.len &&
 	    memcmp(back.data, j->msg.data, back.len) == 0;
 	buf_fini(&back);

@@ -518,6 +518,12 @@ unpack_qp(const uint8_t *p, size_t len, size_t *i,
 int
 mime_unpack(const uint8_t *p, size_t len, struct buf *out)
 {
+	return mime_unpack_max(p, len, SIZE_MAX, out);
+}
+
+int
+mime_unpack_max(const uint8_t *p, size_t len, size_t max, struct buf *out)
+{
 	size_t i = 0;
 	buf_reset(out);
 	while (i < len) {
@@ -557,6 +563,8 @@ mime_unpack(const uint8_t *p, size_t len, struct buf *out)
 			mime_reencode_encode(&prm, p + i, (size_t)n, out);
 		mime_reencode_params_fini(&prm);
 		i += (size_t)n;
+		if (out->len > max)
+			return GW_ETOOBIG;
 	}
 	return 0;
 }

@@ -87,5 +87,10 @@ void mime_pack(const uint8_t *msg, size_t len, struct buf *out,
 
 /* Rebuild the message. 0, or GW_ECORRUPT for a malformed packed form. */
 int mime_unpack(const uint8_t *p, size_t len, struct buf *out);
+/* The same, refusing (GW_ETOOBIG) a result longer than max: the output is
+ * checked after each record, so at most max plus one record's expansion is
+ * ever held (a receiver passes the length the envelope announced). */
+int mime_unpack_max(const uint8_t *p, size_t len, size_t max,
+    struct buf *out);
 
 #endif

@@ -981,8 +981,9 @@ complete(struct xfer *x, struct xin *in)
 	if (in->env.mflags & XFER_ENV_PACKED) {
 		/* The stream is the packed form: the message is what it
 		 * unpacks to, and the hash is checked on that. */
-		ok = mime_unpack(in->content.data, in->content.len, &orig) ==
-		    0 && orig.len == in->env.orig_size;
+		ok = mime_unpack_max(in->content.data, in->content.len,
+		    (size_t)in->env.orig_size, &orig) == 0 &&
+		    orig.len == in->env.orig_size;
 		msg = orig.data;
 		len = orig.len;
 		if (ok)

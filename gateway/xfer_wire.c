@@ -264,11 +264,8 @@ xfer_env_decode(const uint8_t *p, size_t n, struct xfer_env *e)
 	if (flags & 4)
 		e->envid = rd_str(&r, XFER_ENVID_MAX, false);
 	if (flags & 16) {
-		/* Decoding shrinks base64 by 1/4 and QP by at most 2/3; the
-		 * slack covers empty lines around bodies. */
 		e->orig_size = rd_varint(&r);
-		if (e->size > UINT64_MAX / 8 ||
-		    e->orig_size > 4 * e->size + 65536)
+		if (!xfer_pack_orig_ok(e->size, e->orig_size))
 			r.bad = 1;
 	}
 	e->ret = rd_u8(&r);

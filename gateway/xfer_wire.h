@@ -110,6 +110,17 @@ struct xfer_env {
 	struct xfer_rcpt *rcpt;
 };
 
+/* Packed content: the largest message length a packed stream of size
+ * octets may stand for. Decoding shrinks base64 by a quarter and QP by up
+ * to five sixths (an escaped octet per short line); the slack covers empty
+ * lines kept around bodies. The sender packs only within this bound and
+ * the receiver refuses an envelope beyond it, so the two never disagree. */
+static inline bool
+xfer_pack_orig_ok(uint64_t size, uint64_t orig_size)
+{
+	return size <= UINT64_MAX / 16 && orig_size <= 8 * size + 65536;
+}
+
 void xfer_env_init(struct xfer_env *e);
 void xfer_env_fini(struct xfer_env *e);
 /* Deep copy (dst is initialised by the call). */

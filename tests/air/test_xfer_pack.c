@@ -195,8 +195,10 @@ send_packed(const struct buf *orig, uint8_t tag)
 		buf_fini(&packed);
 		return 0;
 	}
-	/* the sender's check before it uses the packed form */
-	assert_int_equal(mime_unpack(packed.data, packed.len, &back), 0);
+	/* the sender's checks before it uses the packed form */
+	assert_true(xfer_pack_orig_ok(packed.len, orig->len));
+	assert_int_equal(mime_unpack_max(packed.data, packed.len, orig->len,
+	    &back), 0);
 	assert_int_equal(back.len, orig->len);
 	assert_memory_equal(back.data, orig->data, orig->len);
 
@@ -376,6 +378,36 @@ test_corrupt_stream(void **state)
 
 /* The envelope of a packed message round-trips; an original size out of
  * proportion to the stream is refused. */
+/* Quoted-printable that shrinks about six-fold when packed (an escaped
+ * octet and a soft break per line) still crosses: what the sender packs,
+ * the receiver accepts. A stream that would unpack beyond the length its
+ * envelope announced is refused before it is all built. */
+static void
+test_dense_qp_and_bomb(void **state)
+{
+	(void)state;
+	struct buf m = BUF_INIT, bomb = BUF_INIT, out = BUF_INIT;
+
+	buf_append_str(&m, "From: a@x\r\nSubject: qp\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: text/plain; charset=iso-8859-1\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n");
+	for (int i = 0; i < 20000; i++)
+		buf_append_str(&m, "=E9=\r\n");
+	buf_append_str(&m, "end\r\n");
+	assert_true(send_packed(&m, 41) > 0);
+
+	for (int i = 0; i < 2000; i++)
+		buf_append(&bomb, (const uint8_t[]){ 1, 0, 255, 255, 0 }, 5);
+	assert_int_equal(mime_unpack_max(bomb.data, bomb.len, 65536, &out),
+	    GW_ETOOBIG);
+	assert_true(out.len < 65536 + 2048);
+	assert_int_equal(mime_unpack(bomb.data, bomb.len, &out), 0);
+	assert_true(out.len > 1000000); /* what the cap prevents */
+	buf_fini(&m);
+	buf_fini(&bomb);
+	buf_fini(&out);
+}
+
 static void
 test_packed_envelope(void **state)
 {
@@ -393,7 +425,13 @@ test_packed_envelope(void **state)
 	assert_true(d.mflags & XFER_ENV_PACKED);
 	assert_true(d.orig_size == 1300 && d.size == 1000);
 	xfer_env_fini(&d);
-	e.orig_size = 4 * 1000 + 65536 + 1;
+	/* the bound both sides apply (xfer_pack_orig_ok) */
+	e.orig_size = 8 * 1000 + 65536;
+	buf_reset(&b);
+	xfer_env_encode(&e, &b);
+	assert_int_equal(xfer_env_decode(b.data, b.len, &d), 0);
+	xfer_env_fini(&d);
+	e.orig_size = 8 * 1000 + 65536 + 1;
 	buf_reset(&b);
 	xfer_env_encode(&e, &b);
 	assert_int_equal(xfer_env_decode(b.data, b.len, &d), GW_EPROTO);
@@ -411,6 +449,7 @@ main(void)
 	conv_init();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_packed_envelope),
+		cmocka_unit_test(test_dense_qp_and_bomb),
 		cmocka_unit_test(test_fixtures),
 		cmocka_unit_test(test_corrupt_stream),
 		cmocka_unit_test(test_corpus),

@@ -184,8 +184,10 @@ struct smtpc_sess {
 
 	struct smtpc_ext ext;
 	/* tx_started: MAIL was sent or an outcome decided; the session then
-	 * ends END_DONE. */
-	bool tx_started, mail_failed, use_bdat, lmtp;
+	 * ends END_DONE. decided_any: some recipient has an outcome (a
+	 * capability probe starts the session but decides nothing: until
+	 * then the hop may still be left for the next one). */
+	bool tx_started, decided_any, mail_failed, use_bdat, lmtp;
 	int64_t by_left;              /* BY seconds left when MAIL was built */
 
 	/* the content as it goes on the wire (before dot-stuffing) */
@@ -441,6 +443,7 @@ decide_reply(struct smtpc_sess *s, size_t r, const struct reply *rp,
 	if (s->decided[r])
 		return;
 	s->decided[r] = true;
+	s->decided_any = true;
 	o->code = rp->code;
 	snprintf(o->text, sizeof(o->text), "%s", rp->text);
 	snprintf(o->remote_mta, sizeof(o->remote_mta), "%s", s->peer);
@@ -489,6 +492,7 @@ decide_local(struct smtpc_sess *s, size_t r, enum deliver_action a,
 	if (s->decided[r])
 		return;
 	s->decided[r] = true;
+	s->decided_any = true;
 	s->tx_started = true; /* an outcome: the session ends END_DONE */
 	deliver_outcome_set(&s->res[r], a, status, "%s", text);
 	snprintf(s->res[r].remote_mta, sizeof(s->res[r].remote_mta), "%s",
@@ -699,7 +703,7 @@ refuse(struct smtpc_sess *s, int code, const char *status,
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (!s->tx_started) {
+	if (!s->decided_any) {
 		host_error(s, code, status, "%s", text);
 		return;
 	}

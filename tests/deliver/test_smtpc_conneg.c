@@ -274,6 +274,27 @@ static const char *const THREE[] = { "b@y.test", "c@y.test", "d@y.test",
 
 /* ---- part 1: the session, case by case ---- */
 
+/* A probe decides nothing: a hop that then cannot take the message (here
+ * its SIZE limit) is left for the next host, as it would be without the
+ * probe, instead of failing the recipients. */
+static void
+test_probe_then_size_next_host(void **state)
+{
+	(void)state;
+	struct fx f;
+	fx_init(&f, HTML, ONE, 1);
+	const char *const s[] = {
+		"S: 220 hop", "C: EHLO gw.test",
+		"S: 250-hop\r\n250-SIZE 100\r\n250-CONNEG\r\n250 DRUCOF",
+		PROBE1(CAPS_HTML), "V:",
+		"C: QUIT", "S: 221 bye", NULL,
+	};
+	fx_run(&f, s);
+	assert_int_equal(smtpc_sess_end(f.s), SMTPC_END_NEXT_HOST);
+	assert_string_equal(smtpc_sess_host_error(f.s)->status, "5.3.4");
+	fx_fini(&f);
+}
+
 /* No CONPERM, no DRUCOF: exactly as before, however much the hop offers:
  * no probe, no CONNEG, nothing asserted. */
 static void
@@ -1051,6 +1072,7 @@ main(void)
 	gw_log_set_level(GW_LOG_WARN);
 	conv_init();
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_probe_then_size_next_host),
 		cmocka_unit_test(test_plain_message_no_probe),
 		cmocka_unit_test(test_caps_converted_here),
 		cmocka_unit_test(test_caps_cannot_convert),

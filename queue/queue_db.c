@@ -268,9 +268,12 @@ static const char *const migrations[] = {
 		 " AND (?2 IS NULL OR r.route = ?2)"                          \
 		 " AND (?3 < 0 OR r.band = ?3)"                               \
 		 " ORDER BY r.band DESC, r.deadline, r.mid, r.rid LIMIT ?1")  \
-	XX(HELD_LIST, "SELECT m.id, e.t, e.reason FROM message m"           \
-		      " LEFT JOIN event e ON e.eid = (SELECT max(x.eid)"      \
-		      " FROM event x WHERE x.id = m.id AND x.new = 3)"        \
+	/* one pass over the event log (no index on its id), at start */   \
+	XX(HELD_LIST, "WITH last AS (SELECT id, max(eid) AS eid FROM event"  \
+		      " WHERE new = 3 GROUP BY id)"                          \
+		      " SELECT m.id, e.t, e.reason FROM message m"            \
+		      " LEFT JOIN last l ON l.id = m.id"                      \
+		      " LEFT JOIN event e ON e.eid = l.eid"                   \
 		      " WHERE m.complete = 1 AND m.mid IN (SELECT mid FROM"   \
 		      " rcpt WHERE state = 3) ORDER BY m.mid LIMIT ?1")       \
 	XX(FOREACH, "SELECT mid, id FROM message WHERE complete = 1"         \

@@ -1068,6 +1068,12 @@ on_caps_held(struct xfer *x, const uint8_t *p, size_t n)
 		fail(x, "bad CAPS_HELD");
 		return;
 	}
+	if (x->peer_caps_known) {
+		/* once per session: a second one would have us send the
+		 * table again and again */
+		fail(x, "second CAPS_HELD in a session");
+		return;
+	}
 	x->peer_caps = get_u64be(p);
 	x->peer_caps_known = true;
 	if (x->peer_caps != x->local_digest)

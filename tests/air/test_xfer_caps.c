@@ -305,9 +305,9 @@ test_caps_bad_table_ignored(void **state)
 	pair_fini(&p);
 }
 
-/* Raw records into an uncompressed session. */
+/* Raw records (the same one, times times) into an uncompressed session. */
 static int
-deliver_raw(uint8_t type, const uint8_t *body, size_t len)
+deliver_raw_n(uint8_t type, const uint8_t *body, size_t len, int times)
 {
 	struct xfer_store st = { rd, rel, com, part, commit, NULL };
 	struct xfer_config xc = { .name = "raw" };
@@ -319,8 +319,10 @@ deliver_raw(uint8_t type, const uint8_t *body, size_t len)
 	struct xfer *x = xfer_new(&xc, &st);
 	xfer_set_caps_cb(x, on_caps, &h);
 	xfer_link_up(x, false, 0);
-	xfer_rec_begin(&b, type, len);
-	buf_append(&b, body, len);
+	for (int i = 0; i < times; i++) {
+		xfer_rec_begin(&b, type, len);
+		buf_append(&b, body, len);
+	}
 	xfer_deliver(x, b.data, b.len);
 	int rc = xfer_error(x);
 	if (rc == 0)
@@ -329,6 +331,12 @@ deliver_raw(uint8_t type, const uint8_t *body, size_t len)
 	buf_fini(&h.text);
 	buf_fini(&b);
 	return rc;
+}
+
+static int
+deliver_raw(uint8_t type, const uint8_t *body, size_t len)
+{
+	return deliver_raw_n(type, body, len, 1);
 }
 
 static void
@@ -343,6 +351,9 @@ test_caps_malformed(void **state)
 	assert_int_equal(deliver_raw(XFER_R_CAPS_HELD, body, 7), GW_EPROTO);
 	assert_int_equal(deliver_raw(XFER_R_CAPS_HELD, body, 9), GW_EPROTO);
 	assert_int_equal(deliver_raw(XFER_R_CAPS_HELD, body, 8), 0);
+	/* and comes once per session */
+	assert_int_equal(deliver_raw_n(XFER_R_CAPS_HELD, body, 8, 2),
+	    GW_EPROTO);
 	/* CAPS: at least the digest; digest 0 iff no text. */
 	assert_int_equal(deliver_raw(XFER_R_CAPS, body, 5), GW_EPROTO);
 	memcpy(body + 8, "* (type=text/plain)\n", 20);

@@ -29,6 +29,7 @@
  *   seen        ids of finished messages, for duplicate suppression, kept
  *               for the retention. (Queued messages are found in message.)
  *   event       the event log the console reads.
+ *   Partial indexes on rcpt(mid) for HELD and FAILED rows (v2).
  *
  * Invariant kept by every write here: for each complete message m and
  * route r, route_band(r, band(m)) counts m exactly once iff m has a
@@ -131,9 +132,16 @@ static const char schema_v1[] =
     " new INTEGER NOT NULL,"
     " reason TEXT);";
 
+/* Version 2: the few recipients an operator holds or whose DSN is still
+ * owed are found without a scan (the held list and the DSN sweep). */
+static const char schema_v2[] =
+    "CREATE INDEX rcpt_held ON rcpt(mid) WHERE state = 3;"
+    "CREATE INDEX rcpt_failed ON rcpt(mid) WHERE state = 7;";
+
 /* migrations[v] takes the schema from version v to v + 1. */
 static const char *const migrations[] = {
 	schema_v1,
+	schema_v2,
 };
 
 /* --- statements ---------------------------------------------------------- */
@@ -260,6 +268,11 @@ static const char *const migrations[] = {
 		       " coalesce(sum(state = 5), 0), coalesce(sum(state = 6), 0)," \
 		       " coalesce(sum(state = 7), 0), coalesce(sum(state = 8), 0)," \
 		       " coalesce(sum(state = 9), 0) FROM rcpt")               \
+	XX(LIST_FAILED, "SELECT r.rid, m.id, r.band, r.deadline, r.size,"    \
+			" m.arrival, r.state, r.attempts, r.addr, r.route,"   \
+			" r.next_attempt FROM rcpt r INDEXED BY rcpt_failed"  \
+			" JOIN message m ON m.mid = r.mid WHERE r.state = 7"  \
+			" AND m.complete = 1 ORDER BY r.mid, r.rid LIMIT ?1") \
 	XX(LIST, "SELECT r.rid, m.id, r.band, r.deadline, r.size,"           \
 		 " m.arrival, r.state, r.attempts, r.addr, r.route,"          \
 		 " r.next_attempt FROM rcpt r JOIN message m"                 \
@@ -1019,18 +1032,24 @@ int
 queue__db_list(struct queue__db *d, const char *route, int band,
     unsigned states, size_t max, struct queue_work **out, size_t *n)
 {
-	sqlite3_stmt *s = stmt(d, ST_LIST);
+	/* The DSN sweep's question has an index of its own (schema v2). */
+	bool failed = states == (1u << QUEUE_R_FAILED) && route == NULL &&
+	    band < 0;
+	sqlite3_stmt *s = stmt(d, failed ? ST_LIST_FAILED : ST_LIST);
 	struct queue_work *w = xcalloc(max ? max : 1, sizeof(*w));
 	size_t cnt = 0;
 	int rc = 0;
 
 	sqlite3_bind_int64(s, 1, (int64_t)max);
-	if (route != NULL)
-		bind_text(s, 2, route);
-	else
-		sqlite3_bind_null(s, 2);
-	sqlite3_bind_int(s, 3, band);
-	sqlite3_bind_int64(s, 4, states ? states : QUEUE_LIST_WAITING);
+	if (!failed) {
+		if (route != NULL)
+			bind_text(s, 2, route);
+		else
+			sqlite3_bind_null(s, 2);
+		sqlite3_bind_int(s, 3, band);
+		sqlite3_bind_int64(s, 4, states ? states :
+		    QUEUE_LIST_WAITING);
+	}
 	while (cnt < max && (rc = step(s)) > 0) {
 		struct queue_work *x = &w[cnt++];
 		int64_t dl = sqlite3_column_int64(s, 3);

@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define QUEUE__SCHEMA_VERSION 1
+#define QUEUE__SCHEMA_VERSION 2
 #define QUEUE__NO_DEADLINE INT64_MAX
 
 struct queue__db;

@@ -6,6 +6,7 @@
  */
 #include "tests/queue/qtest.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 
 #define NOW 1800000000
@@ -224,6 +225,55 @@ test_list(void **state)
 	assert_int_equal(r.state[0], QUEUE_R_FAILED);
 	assert_int_equal(queue_list(t.q, NULL, -1, 0, 0, list_cb, &r),
 	    GW_EINVAL);
+	qt_teardown(&t);
+}
+
+static int64_t
+sql_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+/* A version 1 database (no partial indexes) is migrated at open, keeps
+ * its messages, and the FAILED listing uses the new index. */
+static void
+test_migrate_v1(void **state)
+{
+	struct qt t;
+	uint8_t a[QUEUE_ID_LEN];
+	int64_t v;
+	struct listres r;
+	sqlite3 *db;
+	(void)state;
+
+	qt_setup(&t, "qmigr");
+	sub(&t, 0, 0, "hf1", 10, a);
+	assert_int_equal(qt_value(&t, QT_CANCEL, a, "gone", &v), 0);
+	qt_close(&t);
+	assert_int_equal(sql_int(t.path, "PRAGMA user_version"), 2);
+	assert_int_equal(sqlite3_open(t.path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP INDEX rcpt_held;"
+	    "DROP INDEX rcpt_failed; PRAGMA user_version = 1;", NULL, NULL,
+	    NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(qt_reopen(&t), 0);
+	list(&t, NULL, -1, 1u << QUEUE_R_FAILED, &r);
+	assert_int_equal(r.n, 1);
+	qt_close(&t);
+	assert_int_equal(sql_int(t.path, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(t.path, "SELECT count(*) FROM sqlite_master"
+	    " WHERE name IN ('rcpt_held', 'rcpt_failed')"), 2);
+	assert_int_equal(qt_reopen(&t), 0);
 	qt_teardown(&t);
 }
 
@@ -839,6 +889,7 @@ main(void)
 		cmocka_unit_test(test_aby_deadline_orders),
 		cmocka_unit_test(test_due_and_held_excluded),
 		cmocka_unit_test(test_list),
+		cmocka_unit_test(test_migrate_v1),
 		cmocka_unit_test(test_many_deferred),
 		cmocka_unit_test(test_every_transition),
 		cmocka_unit_test(test_update_all_or_nothing),

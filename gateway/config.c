@@ -75,6 +75,8 @@ const struct cfg_field config_gateway_fields[] = {
 	CFG_DUR_F(GW, dup_retention_ms, "dup_retention", "7d", 3600000,
 	    31536000000LL,
 	    "how long ids of committed messages are kept for duplicates"),
+	CFG_DUR_F(GW, dsn_sweep_interval_ms, "dsn_sweep_interval", "5m", 1000,
+	    86400000, "how often DSNs still owed (FAILED) are looked for"),
 	CFG_END,
 };
 #undef GW

@@ -64,6 +64,7 @@ struct config_gateway {
 	bool conneg;               /* advertise CONNEG */
 	bool conperm;              /* advertise CONPERM */
 	int64_t dup_retention_ms;  /* how long committed ids are remembered */
+	int64_t dsn_sweep_interval_ms; /* passes over FAILED recipients */
 };
 
 struct config_policy {

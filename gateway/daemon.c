@@ -57,8 +57,14 @@ struct gw {
 	struct ctlops *ctl;
 	char ctl_path[CONFIG_PATH_MAX + 16];
 	struct conneg_table *caps;   /* RCPT ... CONNEG answers, or NULL */
-	struct sweep *sweep;         /* start-up pass over FAILED, or NULL */
+	struct sweep *sweep;         /* a pass over FAILED, or NULL */
+	uv_timer_t sweep_timer;      /* passes after start (see on_sweep_tick) */
+	bool sweep_timer_on;
 };
+
+/* After start, a pass over FAILED recipients every dsn_sweep_interval: it
+ * finds work only when a DSN could not be queued at the time (disk full,
+ * I/O error); partial index, so an idle pass costs next to nothing. */
 
 /* The capability table of cfg (NULL when none is configured). */
 static int
@@ -336,7 +342,7 @@ on_smtp_closed(void *arg)
 	close_links(gw);
 }
 
-/* The start-up sweep of FAILED recipients is over (sweep.h). */
+/* A sweep of FAILED recipients is over (sweep.h). */
 static void
 on_swept(void *arg, size_t rcpts, size_t dsns)
 {
@@ -345,6 +351,32 @@ on_swept(void *arg, size_t rcpts, size_t dsns)
 	(void)rcpts;
 	(void)dsns;
 	gw->sweep = NULL;
+}
+
+static void
+start_sweep(struct gw *gw)
+{
+	struct sweep_env swe = { &gw->loop, gw->queue, gw->dispatch,
+		clk_system(), gw->hostname };
+	int rc;
+
+	if (gw->sweep != NULL || gw->queue == NULL)
+		return;
+	rc = sweep_start(&swe, on_swept, gw, &gw->sweep);
+	if (rc != 0) {
+		gw->sweep = NULL;
+		GW_LOGW("daemon", "event=sweep_not_started error=%s",
+		    gw_errname(rc));
+	}
+}
+
+static void
+on_sweep_tick(uv_timer_t *t)
+{
+	struct gw *gw = t->data;
+
+	if (gw->state == GW_S_RUNNING)
+		start_sweep(gw);
 }
 
 static void
@@ -364,6 +396,10 @@ gw_stop(struct gw *gw, const char *reason)
 	if (gw->sweep) {
 		sweep_cancel(gw->sweep);
 		gw->sweep = NULL;
+	}
+	if (gw->sweep_timer_on) {
+		uv_close((uv_handle_t *)&gw->sweep_timer, on_handle_closed);
+		gw->sweep_timer_on = false;
 	}
 	/* Listener and sessions first (a session waiting for a commit gets
 	 * its reply), then the queue once nothing can submit any more. */
@@ -455,6 +491,10 @@ gw_reload(struct gw *gw)
 		dispatch_reconfigure(gw->dispatch, ncfg, nrt, npol);
 	if (gw->planner)
 		planner_reconfigure(gw->planner, &ncfg->sched);
+	if (gw->sweep_timer_on)
+		uv_timer_start(&gw->sweep_timer, on_sweep_tick,
+		    (uint64_t)ncfg->gw.dsn_sweep_interval_ms,
+		    (uint64_t)ncfg->gw.dsn_sweep_interval_ms);
 	for (size_t i = 0; i < gw->nlinks; i++) {
 		airlink_set_routes(gw->links[i], nrt, npol);
 		airlink_caps_changed(gw->links[i]); /* publish if it changed */
@@ -636,15 +676,14 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 		uv_run(&gw->loop, UV_RUN_DEFAULT);
 		goto out;
 	}
-	/* DSNs a stop or crash left owed (FAILED rows) */
-	struct sweep_env swe = { &gw->loop, gw->queue, gw->dispatch,
-		clk_system(), gw->hostname };
-	rc = sweep_start(&swe, on_swept, gw, &gw->sweep);
-	if (rc != 0) {
-		gw->sweep = NULL;
-		GW_LOGW("daemon", "event=sweep_not_started error=%s",
-		    gw_errname(rc));
-	}
+	/* DSNs a stop or crash left owed (FAILED rows), now and then */
+	start_sweep(gw);
+	uv_timer_init(&gw->loop, &gw->sweep_timer);
+	gw->sweep_timer.data = gw;
+	uv_timer_start(&gw->sweep_timer, on_sweep_tick,
+	    (uint64_t)cfg->gw.dsn_sweep_interval_ms,
+	    (uint64_t)cfg->gw.dsn_sweep_interval_ms);
+	gw->sweep_timer_on = true;
 	struct smtp_server_opts so;
 	smtp_opts_from_config(gw, &so);
 	rc = smtp_server_start(&gw->loop, &so, gw->queue, &gw->smtp);

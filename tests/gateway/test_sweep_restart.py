@@ -5,7 +5,8 @@ permanent failure and its DSN leaves (FAILED, status and reason recorded);
 at the next start skywaved queues one failure DSN per message for the
 recipients owed one (NOTIFY absent or FAILURE, not NEVER), the sender's
 Maildir receives it with the recorded status, and the messages are
-collected from the queue."""
+collected from the queue. While running, the periodic pass
+(dsn_sweep_interval) does the same for a FAILED row left behind."""
 import email
 import json
 import os
@@ -43,7 +44,8 @@ def main():
     a = h.Gateway(top, "alpha.example",
                   [("hf", sim.dev("a"), "hf-2400-hd", "bravo.example")],
                   "bravo.example = link:hf\n"
-                  "alpha.example = maildir:%s/alpha.example/mail\n" % top)
+                  "alpha.example = maildir:%s/alpha.example/mail\n" % top,
+                  "dsn_sweep_interval = 1s\n")
     try:
         a.start()
         m1 = send(a.port, [("chief@bravo.example", ()),
@@ -79,13 +81,32 @@ def main():
             h.sky(a, "queue", "list", "--json")) == [], 10)
         r = h.sky_run(a, "queue", "show", m2)
         assert "no such message" in (r.stdout + r.stderr), r
-        # a second start finds nothing to do
+        # a second start, and the passes every second after it, find
+        # nothing to do
         assert a.stop() == 0
         a.start()
-        time.sleep(1)
+        time.sleep(2.5)
         with open(a.logpath, errors="replace") as f:
             assert f.read().count("event=swept") == 1
         assert len(a.delivered()) == 1
+
+        # while running: a FAILED row whose DSN was not queued at the time
+        # (here made by hand) is found by the next periodic pass
+        m3 = send(a.port, [("third@bravo.example", ())])
+        assert "hold:" in h.sky(a, "hold", m3)
+        db = sqlite3.connect(os.path.join(a.dir, "queue.db"), timeout=10)
+        n = db.execute("UPDATE rcpt SET state = 7, last_status = '5.2.2',"
+                       " last_error = 'mailbox full' WHERE state = 3"
+                       ).rowcount
+        db.commit()
+        db.close()
+        assert n == 1, n
+        assert h.wait_for(lambda: len(a.delivered()) == 2, 10), \
+            "the periodic sweep did not queue the DSN"
+        text = a.delivered()[1].decode(errors="replace")
+        assert "third@bravo.example" in text and "Status: 5.2.2" in text
+        assert h.wait_for(lambda: h.sky_run(a, "queue", "show", m3)
+                          .returncode != 0, 10)
         ok = True
         print("ok")
         return 0

@@ -73,6 +73,7 @@
 #include "gateway/dispatch.h"
 #include "gateway/dsn.h"
 #include "gateway/mime_reencode.h"
+#include "gateway/received.h"
 #include "gateway/planner.h"
 #include "gateway/policy.h"
 #include "gateway/route.h"
@@ -801,6 +802,21 @@ on_content(int status, const uint8_t *data, size_t len, int64_t total,
 		out_drop(o, "content shorter than recorded", GW_ECORRUPT);
 		return;
 	}
+	/* Arrived over another radio link: the trace field of that hop
+	 * first (received.h; the same octets every time, so a resume fits),
+	 * below a redirect's trace. */
+	struct buf rx = BUF_INIT;
+	char idhex[33];
+	id_hex(o->id, idhex);
+	if (received_air(&rx, o->qenv->client, a->env.identity, idhex,
+	    o->qenv->priority, o->qenv->arrival)) {
+		buf_append(&rx, o->content.data, o->content.len);
+		buf_swap(&rx, &o->content);
+		o->total = (int64_t)o->content.len;
+		o->xenv.size = o->content.len;
+		xfer_sha256(o->xenv.sha256, o->content.data, o->content.len);
+	}
+	buf_fini(&rx);
 	if (o->trace) {
 		/* the redirected copy: trace header first, hash again */
 		struct buf c = BUF_INIT;

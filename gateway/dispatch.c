@@ -44,6 +44,7 @@
 #include "gateway/conneg.h"
 #include "gateway/convert.h"
 #include "gateway/dsn.h"
+#include "gateway/received.h"
 #include "gateway/planner.h"
 #include "gateway/policy.h"
 #include "gateway/retry.h"
@@ -634,6 +635,17 @@ on_marked(int status, void *arg)
 			return;
 		}
 	}
+	/* Arrived over a radio link: the air hop's trace field first (below
+	 * a redirect's trace, which is newer). */
+	struct buf rx = BUF_INIT;
+	char idhex[33];
+	queue_id_hex(r->id, idhex);
+	if (received_air(&rx, r->env->client, d->env.hostname, idhex,
+	    r->env->priority, r->env->arrival)) {
+		buf_append(&rx, r->content.data, r->content.len);
+		buf_swap(&rx, &r->content);
+	}
+	buf_fini(&rx);
 	if (r->trace) {
 		struct buf c = BUF_INIT;
 		buf_append_str(&c, r->trace);

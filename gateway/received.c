@@ -51,6 +51,29 @@ received_format(struct buf *out, const struct received_info *r)
 	buf_appendf(out, ";\r\n\t%s\r\n", date);
 }
 
+bool
+received_air(struct buf *out, const char *client, const char *by,
+    const char *id, int priority, int64_t arrival)
+{
+	static const char mark[] = " (link ";
+	char date[32];
+	const char *at, *end;
+
+	if (client == NULL || (at = strstr(client, mark)) == NULL ||
+	    at == client)
+		return false;
+	end = client + strlen(client);
+	if (end[-1] != ')' || end - 1 <= at + sizeof(mark) - 1)
+		return false;
+	received_date(arrival, date);
+	buf_appendf(out, "Received: from %.*s by %s (skywave) with "
+	    "X-SKYWAVE-AIR\r\n\tid %s (link %.*s) PRIORITY %d;\r\n\t%s\r\n",
+	    (int)(at - client), client, by, id,
+	    (int)(end - 1 - (at + sizeof(mark) - 1)), at + sizeof(mark) - 1,
+	    priority, date);
+	return true;
+}
+
 /* Skip CFWS (blanks and nested comments) in s[*i..len); false on an
  * unterminated comment. */
 static bool

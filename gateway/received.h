@@ -36,6 +36,24 @@ struct received_info {
 /* Append the header (CRLF line ends, folded) to out. */
 void received_format(struct buf *out, const struct received_info *r);
 
+/*
+ * The trace field of the air hop, for a message that arrived over a radio
+ * link: its queue envelope's client is "<peer> (link <name>)" (set by
+ * airlink.c on commit). The gateway that delivers or forwards such a
+ * message prepends
+ *
+ *   Received: from <peer> by <by> (skywave) with X-SKYWAVE-AIR
+ *   	id <id> (link <name>) PRIORITY <n>;
+ *   	<arrival, RFC 5322 date-time>
+ *
+ * built from the stored envelope only, so every copy made from it carries
+ * the same octets (a resumed transfer sends the bytes it started with).
+ * Appends to out and returns true; false (nothing appended) for a message
+ * that did not arrive over the air.
+ */
+bool received_air(struct buf *out, const char *client, const char *by,
+    const char *id, int priority, int64_t arrival);
+
 /* RFC 5322 date-time in UTC, e.g. "Mon, 23 Nov 2026 21:22:14 +0000";
  * locale-independent. out must hold 32 bytes. */
 void received_date(int64_t t, char out[32]);

@@ -7,8 +7,8 @@
 
 Checks on the message held at the downstream Postfix (postcat):
   - it is there once, with the body and headers intact (8-bit body);
-  - the trace: Received fields of Postfix up, alpha and Postfix down (with
-    bravo as its client), newest first;
+  - the trace: Received fields of Postfix up, alpha, the air hop (bravo
+    from alpha) and Postfix down (with bravo as its client), newest first;
   - exactly one MT-Priority field with the original value: the submitter's
     header travelled as the priority and, since the downstream Postfix lacks
     MT-PRIORITY, came back out as one header (RFC 6758);
@@ -160,10 +160,13 @@ def main():
                if ln.lower().startswith(b"received:")]
         for r in rec:
             print("trace:", r.decode("utf-8", "replace").replace("\n", " "))
-        # Postfix up, alpha (SMTP in), Postfix down (from bravo). The air
-        # hop itself adds no Received field yet (bravo's commit would be
-        # the place); until it does, bravo shows as the client of the last.
-        check(len(rec) >= 3, "three or more Received fields (%d)" % len(rec))
+        # Postfix up, alpha (SMTP in), the air hop (bravo from alpha),
+        # Postfix down (from bravo).
+        check(len(rec) >= 4, "four or more Received fields (%d)" % len(rec))
+        check(any(re.search(rb"from alpha\.example by bravo\.example "
+                            rb"\(skywave\) with X-SKYWAVE-AIR",
+                            r.replace(b"\n", b" ")) for r in rec),
+              "the air hop's Received field (bravo from alpha)")
         check(re.search(rb"from bravo\.example .*by pfx%d" % port_down,
                         rec[0].replace(b"\n", b" ")) is not None,
               "the newest names bravo as the downstream's client")

@@ -3,7 +3,8 @@
 (alpha -> bravo -> charlie): mail for charlie is stored and forwarded by
 bravo, which is killed with SIGKILL mid-transfer and restarted. Every message
 arrives at charlie's Maildir exactly once with identical content, carrying
-the trace of both hops. Prints its seed."""
+the trace of both hops (alpha's SMTP Received field and one Received field
+per air hop). Prints its seed."""
 import hashlib
 import os
 import random
@@ -73,6 +74,17 @@ def main():
             got[tok] = hashlib.sha256(body).hexdigest()
             if b"by alpha.example" not in head:
                 print("FAIL: %s lacks alpha's Received" % tok)
+                return 1
+            # each air hop's trace, newest first: charlie got it from
+            # bravo, bravo from alpha
+            air = [ln for ln in head.split(b"\n")
+                   if ln.startswith(b"Received: ") and
+                   b"X-SKYWAVE-AIR" in ln]
+            if air != [b"Received: from bravo.example by charlie.example "
+                       b"(skywave) with X-SKYWAVE-AIR",
+                       b"Received: from alpha.example by bravo.example "
+                       b"(skywave) with X-SKYWAVE-AIR"]:
+                print("FAIL: %s air hops' trace: %r" % (tok, air))
                 return 1
         if set(got) != set(want):
             print("FAIL: missing", sorted(set(want) - set(got)))

@@ -316,6 +316,22 @@ test_received(void **state)
 	ri.has_priority = false;
 	received_format(&b, &ri);
 	assert_non_null(strstr(buf_cstr(&b), "id 0011aabb;\r\n\tMon,"));
+
+	/* the air hop's field, only for a message that came over a link */
+	buf_reset(&b);
+	assert_true(received_air(&b, "alpha.example (link hf1)",
+	    "bravo.example", "00ff", -2, 1795468334));
+	assert_string_equal(buf_cstr(&b),
+	    "Received: from alpha.example by bravo.example (skywave) with "
+	    "X-SKYWAVE-AIR\r\n\tid 00ff (link hf1) PRIORITY -2;\r\n"
+	    "\tMon, 23 Nov 2026 21:12:14 +0000\r\n");
+	buf_reset(&b);
+	assert_false(received_air(&b, "relay.example [192.0.2.1]", "b", "1",
+	    0, 0));
+	assert_false(received_air(&b, " (link hf1)", "b", "1", 0, 0));
+	assert_false(received_air(&b, "x (link )", "b", "1", 0, 0));
+	assert_false(received_air(&b, NULL, "b", "1", 0, 0));
+	assert_int_equal(b.len, 0);
 	buf_fini(&b);
 
 	struct received_scan sc;

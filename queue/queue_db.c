@@ -289,6 +289,7 @@ static const char *const migrations[] = {
 		      " LEFT JOIN event e ON e.eid = l.eid"                   \
 		      " WHERE m.complete = 1 AND m.mid IN (SELECT mid FROM"   \
 		      " rcpt WHERE state = 3) ORDER BY m.mid LIMIT ?1")       \
+	XX(ANY_HELD, "SELECT 1 FROM rcpt WHERE state = 3 LIMIT 1")          \
 	XX(FOREACH, "SELECT mid, id FROM message WHERE complete = 1"         \
 		    " AND mid > ?1 ORDER BY mid LIMIT 256")
 
@@ -2031,11 +2032,24 @@ int
 queue__db_held(struct queue__db *d, size_t max, struct queue_held **out,
     size_t *n)
 {
-	sqlite3_stmt *s = stmt(d, ST_HELD_LIST);
+	sqlite3_stmt *s = stmt(d, ST_ANY_HELD);
 	struct queue_held *h = xcalloc(max ? max : 1, sizeof(*h));
 	size_t cnt = 0;
 	int rc;
 
+	/* Usually nothing is held: then the event log is not read at all. */
+	rc = step(s);
+	sqlite3_reset(s);
+	if (rc < 0) {
+		free(h);
+		return rc;
+	}
+	if (rc == 0) {
+		*out = h;
+		*n = 0;
+		return 0;
+	}
+	s = stmt(d, ST_HELD_LIST);
 	sqlite3_bind_int64(s, 1, (int64_t)max);
 	while (cnt < max && (rc = step(s)) > 0) {
 		if (sqlite3_column_bytes(s, 0) != QUEUE_ID_LEN)

@@ -200,7 +200,12 @@ on_dsn_submitted(int status, const uint8_t id[QUEUE_ID_LEN], void *arg)
 
 	d->pending--;
 	queue_id_hex(id, hex);
-	if (status != 0)
+	if (status == GW_ESTATE)
+		/* a failure's DSN that a sweep (sweep.c) queued first: the
+		 * FAILED -> DSN_QUEUED change is allowed once, so this copy
+		 * was rolled back with it */
+		GW_LOGI("dispatch", "dsn=%s event=dsn_already_queued", hex);
+	else if (status != 0)
 		GW_LOGE("dispatch", "dsn=%s event=dsn_store_failed error=%s",
 		    hex, gw_errname(status));
 	else

@@ -119,6 +119,13 @@ on_stored(int status, void *arg)
 
 	if (!alive(s))
 		return;
+	if (status == GW_ESTATE) {
+		/* the runner that failed them queued their DSN first (the
+		 * change is allowed once; ours was rolled back whole) */
+		GW_LOGI("sweep", "msg=%s event=already_done", s->hex);
+		next_message(s);
+		return;
+	}
 	if (status != 0) {
 		skip(s, "store", status);
 		return;

@@ -802,32 +802,24 @@ on_content(int status, const uint8_t *data, size_t len, int64_t total,
 		out_drop(o, "content shorter than recorded", GW_ECORRUPT);
 		return;
 	}
-	/* Arrived over another radio link: the trace field of that hop
-	 * first (received.h; the same octets every time, so a resume fits),
-	 * below a redirect's trace. */
-	struct buf rx = BUF_INIT;
+	/* Trace fields on top, newest first: a redirected copy's trace, then
+	 * the Received field of the radio hop it arrived over (received.h;
+	 * the same octets every time, so a resume fits). Hash again. */
+	struct buf top = BUF_INIT;
 	char idhex[33];
 	id_hex(o->id, idhex);
-	if (received_air(&rx, o->qenv->client, a->env.identity, idhex,
-	    o->qenv->priority, o->qenv->arrival)) {
-		buf_append(&rx, o->content.data, o->content.len);
-		buf_swap(&rx, &o->content);
+	if (o->trace)
+		buf_append_str(&top, o->trace);
+	received_air(&top, o->qenv->client, a->env.identity, idhex,
+	    o->qenv->priority, o->qenv->arrival);
+	if (top.len > 0) {
+		buf_append(&top, o->content.data, o->content.len);
+		buf_swap(&top, &o->content);
 		o->total = (int64_t)o->content.len;
 		o->xenv.size = o->content.len;
 		xfer_sha256(o->xenv.sha256, o->content.data, o->content.len);
 	}
-	buf_fini(&rx);
-	if (o->trace) {
-		/* the redirected copy: trace header first, hash again */
-		struct buf c = BUF_INIT;
-		buf_append_str(&c, o->trace);
-		buf_append(&c, o->content.data, o->content.len);
-		buf_swap(&c, &o->content);
-		buf_fini(&c);
-		o->total = (int64_t)o->content.len;
-		o->xenv.size = o->content.len;
-		xfer_sha256(o->xenv.sha256, o->content.data, o->content.len);
-	}
+	buf_fini(&top);
 	out_convert_or_mark(o);
 }
 

@@ -640,24 +640,20 @@ on_marked(int status, void *arg)
 			return;
 		}
 	}
-	/* Arrived over a radio link: the air hop's trace field first (below
-	 * a redirect's trace, which is newer). */
-	struct buf rx = BUF_INIT;
+	/* Trace fields on top, newest first: a redirect's trace, then the
+	 * Received field of the radio hop the message arrived over. */
+	struct buf top = BUF_INIT;
 	char idhex[33];
 	queue_id_hex(r->id, idhex);
-	if (received_air(&rx, r->env->client, d->env.hostname, idhex,
-	    r->env->priority, r->env->arrival)) {
-		buf_append(&rx, r->content.data, r->content.len);
-		buf_swap(&rx, &r->content);
+	if (r->trace)
+		buf_append_str(&top, r->trace);
+	received_air(&top, r->env->client, d->env.hostname, idhex,
+	    r->env->priority, r->env->arrival);
+	if (top.len > 0) {
+		buf_append(&top, r->content.data, r->content.len);
+		buf_swap(&top, &r->content);
 	}
-	buf_fini(&rx);
-	if (r->trace) {
-		struct buf c = BUF_INIT;
-		buf_append_str(&c, r->trace);
-		buf_append(&c, r->content.data, r->content.len);
-		buf_swap(&c, &r->content);
-		buf_fini(&c);
-	}
+	buf_fini(&top);
 	r->ch = xcalloc(r->nrids, sizeof(*r->ch));
 	r->err = xcalloc(r->nrids, sizeof(*r->err));
 	r->status = xcalloc(r->nrids, sizeof(*r->status));

@@ -1029,6 +1029,27 @@ queue__work_free(struct queue_work *w, size_t n)
 	free(w);
 }
 
+/* Columns 0..8 shared by the selection and listing statements: rid,
+ * message id, band, deadline, size, arrival, state, attempts, addr. Returns
+ * the deadline as stored (QUEUE__NO_DEADLINE for none). */
+static int64_t
+work_from_row(sqlite3_stmt *s, struct queue_work *w)
+{
+	int64_t dl = sqlite3_column_int64(s, 3);
+
+	w->rid = sqlite3_column_int64(s, 0);
+	if (sqlite3_column_bytes(s, 1) == QUEUE_ID_LEN)
+		memcpy(w->id, sqlite3_column_blob(s, 1), QUEUE_ID_LEN);
+	w->band = sqlite3_column_int(s, 2);
+	w->deadline = dl == QUEUE__NO_DEADLINE ? 0 : dl;
+	w->size = sqlite3_column_int64(s, 4);
+	w->arrival = sqlite3_column_int64(s, 5);
+	w->state = (enum queue_rstate)sqlite3_column_int(s, 6);
+	w->attempts = sqlite3_column_int(s, 7);
+	w->addr = col_strdup(s, 8);
+	return dl;
+}
+
 int
 queue__db_list(struct queue__db *d, const char *route, int band,
     unsigned states, size_t max, struct queue_work **out, size_t *n)
@@ -1053,17 +1074,7 @@ queue__db_list(struct queue__db *d, const char *route, int band,
 	}
 	while (cnt < max && (rc = step(s)) > 0) {
 		struct queue_work *x = &w[cnt++];
-		int64_t dl = sqlite3_column_int64(s, 3);
-		x->rid = sqlite3_column_int64(s, 0);
-		if (sqlite3_column_bytes(s, 1) == QUEUE_ID_LEN)
-			memcpy(x->id, sqlite3_column_blob(s, 1), QUEUE_ID_LEN);
-		x->band = sqlite3_column_int(s, 2);
-		x->deadline = dl == QUEUE__NO_DEADLINE ? 0 : dl;
-		x->size = sqlite3_column_int64(s, 4);
-		x->arrival = sqlite3_column_int64(s, 5);
-		x->state = (enum queue_rstate)sqlite3_column_int(s, 6);
-		x->attempts = sqlite3_column_int(s, 7);
-		x->addr = col_strdup(s, 8);
+		work_from_row(s, x);
 		x->route = col_strdup(s, 9);
 		x->next_attempt = sqlite3_column_int64(s, 10);
 	}
@@ -1097,18 +1108,7 @@ fetch_cands(struct queue__db *d, enum stmt_id which, const char *route,
 		sqlite3_bind_int64(s, 3, now);
 	while (*n < max && (rc = step(s)) > 0) {
 		struct cand *x = &c[(*n)++];
-		x->dl = sqlite3_column_int64(s, 3);
-		x->w.rid = sqlite3_column_int64(s, 0);
-		if (sqlite3_column_bytes(s, 1) == QUEUE_ID_LEN)
-			memcpy(x->w.id, sqlite3_column_blob(s, 1),
-			    QUEUE_ID_LEN);
-		x->w.band = sqlite3_column_int(s, 2);
-		x->w.deadline = x->dl == QUEUE__NO_DEADLINE ? 0 : x->dl;
-		x->w.size = sqlite3_column_int64(s, 4);
-		x->w.arrival = sqlite3_column_int64(s, 5);
-		x->w.state = (enum queue_rstate)sqlite3_column_int(s, 6);
-		x->w.attempts = sqlite3_column_int(s, 7);
-		x->w.addr = col_strdup(s, 8);
+		x->dl = work_from_row(s, &x->w);
 		x->mid = sqlite3_column_int64(s, 9);
 	}
 	sqlite3_reset(s);

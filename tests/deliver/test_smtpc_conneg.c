@@ -19,38 +19,9 @@
 #include "gateway/dsn.h"
 #include "gateway/smtpc.h"
 #include "tests/deliver/fakesmtp.h"
+#include "tests/deliver/tclock.h"
 
 /* ---- fixtures ---- */
-
-struct tclock {
-	struct gw_clock base;
-	bool real_mono;
-	int64_t mono;
-	int64_t wall;
-};
-
-static int64_t
-tc_mono(const struct gw_clock *c)
-{
-	const struct tclock *t = (const struct tclock *)c;
-	return t->real_mono ? clk_mono_ms(clk_system()) : t->mono;
-}
-
-static int64_t
-tc_wall(const struct gw_clock *c)
-{
-	return ((const struct tclock *)c)->wall;
-}
-
-static void
-tclock_init(struct tclock *t, bool real_mono)
-{
-	t->base.mono_ms = tc_mono;
-	t->base.wall_s = tc_wall;
-	t->real_mono = real_mono;
-	t->mono = 1000000;
-	t->wall = 1800000000;
-}
 
 #define MAXR 4
 

@@ -156,6 +156,8 @@ const struct cfg_field deliver_cfg_fields[] = {
 	    1024, 1073741824, "smtp_chunking=auto: BDAT from this size on"),
 	CFG_STR_F(DC, helo_name, "smtp_helo_name", "", 0,
 	    "our EHLO/LHLO name (empty: the gateway's hostname)"),
+	CFG_BOOL_F(DC, maildir_create, "maildir_create", "yes",
+	    "create a missing Maildir (no: the recipient is unknown, 5.1.1)"),
 	CFG_END,
 };
 #undef DC
@@ -207,6 +209,7 @@ struct deliver {
 	struct smtpc_client *smtpc;
 	char hostname[256];
 	int64_t max_received;
+	bool maildir_create;
 	size_t active;
 };
 
@@ -253,6 +256,7 @@ deliver_new(uv_loop_t *loop, const struct gw_clock *clock,
 	snprintf(d->hostname, sizeof(d->hostname), "%s",
 	    opts && opts->hostname ? opts->hostname : "localhost");
 	d->max_received = opts ? opts->max_received : 100;
+	d->maildir_create = opts ? opts->maildir_create : true;
 	return d;
 }
 
@@ -303,7 +307,8 @@ deliver_stack_open(struct deliver_stack *st, uv_loop_t *loop,
 	host[sizeof(host) - 1] = '\0';
 	deliver_cfg_smtpc(dc, host, &so);
 	st->smtpc = smtpc_client_new(loop, clock, &so);
-	struct deliver_opts dopt = { host, cfg->policy.max_received };
+	struct deliver_opts dopt = { host, cfg->policy.max_received,
+		dc->maildir_create };
 	st->d = deliver_new(loop, clock, st->routes, st->smtpc, &dopt);
 	return 0;
 }
@@ -377,6 +382,9 @@ on_md_done(int status, const char *name, void *arg)
 	if (status == 0) {
 		deliver_outcome_set(&o, DELIVER_DELIVERED, "2.0.0",
 		    "delivered to Maildir %s as %s", m->dir, name);
+	} else if (status == -ENOENT && !j->d->maildir_create) {
+		deliver_outcome_set(&o, DELIVER_FAILED, "5.1.1",
+		    "mailbox unknown: no Maildir %s", m->dir);
 	} else {
 		deliver_outcome_from_err(&o, status, "Maildir delivery");
 		GW_LOGW(SUB, "rcpt=<%s> event=maildir_error dir=%s err=%s",
@@ -415,7 +423,7 @@ launch_maildir(struct dl_job *j, const struct dl_group *g, size_t r)
 		.hostname = j->d->hostname,
 		.content = j->req.content,
 		.len = j->req.len,
-		.create = true,
+		.create = j->d->maildir_create,
 	};
 	j->pending++;
 	int rc = maildir_deliver(j->d->loop, &mr, on_md_done, m);

@@ -57,6 +57,10 @@ struct deliver_outcome {
 	 * scheduler's SCHED_HOP_NO_DSN / SCHED_HOP_NO_DELIVERBY flags. */
 	bool hop_no_dsn;
 	bool hop_no_deliverby;
+	/* The next hop could not be reached at all: no usable address, the
+	 * connection refused or timed out, no greeting (no reply came). The
+	 * scheduler counts the route down while every attempt ends so. */
+	bool unreachable;
 	char link[32];             /* DELIVER_TO_LINK: the link name */
 	/* The content this recipient got was converted here with loss of
 	 * information (conv report "lossy"); conv_detail says what was
@@ -113,6 +117,9 @@ void deliver_outcome_from_err(struct deliver_outcome *o, int err,
  *   smtp_chunking            auto  auto|never|always   use BDAT
  *   smtp_chunking_min_size   1M    1k..1G    auto: BDAT from this size on
  *   smtp_helo_name           ""    our EHLO name ("" = [gateway] hostname)
+ *   maildir_create           yes   create a missing Maildir (no: a
+ *                                  recipient without one fails 5.1.1,
+ *                                  "mailbox unknown")
  * Test and lab setups may shorten timeouts below the RFC minimums. */
 struct deliver_cfg {
 	int64_t connect_ms, greeting_ms, helo_ms, mail_ms, rcpt_ms;
@@ -121,6 +128,7 @@ struct deliver_cfg {
 	int chunking;              /* enum smtpc_chunking */
 	int64_t chunking_min_size;
 	char helo_name[256];
+	bool maildir_create;       /* create a missing Maildir; no: 5.1.1 */
 };
 
 extern const struct cfg_field deliver_cfg_fields[];
@@ -144,6 +152,7 @@ struct smtpc_client;
 struct deliver_opts {
 	const char *hostname;      /* our name: EHLO, Maildir file names */
 	int64_t max_received;      /* loop threshold (config_policy) */
+	bool maildir_create;       /* deliver_cfg.maildir_create */
 };
 
 struct deliver;

@@ -87,6 +87,16 @@ struct runner {
 	/* permanent failures of this attempt, for their DSNs once the
 	 * FAILED states are stored (NULL entries: other outcomes) */
 	struct deliver_outcome **failed;
+	/* permanent failures of recipients with an alternate (ARCPT): the
+	 * duty to redirect is ours, so the scheduler decides (rule 2); they
+	 * stay in flight until its decision is stored */
+	size_t *hand;              /* recipient indexes */
+	char (*hand_status)[16];
+	char (*hand_why)[420];
+	size_t nhand;
+	/* outcomes of this attempt that reached the next hop (a reply came)
+	 * and that could not reach it at all (route down for the rules) */
+	size_t nreached, nunreach;
 	/* the local conversion of this attempt lost information (X.6.4) */
 	bool conv_lossy;
 	char conv_detail[300];
@@ -139,6 +149,14 @@ runner_reset(struct runner *r)
 			free(r->failed[i]);
 	free(r->failed);
 	r->failed = NULL;
+	free(r->hand);
+	free(r->hand_status);
+	free(r->hand_why);
+	r->hand = NULL;
+	r->hand_status = NULL;
+	r->hand_why = NULL;
+	r->nhand = 0;
+	r->nreached = r->nunreach = 0;
 	r->trace = NULL;
 	r->oidx = NULL;
 	r->okind = NULL;
@@ -302,27 +320,46 @@ send_dsn(struct runner *r, const struct deliver_outcome *o,
 
 /* Tell the planner what the stored outcomes were. A permanent failure was
  * handled here in full (FAILED, DSN), so the planner forgets the job. */
+/* Tell the planner what the stored outcomes were, and hand it the
+ * permanent failures it must decide (r->hand). A permanent failure stored
+ * here (FAILED, with its DSN) only closes the recipient's record
+ * (SCHED_OUT_FAILED). */
 static void
 report_outcomes(struct runner *r)
 {
 	struct planner *p = r->d->planner;
-	bool forget = false;
 
 	if (p == NULL || r->proute < 0)
 		return;
 	for (size_t i = 0; i < r->nch; i++) {
-		if (r->okind[i] == SCHED_OUT_PERMFAIL) {
-			forget = true;
-			continue;
-		}
 		if (r->okind[i] < 0)
 			continue;
 		planner_report(p, r->id, r->proute, r->oidx[i],
+		    r->okind[i] == SCHED_OUT_PERMFAIL ? SCHED_OUT_FAILED :
 		    (enum sched_outcome)r->okind[i],
 		    r->ostatus[i][0] ? r->ostatus[i] : NULL, 0);
 	}
-	if (forget)
-		planner_forget(p, r->id, r->proute);
+	for (size_t i = 0; i < r->nhand; i++) {
+		planner_note_reply(p, r->id, r->proute, (uint32_t)r->hand[i],
+		    r->hand_why[i]);
+		planner_report(p, r->id, r->proute, (uint32_t)r->hand[i],
+		    SCHED_OUT_PERMFAIL, r->hand_status[i][0] ?
+		    r->hand_status[i] : NULL, 0);
+	}
+}
+
+/* Is the alternate-recipient duty for this failed recipient ours to carry
+ * out? It is whenever the recipient has an ARCPT and the scheduler knows
+ * the attempt: a hop that accepted the ARCPT took the duty only if the
+ * transaction then succeeded (it did not: this is a failure). */
+static bool
+alt_duty_here(const struct runner *r, const struct queue_rcpt *qr)
+{
+	const struct planner *p = r->d->planner;
+
+	return p != NULL && r->proute >= 0 && qr->arcpt != NULL &&
+	    planner_alternates(p) &&
+	    planner_find(p, r->id, r->proute) != NULL;
 }
 
 static void
@@ -415,6 +452,26 @@ on_outcome(void *arg, const struct deliver_outcome *o)
 	if (k == SIZE_MAX)
 		return;
 	qr = &r->env->rcpts[o->rcpt];
+	queue_id_hex(r->id, hex);
+	if (o->unreachable)
+		r->nunreach++;
+	else if (o->code != 0)
+		r->nreached++;
+	if (o->action == DELIVER_FAILED && alt_duty_here(r, qr)) {
+		char why[420];
+		size_t h = r->nhand++;
+		deliver_outcome_diag(o, why, sizeof(why));
+		r->hand[h] = o->rcpt;
+		snprintf(r->hand_status[h], sizeof(r->hand_status[0]), "%s",
+		    o->status);
+		/* the Diagnostic-Code: "smtp; 550 5.1.1 text" */
+		snprintf(r->hand_why[h], sizeof(r->hand_why[0]), "%s", why);
+		GW_LOGI("dispatch", "msg=%s rcpt=<%s> event=failed_alternate "
+		    "status=%s text=\"%s\" note=\"the scheduler redirects to "
+		    "the ARCPT\"", hex, qr->addr, o->status[0] ? o->status :
+		    "-", o->text);
+		return;
+	}
 	null_sender = r->env->reverse_path == NULL ||
 	    r->env->reverse_path[0] == '\0';
 	c = &r->ch[r->nch];
@@ -466,11 +523,26 @@ on_outcome(void *arg, const struct deliver_outcome *o)
 		c->next_attempt = clk_wall_s(d->env.clock) + 300;
 		break;
 	}
-	queue_id_hex(r->id, hex);
 	GW_LOGI("dispatch", "msg=%s rcpt=<%s> event=%s status=%s text=\"%s\"",
 	    hex, qr->addr, deliver_action_name(o->action),
 	    o->status[0] ? o->status : "-", o->text);
 	r->nch++;
+}
+
+/* An SMTP/LMTP route is down for the scheduler's rules (route down past
+ * altrecip_route_down_limit redirects) while its attempts cannot reach any
+ * of its hosts, and up again as soon as one answers. */
+static void
+runner_route_state(struct runner *r)
+{
+	struct planner *p = r->d->planner;
+
+	if (p == NULL || r->proute < 0)
+		return;
+	if (r->nreached > 0)
+		planner_route_state(p, r->proute, SCHED_LINK_UP);
+	else if (r->nunreach > 0)
+		planner_route_state(p, r->proute, SCHED_LINK_DOWN);
 }
 
 static void
@@ -482,7 +554,9 @@ on_delivered(void *arg)
 
 	d->pending--;
 	r->st = RUN_STORING;
+	runner_route_state(r);
 	if (r->nch == 0) {
+		report_outcomes(r);
 		runner_idle(r, true);
 		return;
 	}
@@ -661,6 +735,9 @@ on_marked(int status, void *arg)
 	r->okind = xcalloc(r->nrids, sizeof(*r->okind));
 	r->ostatus = xcalloc(r->nrids, sizeof(*r->ostatus));
 	r->failed = xcalloc(r->nrids, sizeof(*r->failed));
+	r->hand = xcalloc(r->nrids, sizeof(*r->hand));
+	r->hand_status = xcalloc(r->nrids, sizeof(*r->hand_status));
+	r->hand_why = xcalloc(r->nrids, sizeof(*r->hand_why));
 	if (!runner_convert(r))
 		runner_deliver(r);
 }
@@ -924,6 +1001,7 @@ dispatch_new(const struct dispatch_env *env, const struct config *cfg,
 	d->smtpc = smtpc_client_new(env->loop, env->clock, &so);
 	dopt.hostname = env->hostname;
 	dopt.max_received = cfg->policy.max_received;
+	dopt.maildir_create = cfg->delivery.maildir_create;
 	d->deliver = deliver_new(env->loop, env->clock, routes, d->smtpc,
 	    &dopt);
 	build_runners(d, cfg);

@@ -47,6 +47,8 @@ struct pjob {
 	int route;
 	struct queue_envelope *env;  /* copy */
 	int64_t *rid_of;             /* per env recipient, 0 = not ours */
+	char **why;                  /* per env recipient: the hop's last
+					reply, for the redirect trace */
 	struct buf content;          /* headers, or all for RET=FULL */
 };
 
@@ -118,6 +120,9 @@ pjob_free(struct planner *p, struct pjob *pj)
 			break;
 		}
 	}
+	for (size_t i = 0; pj->why && i < pj->env->nrcpts; i++)
+		free(pj->why[i]);
+	free(pj->why);
 	queue_envelope_free(pj->env);
 	free(pj->rid_of);
 	buf_fini(&pj->content);
@@ -224,6 +229,8 @@ build_dsn(struct planner *p, const struct pjob *pj,
 	in.content_len = pj->content.len;
 	in.reporting_mta = p->env.hostname;
 	in.now_s = clk_wall_s(p->env.clock);
+	if (d->rcpt_idx < pj->env->nrcpts)
+		in.detail = pj->why[d->rcpt_idx];
 	return sched_dsn_build(&in, denv, content);
 }
 
@@ -302,6 +309,9 @@ do_redirect(struct planner *p, const struct pjob *pj,
 	sr.by_left_ms = d->by_left_ms;
 	sr.now_s = clk_wall_s(p->env.clock);
 	sr.reporting_mta = p->env.hostname;
+	sr.detail = pj->why[d->rcpt_idx];
+	if (sr.detail && strstr(sr.detail, "; ") != NULL)
+		sr.detail = strstr(sr.detail, "; ") + 2; /* "smtp; 550 ..." */
 	rc = sched_redirect_build(&sr, &copy, &hdr);
 	if (copy)
 		queue_envelope_free(copy);
@@ -380,6 +390,7 @@ carry_out(struct planner *p, struct sched_decision *d)
 			do_dsn_only(p, pj, d);
 		break;
 	case SCHED_ACT_DELIVERED:
+	case SCHED_ACT_CLOSED:
 		break;
 	}
 	if (d->job_gone)
@@ -546,6 +557,7 @@ planner_add(struct planner *p, int route, const struct queue_envelope *env,
 	pj->env = queue_envelope_dup(env);
 	pj->rid_of = xcalloc(env->nrcpts ? env->nrcpts : 1,
 	    sizeof(*pj->rid_of));
+	pj->why = xcalloc(env->nrcpts ? env->nrcpts : 1, sizeof(*pj->why));
 	for (size_t i = 0; i < n; i++)
 		if (idx[i] < env->nrcpts)
 			pj->rid_of[idx[i]] = rids[i];
@@ -654,6 +666,25 @@ planner_report(struct planner *p, const uint8_t id[QUEUE_ID_LEN], int route,
 	if (sched_report(p->s, job, rcpt_idx, outcome, status, hop_flags,
 		now_ms(p), &p->out) == 0)
 		poke(p);
+}
+
+bool
+planner_alternates(const struct planner *p)
+{
+	return p->cfg.rules.alternates;
+}
+
+void
+planner_note_reply(struct planner *p, const uint8_t id[QUEUE_ID_LEN],
+    int route, uint32_t rcpt_idx, const char *text)
+{
+	struct pjob *pj;
+
+	if (p->st != PL_RUNNING || (pj = pjob_find(p, id, route)) == NULL ||
+	    rcpt_idx >= pj->env->nrcpts)
+		return;
+	free(pj->why[rcpt_idx]);
+	pj->why[rcpt_idx] = text && *text ? xstrdup(text) : NULL;
 }
 
 /* ---- console ------------------------------------------------------------ */

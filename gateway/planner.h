@@ -120,6 +120,15 @@ void planner_report(struct planner *p, const uint8_t id[QUEUE_ID_LEN],
     int route, uint32_t rcpt_idx, enum sched_outcome outcome,
     const char *status, unsigned hop_flags);
 
+/* Are alternate recipients honoured ([policy] altrecip_redirect)? */
+bool planner_alternates(const struct planner *p);
+
+/* The hop's last reply for one recipient ("550 5.1.1 no such user", or
+ * why a local decision was made), recorded before planner_report() so a
+ * redirect's trace header names the cause's detail. */
+void planner_note_reply(struct planner *p, const uint8_t id[QUEUE_ID_LEN],
+    int route, uint32_t rcpt_idx, const char *text);
+
 /* For the console: deadline jobs of every route with their prediction and
  * planned action, up to max entries; returns how many were written. */
 size_t planner_fill_risk(const struct planner *p, struct status_risk *out,

@@ -1077,6 +1077,17 @@ sched_report(struct sched *s, struct sched_job *job, uint32_t rcpt_idx,
 		rc->reply_class = 5;
 		copy_status(rc->reply_status, status, "5.0.0");
 		break;
+	case SCHED_OUT_FAILED:
+		d = emit(out, job, rc, SCHED_ACT_CLOSED, SCHED_CAUSE_PERMFAIL,
+		    now);
+		copy_status(d->status, status, "5.0.0");
+		if (rcpt_resolve(job, rc)) {
+			d->job_gone = true;
+			job_free(s, job);
+		} else {
+			job_retrack(s, job);
+		}
+		return 0;
 	}
 	job_eval(s, job, now, out);
 	return 0;

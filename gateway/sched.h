@@ -195,6 +195,8 @@ enum sched_act {
 	SCHED_ACT_DELAYED,    /* still queued; a delayed DSN may be owed */
 	SCHED_ACT_RELAYED,    /* resolved: handed to the next hop */
 	SCHED_ACT_DELIVERED,  /* resolved: delivered locally */
+	SCHED_ACT_CLOSED,     /* resolved by its owner (SCHED_OUT_FAILED):
+				 nothing to carry out */
 };
 
 struct sched_decision {
@@ -297,7 +299,11 @@ enum sched_outcome {
 	SCHED_OUT_DELIVERED,  /* delivered locally (final) */
 	SCHED_OUT_RELAYED,    /* accepted by the next hop */
 	SCHED_OUT_TEMPFAIL,   /* 4xx: retry after backoff */
-	SCHED_OUT_PERMFAIL,   /* 5xx */
+	SCHED_OUT_PERMFAIL,   /* 5xx: the rules decide (redirect to the
+				 ARCPT, or fail with the hop's code) */
+	SCHED_OUT_FAILED,     /* failed for good and already stored as such
+				 by the owner, with its DSN (no alternate
+				 duty here): resolve, decide nothing */
 };
 /* Relay facts for SCHED_OUT_RELAYED. */
 #define SCHED_HOP_NO_DSN 0x1u       /* the hop does not speak DSN */

@@ -82,7 +82,10 @@ sched_dsn_build(const struct sched_dsn_in *in,
 		rc[n].orcpt = q->orcpt;
 		rc[n].action = d->dsn_action;
 		rc[n].status = d->status;
-		if (d->cause == SCHED_CAUSE_PERMFAIL && in->detail)
+		if (d->cause == SCHED_CAUSE_PERMFAIL && in->detail &&
+		    strstr(in->detail, "; ") != NULL)
+			snprintf(diag[n], sizeof(diag[n]), "%s", in->detail);
+		else if (d->cause == SCHED_CAUSE_PERMFAIL && in->detail)
 			snprintf(diag[n], sizeof(diag[n]), "smtp; %s",
 			    in->detail);
 		else

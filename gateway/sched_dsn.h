@@ -28,7 +28,8 @@ struct sched_dsn_in {
 	const uint8_t *content;            /* original message, or NULL */
 	size_t content_len;
 	const char *reporting_mta;
-	const char *detail;   /* the hop's reply ("550 5.1.1 ..."), or NULL */
+	const char *detail;   /* the Diagnostic-Code ("smtp; 550 5.1.1 ...") or
+				 the hop's reply ("550 5.1.1 ..."), or NULL */
 	const char *remote_mta; /* "dns; host" of that hop, or NULL */
 	int64_t now_s;
 };

@@ -40,7 +40,7 @@ const struct cfg_field sched_rules_cfg_fields[] = {
 	CFG_DUR_F(RC, tempfail_persist_ms, "altrecip_tempfail_persist", "30m",
 	    0, 604800000, "temporary failures this long cause a redirect"),
 	CFG_DUR_F(RC, route_down_limit_ms, "altrecip_route_down_limit",
-	    "10m", 60000, 86400000, "route down this long causes a redirect"),
+	    "10m", 1000, 86400000, "route down this long causes a redirect"),
 	CFG_END,
 };
 #undef RC

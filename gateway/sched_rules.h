@@ -80,7 +80,7 @@ enum sched_rules_act {
  *   predict_margin            30s  0..1h  safety margin on predictions
  *   predict_margin_percent    10   0..100 plus this share of the time left
  *   altrecip_tempfail_persist 30m  0..7d  4xx streak before a redirect
- *   altrecip_route_down_limit 10m  1m..1d route down before a redirect */
+ *   altrecip_route_down_limit 10m  1s..1d route down before a redirect */
 struct sched_rules_cfg {
 	bool predictive;
 	bool alternates;

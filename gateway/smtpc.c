@@ -542,6 +542,8 @@ host_error(struct smtpc_sess *s, int code, const char *status,
 	vsnprintf(o->text, sizeof(o->text), fmt, ap);
 	va_end(ap);
 	snprintf(o->remote_mta, sizeof(o->remote_mta), "%s", s->peer);
+	o->unreachable = code == 0 && (s->state == SMTPC_S_CONNECT ||
+	    s->state == SMTPC_S_GREETING);
 	s->end = SMTPC_END_NEXT_HOST;
 }
 
@@ -836,7 +838,13 @@ prepare(struct smtpc_sess *s)
 		ADDP(" MT-PRIORITY=%d", env->priority);
 	if (env->conperm && s->ext.conperm)
 		ADDP(" CONPERM");
-	if (env->aby_deadline != 0 && s->ext.altrecip) {
+	/* ABY only matters with an ARCPT in this transaction: a copy
+	 * redirected here, or a group without alternates, goes without. */
+	bool any_arcpt = false;
+	for (size_t r = 0; r < s->n; r++)
+		if (s->intx[r] && rcpt_of(s, r)->arcpt != NULL)
+			any_arcpt = true;
+	if (env->aby_deadline != 0 && s->ext.altrecip && any_arcpt) {
 		int64_t aby = env->aby_deadline - clk_wall_s(s->clock);
 		ADDP(" ABY=%" PRId64 ";R", aby > 0 ? aby : 1);
 	}
@@ -1588,6 +1596,20 @@ smtpc_sess_connect_failed(struct smtpc_sess *s, int err, int64_t now)
 }
 
 void
+smtpc_sess_lookup_failed(struct smtpc_sess *s, int err, int64_t now)
+{
+	(void)now;
+	if (s->state != SMTPC_S_CONNECT)
+		return;
+	/* libuv's lookup errors (UV_EAI_*) are not errno values */
+	host_error(s, 0, "4.4.3", "no usable address for %s: %s", s->peer,
+	    err <= -3000 && err > -3100 ? uv_strerror(err) :
+	    gw_strerror(err));
+	finish(s);
+	sess_check(s);
+}
+
+void
 smtpc_sess_input(struct smtpc_sess *s, const uint8_t *p, size_t n,
     int64_t now)
 {
@@ -2106,7 +2128,7 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 	}
 	if (status != 0 || res == NULL) {
 		uv_freeaddrinfo(res);
-		smtpc_sess_connect_failed(j->sess, status ? status :
+		smtpc_sess_lookup_failed(j->sess, status ? status :
 		    GW_ENOENT, now);
 		job_step(j);
 		return;

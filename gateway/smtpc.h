@@ -178,6 +178,8 @@ void smtpc_sess_free(struct smtpc_sess *s);
 /* Events, each with the monotonic time now (ms). */
 void smtpc_sess_connected(struct smtpc_sess *s, int64_t now);
 void smtpc_sess_connect_failed(struct smtpc_sess *s, int err, int64_t now);
+/* The next hop's name gave no usable address (lookup failed): 4.4.3. */
+void smtpc_sess_lookup_failed(struct smtpc_sess *s, int err, int64_t now);
 void smtpc_sess_input(struct smtpc_sess *s, const uint8_t *p, size_t n,
     int64_t now);
 void smtpc_sess_drained(struct smtpc_sess *s, int64_t now);

@@ -217,7 +217,7 @@ main(int argc, char **argv)
 		    so.to.block_ms = so.to.dot_ms = so.to.quit_ms = timeout_ms;
 	}
 	struct smtpc_client *sc = smtpc_client_new(&loop, clk_system(), &so);
-	struct deliver_opts dopt = { helo, max_received };
+	struct deliver_opts dopt = { helo, max_received, true };
 	struct deliver *d = deliver_new(&loop, clk_system(), rt, sc, &dopt);
 	struct state st = { &env, 0, false };
 	struct deliver_req req = { &env, content.data, content.len, NULL, 0 };

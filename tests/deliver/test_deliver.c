@@ -100,7 +100,7 @@ world_init(struct world *w, int64_t max_received)
 	struct smtpc_opts so;
 	smtpc_opts_default(&so, "gw.test");
 	w->sc = smtpc_client_new(&w->loop, clk_system(), &so);
-	struct deliver_opts dopt = { "gw.test", max_received };
+	struct deliver_opts dopt = { "gw.test", max_received, true };
 	w->d = deliver_new(&w->loop, clk_system(), w->rt, w->sc, &dopt);
 }
 

@@ -303,6 +303,31 @@ smtp_parse_path(const char *s, size_t len, bool reverse, char *out,
 	return 0;
 }
 
+bool
+smtp_mailbox_valid(const char *s, size_t len)
+{
+	long lp = local_part(s, len);
+
+	if (lp <= 0 || (size_t)lp >= len || s[lp] != '@' || lp > SMTP_LOCAL_MAX)
+		return false;
+	return smtp_domain_valid(s + lp + 1, len - (size_t)lp - 1);
+}
+
+/* An ARCPT value: "rfc822" ";" xtext whose decoded text is one mailbox
+ * (local-part "@" domain); anything else can never be redirected to. */
+static bool
+arcpt_valid(const char *s, size_t len)
+{
+	char alt[SMTP_ORCPT_MAX + 1];
+	long n;
+
+	if (!smtp_typed_addr_valid(s, len) || len < 7 ||
+	    !ieq(s, 6, "rfc822") || s[6] != ';')
+		return false;
+	n = smtp_xtext_decode(s + 7, len - 7, alt, sizeof(alt));
+	return n > 0 && smtp_mailbox_valid(alt, (size_t)n);
+}
+
 /* ---- parameter values ---------------------------------------------------- */
 
 bool
@@ -833,6 +858,10 @@ smtp_parse_rcpt(const char *arg, size_t len, unsigned ext,
 		case KW_ORCPT:
 		case KW_ARCPT: {
 			char *dst = k == KW_ORCPT ? rc->orcpt : rc->arcpt;
+			if (k == KW_ARCPT &&
+			    !arcpt_valid(p.val, p.vallen))
+				return perr(err, 501, "5.5.4", "ARCPT is not "
+				    "a mailbox (rfc822;local-part@domain)");
 			if (!smtp_typed_addr_valid(p.val, p.vallen))
 				return perr(err, 501, "5.5.4", k == KW_ORCPT ?
 				    "bad ORCPT value (type;xtext)" :

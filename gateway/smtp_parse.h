@@ -174,5 +174,7 @@ int smtp_parse_bdat(const char *s, size_t len, uint64_t *size, bool *last);
 bool smtp_helo_valid(const char *s, size_t len);
 /* Domain (sub-domains of letters, digits, hyphens) or [address literal]. */
 bool smtp_domain_valid(const char *s, size_t len);
+/* A mailbox (RFC 5321 s4.1.2: Local-part "@" domain), without brackets. */
+bool smtp_mailbox_valid(const char *s, size_t len);
 
 #endif

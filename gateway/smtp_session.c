@@ -133,6 +133,7 @@ struct smtp_session {
 	size_t in_off;             /* consumed prefix of in */
 	bool skip_line;            /* discarding an over-long command line */
 	bool data_skip_line;       /* discarding an over-long data line */
+	bool data_prev_crlf;       /* the last data line ended with CRLF */
 	struct buf out;
 
 	/* BDAT */
@@ -729,6 +730,7 @@ cmd_data(struct smtp_session *s, const struct smtp_cmd *c)
 			reply_err(s, 503, "5.5.1", "need RCPT before DATA");
 		return;
 	}
+	s->data_prev_crlf = true;
 	enter_state(s, SMTP_S_DATA);
 	reply_line(s, 354, true, NULL, "End data with <CR><LF>.<CR><LF>");
 }
@@ -755,6 +757,12 @@ cmd_bdat(struct smtp_session *s, const struct smtp_cmd *c)
 		s->chunk_enh = "5.5.1";
 		s->chunk_text = s->state == SMTP_S_READY ?
 		    "send EHLO or HELO first" : "need MAIL before BDAT";
+	} else if (!(session_ext(s) & SMTP_EXT_CHUNKING)) {
+		/* RFC 3030: BDAT only where CHUNKING was offered (EHLO) */
+		s->chunk_code = 503;
+		s->chunk_enh = "5.5.1";
+		s->chunk_text = "BDAT needs CHUNKING, which HELO does not "
+		    "offer: send EHLO";
 	} else if (s->tx->nrcpts == 0) {
 		s->chunk_code = 554;
 		s->chunk_enh = "5.5.1";
@@ -901,16 +909,38 @@ dispatch(struct smtp_session *s, const char *line, size_t len)
 
 /* ---- input --------------------------------------------------------------- */
 
+/* The LF of the first CRLF in p[0..n), or NULL. */
+static const char *
+find_crlf(const char *p, size_t n)
+{
+	size_t scan = 0;
+
+	while (scan < n) {
+		const char *c = memchr(p + scan, '\n', n - scan);
+		if (c == NULL)
+			return NULL;
+		if (c > p && c[-1] == '\r')
+			return c;
+		scan = (size_t)(c - p) + 1;
+	}
+	return NULL;
+}
+
 /* One command line, if complete. Returns octets consumed, 0 if more input
- * is needed. Over-long lines are discarded as they arrive. */
+ * is needed. Over-long lines are discarded as they arrive. A command line
+ * ends only at CRLF (RFC 5321 s2.3.8): a bare LF or CR is a character of
+ * the line, which the parser refuses (one reply for the whole line, never
+ * two commands). */
 static size_t
 feed_command(struct smtp_session *s, const char *p, size_t n)
 {
-	const char *nl = memchr(p, '\n', n);
+	const char *nl = find_crlf(p, n);
 
 	if (s->skip_line) {
-		if (nl == NULL)
-			return n; /* keep dropping */
+		if (nl == NULL) {
+			/* keep a trailing CR: it may start the CRLF */
+			return n > 0 && p[n - 1] == '\r' ? n - 1 : n;
+		}
 		s->skip_line = false;
 		reply_err(s, 500, "5.5.2", "line too long");
 		return (size_t)(nl - p) + 1;
@@ -918,19 +948,24 @@ feed_command(struct smtp_session *s, const char *p, size_t n)
 	if (nl == NULL) {
 		if (n > SMTP_CMD_BUFFER_MAX + s->cfg->max_line_extra) {
 			s->skip_line = true;
-			return n;
+			return n > 0 && p[n - 1] == '\r' ? n - 1 : n;
 		}
 		return 0;
 	}
-	size_t len = (size_t)(nl - p);
-	size_t used = len + 1;
-	if (len > 0 && p[len - 1] == '\r')
-		len--;
+	size_t len = (size_t)(nl - p) - 1;
 	dispatch(s, p, len);
-	return used;
+	return len + 2;
 }
 
-/* DATA: complete CRLF-ended lines; dot-unstuffing; the lone dot ends it. */
+/* DATA: complete lines; dot-unstuffing; the lone dot ends it.
+ *
+ * A line of content ends at CRLF or at a bare LF (clients that write LF
+ * line ends, as Python's smtplib does with bytes); it is stored with CRLF.
+ * The line limit (998 octets, RFC 5321 s4.5.3.1.6) counts the octets
+ * between line ends after that normalisation. The end of the data is a
+ * line holding only "." ended by CRLF after a line ended by CRLF: a dot
+ * between bare line ends is content, so a second message can never be
+ * smuggled past us (or past a hop that reads line ends more strictly). */
 static size_t
 feed_data(struct smtp_session *s, const char *p, size_t n)
 {
@@ -939,31 +974,16 @@ feed_data(struct smtp_session *s, const char *p, size_t n)
 	while (off < n && s->state == SMTP_S_DATA) {
 		const char *q = p + off;
 		size_t avail = n - off;
-		const char *nl = NULL;
-		size_t scan = 0;
+		const char *nl = memchr(q, '\n', avail);
 
-		/* A line ends only at CRLF (a bare LF is content). */
-		while (scan < avail) {
-			const char *c = memchr(q + scan, '\n', avail - scan);
-			if (c == NULL)
-				break;
-			if (c > q && c[-1] == '\r') {
-				nl = c;
-				break;
-			}
-			scan = (size_t)(c - q) + 1;
-		}
 		if (s->data_skip_line) {
 			if (nl == NULL) {
-				/* keep a trailing CR: it may start the CRLF */
-				size_t drop = q[avail - 1] == '\r' ? avail - 1 :
-				    avail;
-				s->tx->size += (int64_t)drop;
-				off += drop;
-				return off;
+				s->tx->size += (int64_t)avail;
+				return n;
 			}
 			s->tx->size += (int64_t)(nl - q) + 1;
 			s->data_skip_line = false;
+			s->data_prev_crlf = nl > q && nl[-1] == '\r';
 			off += (size_t)(nl - q) + 1;
 			continue;
 		}
@@ -976,20 +996,25 @@ feed_data(struct smtp_session *s, const char *p, size_t n)
 			}
 			return off; /* wait for the rest of the line */
 		}
-		size_t linelen = (size_t)(nl - q) + 1; /* incl. CRLF */
-		off += linelen;
-		if (linelen == 3 && q[0] == '.') {
+		bool crlf = nl > q && nl[-1] == '\r';
+		size_t textlen = (size_t)(nl - q) - (crlf ? 1 : 0);
+		bool prev_crlf = s->data_prev_crlf;
+
+		off += (size_t)(nl - q) + 1;
+		s->data_prev_crlf = crlf;
+		if (textlen == 1 && q[0] == '.' && crlf && prev_crlf) {
 			finish_message(s);
 			return off;
 		}
-		if (q[0] == '.') {
+		if (q[0] == '.' && textlen > 0) {
 			q++;
-			linelen--;
+			textlen--;
 		}
-		if (linelen > SMTP_TEXT_LINE_MAX)
+		if (textlen + 2 > SMTP_TEXT_LINE_MAX)
 			tx_latch(s->tx, 554, "5.6.0", "message has a line "
 			    "longer than 998 octets");
-		tx_content(s, q, linelen);
+		tx_content(s, q, textlen);
+		tx_content(s, "\r\n", 2);
 	}
 	return off;
 }

@@ -96,6 +96,11 @@ const struct cfg_field config_policy_fields[] = {
 	    "smallest BY time accepted for mode R (advertised in EHLO)"),
 	CFG_INT_F(PO, max_received, "max_received", "100", 10, 1000,
 	    "Received headers after which a message is a loop"),
+	CFG_BOOL_F(PO, priority_draft, "priority_draft", "no",
+	    "also advertise the seed draft's PRIORITY (-99..99), mapped"),
+	CFG_STR_F(PO, priority_draft_bands, "priority_draft_bands",
+	    POLICY_DRAFT_DEFAULT, 0,
+	    "PRIORITY ranges -> MT-PRIORITY values: LOW..HIGH=LEVEL, ..."),
 	CFG_END,
 };
 #undef PO
@@ -427,6 +432,12 @@ validate(struct load_ctx *c)
 		    seen_line(c, "policy", "priority_limits"),
 		    "priority_limits: %s", msg);
 	free(nets);
+	struct policy_draft draft;
+	if (policy_parse_draft(cfg->policy.priority_draft_bands, &draft, msg,
+		sizeof(msg)) != 0)
+		load_error(c, GW_EINVAL,
+		    seen_line(c, "policy", "priority_draft_bands"),
+		    "priority_draft_bands: %s", msg);
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		struct route_target t;
 		if (route_target_parse(cfg->routes[i].target, &t, msg,

@@ -74,6 +74,8 @@ struct config_policy {
 	int64_t untrusted_max_priority;
 	int64_t deliverby_min_ms;
 	int64_t max_received;      /* loop detection: Received headers */
+	bool priority_draft;       /* also the 2011 draft's PRIORITY= */
+	char priority_draft_bands[190]; /* its ranges -> MT-PRIORITY */
 };
 
 struct config_link {

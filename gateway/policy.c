@@ -111,6 +111,76 @@ policy_prio_round(enum policy_prio p, int priority)
 	return lv[policy_prio_band(p, priority)];
 }
 
+/* ---- the priority draft's alias ------------------------------------------ */
+
+int
+policy_parse_draft(const char *s, struct policy_draft *out, char *err,
+    size_t errlen)
+{
+	const char *p = s;
+	int next = -99;
+
+	memset(out, 0, sizeof(*out));
+	while (*p) {
+		int lo, hi, lv, used = 0;
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			break;
+		if (sscanf(p, "%d..%d=%d%n", &lo, &hi, &lv, &used) != 3 ||
+		    used == 0) {
+			snprintf(err, errlen, "'%.40s': expected LOW..HIGH=LEVEL",
+			    p);
+			return GW_EINVAL;
+		}
+		if (lo != next || hi < lo || hi > 99 || lv < POLICY_PRIO_MIN ||
+		    lv > POLICY_PRIO_MAX) {
+			snprintf(err, errlen, "'%d..%d=%d': ranges must run "
+			    "from -99 to 99 in order without gaps, levels "
+			    "-9..9", lo, hi, lv);
+			return GW_ERANGE;
+		}
+		if (out->n == POLICY_DRAFT_RANGES_MAX) {
+			snprintf(err, errlen, "more than %d ranges",
+			    POLICY_DRAFT_RANGES_MAX);
+			return GW_ERANGE;
+		}
+		out->r[out->n].lo = lo;
+		out->r[out->n].hi = hi;
+		out->r[out->n].level = lv;
+		out->n++;
+		next = hi + 1;
+		p += used;
+	}
+	if (next != 100) {
+		snprintf(err, errlen, "the ranges must end at 99");
+		return GW_ERANGE;
+	}
+	return 0;
+}
+
+int
+policy_draft_to_mt(const struct policy_draft *d, int v)
+{
+	for (size_t i = 0; i < d->n; i++)
+		if (v >= d->r[i].lo && v <= d->r[i].hi)
+			return d->r[i].level;
+	return 0;
+}
+
+int
+policy_mt_to_draft(const struct policy_draft *d, int mt)
+{
+	int best = d->n ? d->r[0].lo : 0, lv = POLICY_PRIO_MIN - 1;
+
+	for (size_t i = 0; i < d->n; i++)
+		if (d->r[i].level <= mt && d->r[i].level >= lv) {
+			lv = d->r[i].level;
+			best = d->r[i].hi;
+		}
+	return best;
+}
+
 /* ---- networks ------------------------------------------------------------ */
 
 /* "'item': what" into err. */

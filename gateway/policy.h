@@ -66,6 +66,30 @@ struct policy_config {
 
 struct policy;
 
+/* The 2011 priority draft (the seed slides) as an opt-in alias: PRIORITY
+ * values -99..99 in ranges, each mapped onto an MT-PRIORITY value (which
+ * the policy then maps onto a band). Text form, the default being the
+ * seed's example bands:
+ *   "-99..-40=-4, -39..-20=-2, -19..0=0, 1..20=2, 21..40=4, 41..60=5,
+ *    61..99=6"
+ * The ranges must cover -99..99 without gaps or overlaps, in order. */
+#define POLICY_DRAFT_DEFAULT "-99..-40=-4, -39..-20=-2, -19..0=0, " \
+	"1..20=2, 21..40=4, 41..60=5, 61..99=6"
+#define POLICY_DRAFT_RANGES_MAX 16
+struct policy_draft {
+	size_t n;
+	struct { int lo, hi, level; } r[POLICY_DRAFT_RANGES_MAX];
+};
+int policy_parse_draft(const char *s, struct policy_draft *out, char *err,
+    size_t errlen);
+/* PRIORITY=v -> the MT-PRIORITY value of its range. */
+int policy_draft_to_mt(const struct policy_draft *d, int v);
+/* For a hop that speaks the draft: the draft value relayed for MT-PRIORITY
+ * value mt: the top of the highest range whose level is at most mt (the
+ * lowest range's bottom when none is), so PRIORITY=40 received is relayed
+ * as 40 with the default table. */
+int policy_mt_to_draft(const struct policy_draft *d, int mt);
+
 /* Defaults: STANAG4406, no trusted networks, untrusted max 0, min -9,
  * max_received 100. */
 void policy_config_init(struct policy_config *c);

@@ -395,6 +395,26 @@ smtp_parse_priority(const char *s, size_t len, int *out)
 }
 
 int
+smtp_parse_draft_priority(const char *s, size_t len, int *out)
+{
+	size_t i = 0;
+	int v = 0;
+
+	if (len > 0 && s[0] == '-')
+		i = 1;
+	if (len - i == 0 || len - i > 2 || (len - i == 2 && s[i] == '0') ||
+	    (i == 1 && len == 2 && s[1] == '0'))
+		return -1; /* "", "-", "03", "-0", "100" */
+	for (; i < len; i++) {
+		if (!is_digit(s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = s[0] == '-' ? -v : v;
+	return 0;
+}
+
+int
 smtp_parse_by(const char *s, size_t len, int64_t *t, char *mode, bool *trace)
 {
 	size_t i = 0, digits = 0;
@@ -507,7 +527,7 @@ smtp_parse_bdat(const char *s, size_t len, uint64_t *size, bool *last)
 /* Known keywords: allowance (extra line octets) and whether MAIL/RCPT. */
 enum kw_id { KW_SIZE, KW_BODY, KW_RET, KW_ENVID, KW_MTPRIO, KW_BY, KW_ABY,
 	KW_CONPERM, KW_NOTIFY, KW_ORCPT, KW_ARCPT, KW_CONNEG, KW_DRUCOF,
-	KW__COUNT };
+	KW_PRIODRAFT, KW__COUNT };
 
 static const struct {
 	const char *name;
@@ -535,6 +555,8 @@ static const struct {
 	[KW_ARCPT] = { "ARCPT", 507 },
 	[KW_CONNEG] = { "CONNEG", 7 },
 	[KW_DRUCOF] = { "DRUCOF", 7 },
+	/* " PRIORITY=-99" (the seed's draft; no figure given: ours) */
+	[KW_PRIODRAFT] = { "PRIORITY", 13 },
 };
 
 static int
@@ -672,6 +694,7 @@ kw_ext(int k)
 	case KW_ABY: case KW_ARCPT: return SMTP_EXT_ALTRECIP;
 	case KW_CONPERM: return SMTP_EXT_CONPERM;
 	case KW_CONNEG: case KW_DRUCOF: return SMTP_EXT_CONNEG;
+	case KW_PRIODRAFT: return SMTP_EXT_PRIODRAFT;
 	default: return 0;
 	}
 }
@@ -787,6 +810,13 @@ smtp_parse_mail(const char *arg, size_t len, unsigned ext,
 				return perr(err, 501, "5.5.2",
 				    "bad MT-PRIORITY value (-9..9)");
 			m->has_priority = true;
+			break;
+		case KW_PRIODRAFT:
+			if (!p.has_val || smtp_parse_draft_priority(p.val,
+			    p.vallen, &m->draft) != 0)
+				return perr(err, 501, "5.5.2",
+				    "bad PRIORITY value (-99..99)");
+			m->has_draft = true;
 			break;
 		case KW_BY:
 			if (smtp_parse_by(p.val, p.vallen, &m->by_time,

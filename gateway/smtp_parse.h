@@ -74,7 +74,8 @@ const char *smtp_verb_name(enum smtp_verb v);
 #define SMTP_EXT_ALTRECIP 0x080u
 #define SMTP_EXT_CONPERM 0x100u
 #define SMTP_EXT_CONNEG 0x200u /* also DRUCOF */
-#define SMTP_EXT_ALL 0x3ffu
+#define SMTP_EXT_PRIODRAFT 0x400u /* the seed's PRIORITY=-99..99 */
+#define SMTP_EXT_ALL 0x7ffu
 
 struct smtp_cmd {
 	enum smtp_verb verb;
@@ -108,6 +109,8 @@ struct smtp_mail_args {
 	char envid[SMTP_ENVID_MAX + 1]; /* xtext as given */
 	bool has_priority;
 	int priority;
+	bool has_draft;            /* PRIORITY= (the 2011 draft, opt-in) */
+	int draft;                 /* -99..99 */
 	bool has_by;
 	int64_t by_time;                /* seconds, may be <= 0 for N */
 	char by_mode;                   /* 'R' or 'N' */
@@ -174,6 +177,9 @@ int smtp_parse_bdat(const char *s, size_t len, uint64_t *size, bool *last);
 bool smtp_helo_valid(const char *s, size_t len);
 /* Domain (sub-domains of letters, digits, hyphens) or [address literal]. */
 bool smtp_domain_valid(const char *s, size_t len);
+/* The seed draft's PRIORITY value: ["-"] 1*2DIGIT without a leading zero,
+ * -99..99 (0 alone). 0 or -1. */
+int smtp_parse_draft_priority(const char *s, size_t len, int *out);
 /* A mailbox (RFC 5321 s4.1.2: Local-part "@" domain), without brackets. */
 bool smtp_mailbox_valid(const char *s, size_t len);
 

@@ -169,6 +169,8 @@ apply_opts(struct smtp_server *srv, const struct smtp_server_opts *o)
 	c->altrecip = o->altrecip;
 	c->conneg = o->conneg;
 	c->conperm = o->conperm;
+	c->prio_draft = o->prio_draft;
+	c->prio_draft_map = o->prio_draft_map;
 	c->clock = o->clock ? o->clock : clk_system();
 	c->accept_rcpt = o->accept_rcpt;
 	c->accept_arg = o->accept_arg;

@@ -48,6 +48,8 @@ struct smtp_server_opts {
 	bool altrecip;                 /* advertise ALTRECIP (default on) */
 	bool conneg;                   /* advertise CONNEG + DRUCOF (on) */
 	bool conperm;                  /* advertise CONPERM (on) */
+	bool prio_draft;               /* advertise PRIORITY (off) */
+	struct policy_draft prio_draft_map; /* its ranges (copied) */
 	const struct gw_clock *clock;  /* NULL: the system clock */
 	/* No open relay: what untrusted clients may send to. */
 	smtp_accept_fn accept_rcpt;    /* e.g. a route table lookup */

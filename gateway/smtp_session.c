@@ -512,17 +512,21 @@ cmd_helo(struct smtp_session *s, const struct smtp_cmd *c)
 	    policy_prio_name(policy_prio_policy(cfg->policy)));
 	reply_line(s, 250, false, NULL, line);
 	reply_line(s, 250, false, NULL, "CHUNKING");
-	bool more = cfg->altrecip || cfg->conperm || cfg->conneg;
+	bool more = cfg->altrecip || cfg->conperm || cfg->conneg ||
+	    cfg->prio_draft;
 	reply_line(s, 250, !more, NULL, "BINARYMIME");
 	if (cfg->altrecip)
-		reply_line(s, 250, !cfg->conperm && !cfg->conneg, NULL,
-		    "ALTRECIP");
+		reply_line(s, 250, !cfg->conperm && !cfg->conneg &&
+		    !cfg->prio_draft, NULL, "ALTRECIP");
 	if (cfg->conperm)
-		reply_line(s, 250, !cfg->conneg, NULL, "CONPERM");
+		reply_line(s, 250, !cfg->conneg && !cfg->prio_draft, NULL,
+		    "CONPERM");
 	if (cfg->conneg) {
 		reply_line(s, 250, false, NULL, "CONNEG");
-		reply_line(s, 250, true, NULL, "DRUCOF");
+		reply_line(s, 250, !cfg->prio_draft, NULL, "DRUCOF");
 	}
+	if (cfg->prio_draft)
+		reply_line(s, 250, true, NULL, "PRIORITY");
 }
 
 static unsigned
@@ -539,6 +543,8 @@ session_ext(const struct smtp_session *s)
 		ext |= SMTP_EXT_ALTRECIP;
 	if (s->cfg->conperm)
 		ext |= SMTP_EXT_CONPERM;
+	if (s->cfg->prio_draft)
+		ext |= SMTP_EXT_PRIODRAFT;
 	if (s->cfg->conneg)
 		ext |= SMTP_EXT_CONNEG;
 	return ext;
@@ -569,6 +575,15 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmd *c)
 		    "seconds", (long long)cfg->deliverby_min_s);
 		reply_err(s, 555, "5.5.4", t);
 		return;
+	}
+	if (m.has_draft && m.has_priority) {
+		reply_err(s, 501, "5.5.4", "PRIORITY and MT-PRIORITY together");
+		return;
+	}
+	if (m.has_draft) {
+		/* the draft's value, onto RFC 6710's scale by the table */
+		m.has_priority = true;
+		m.priority = policy_draft_to_mt(&cfg->prio_draft_map, m.draft);
 	}
 	prio = m.has_priority ? m.priority : 0;
 	if (m.has_priority && prio < policy_min_priority(cfg->policy)) {

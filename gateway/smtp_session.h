@@ -74,6 +74,9 @@ struct smtp_session_cfg {
 	const struct policy *policy;    /* required */
 	bool altrecip, conneg, conperm; /* advertise ALTRECIP/CONNEG+DRUCOF/
 					   CONPERM */
+	bool prio_draft;                /* advertise PRIORITY (the seed's
+					   draft), mapped by prio_draft_map */
+	struct policy_draft prio_draft_map;
 	const struct gw_clock *clock;   /* required */
 	smtp_accept_fn accept_rcpt;     /* NULL: use accept_domains only */
 	void *accept_arg;

@@ -623,6 +623,8 @@ parse_ext(struct smtpc_sess *s)
 			s->ext.conneg = true;
 		} else if (strcmp(kw, "DRUCOF") == 0) {
 			s->ext.drucof = true;
+		} else if (strcmp(kw, "PRIORITY") == 0) {
+			s->ext.prio_draft = true;
 		} else if (strcmp(kw, "MT-PRIORITY") == 0) {
 			s->ext.mtprio = true;
 			snprintf(s->ext.prio_profile,
@@ -715,6 +717,14 @@ refuse(struct smtpc_sess *s, int code, const char *status,
 			    DELIVER_DEFERRED, status, text);
 }
 
+/* A hop that speaks the seed draft's PRIORITY (and not MT-PRIORITY) and we
+ * are configured to speak it too. */
+static bool
+draft_hop(const struct smtpc_sess *s)
+{
+	return s->o.prio_draft && s->ext.prio_draft && !s->ext.mtprio;
+}
+
 /* Prepare the wire content for this hop and refuse the hop if it cannot
  * take the message. Returns true when the transaction may start. */
 static bool
@@ -759,7 +769,7 @@ prepare(struct smtpc_sess *s)
 	GW_REQUIRE(!env->conperm || s->lmtp || s->nego);
 
 	/* MT-PRIORITY tunnelling (RFC 6758) for a hop without it. */
-	if (!s->ext.mtprio) {
+	if (!s->ext.mtprio && !draft_hop(s)) {
 		size_t had = smtpc_mime_count_field(c, len, "MT-Priority");
 		if (had > 0 || env->priority != 0) {
 			smtpc_mime_set_priority(c, len, true, env->priority,
@@ -833,6 +843,10 @@ prepare(struct smtpc_sess *s)
 		if (env->envid)
 			ADDP(" ENVID=%s", env->envid);
 	}
+	if (draft_hop(s) && (env->priority != 0 ||
+	    smtpc_mime_count_field(c, len, "MT-Priority") > 0))
+		ADDP(" PRIORITY=%d", policy_mt_to_draft(&s->o.prio_draft_map,
+		    env->priority));
 	if (s->ext.mtprio && (env->priority != 0 ||
 	    smtpc_mime_count_field(c, len, "MT-Priority") > 0))
 		ADDP(" MT-PRIORITY=%d", env->priority);

@@ -76,6 +76,7 @@
 #include "common/buf.h"
 #include "common/clock.h"
 #include "gateway/deliver.h"
+#include "gateway/policy.h"
 #include "gateway/route.h"
 #include "queue/queue.h"
 
@@ -113,6 +114,11 @@ struct smtpc_opts {
 	enum smtpc_chunking chunking;
 	size_t chunking_min_bytes; /* AUTO threshold; 0 = 1 MiB */
 	int max_conns_per_target;  /* client: sessions per target; 0 = 4 */
+	/* [policy] priority_draft: to a hop that offers the draft's
+	 * PRIORITY but not MT-PRIORITY, send PRIORITY= (mapped back by the
+	 * table) instead of tunnelling the MT-Priority header */
+	bool prio_draft;
+	struct policy_draft prio_draft_map;
 };
 
 /* Fill opts with defaults (timeouts per RFC 5321, AUTO chunking). */
@@ -133,6 +139,7 @@ struct smtpc_ext {
 	bool esmtp;                /* EHLO/LHLO accepted (not HELO) */
 	bool pipelining, eightbit, dsn, chunking, binarymime, enhanced;
 	bool size, deliverby, mtprio, conperm, altrecip, conneg, drucof;
+	bool prio_draft;           /* the seed draft's PRIORITY */
 	int64_t size_max;          /* SIZE parameter, 0 = none given */
 	int64_t by_min;            /* DELIVERBY parameter, 0 = none given */
 	char prio_profile[24];     /* MT-PRIORITY parameter, "" = none */

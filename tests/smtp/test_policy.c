@@ -175,10 +175,46 @@ test_policy_ceilings(void **state)
 	assert_int_equal(policy_new(&pc, &p, err, sizeof(err)), GW_ERANGE);
 }
 
+/* The seed draft's PRIORITY ranges onto MT-PRIORITY and back. */
+static void
+test_draft_bands(void **state)
+{
+	struct policy_draft d;
+	char err[200];
+	(void)state;
+
+	assert_int_equal(policy_parse_draft(POLICY_DRAFT_DEFAULT, &d, err,
+	    sizeof(err)), 0);
+	assert_int_equal(d.n, 7);
+	assert_int_equal(policy_draft_to_mt(&d, 40), 4);
+	assert_int_equal(policy_draft_to_mt(&d, 21), 4);
+	assert_int_equal(policy_draft_to_mt(&d, -99), -4);
+	assert_int_equal(policy_draft_to_mt(&d, 0), 0);
+	assert_int_equal(policy_draft_to_mt(&d, 99), 6);
+	assert_int_equal(policy_mt_to_draft(&d, 4), 40);
+	assert_int_equal(policy_mt_to_draft(&d, 3), 20);
+	assert_int_equal(policy_mt_to_draft(&d, 0), 0);
+	assert_int_equal(policy_mt_to_draft(&d, -9), -99);
+	assert_int_equal(policy_mt_to_draft(&d, 9), 99);
+	/* gaps, overlaps, out of range, bad levels */
+	assert_int_not_equal(policy_parse_draft("-99..0=0, 2..99=1", &d, err,
+	    sizeof(err)), 0);
+	assert_int_not_equal(policy_parse_draft("-99..10=0, 5..99=1", &d,
+	    err, sizeof(err)), 0);
+	assert_int_not_equal(policy_parse_draft("-99..50=0", &d, err,
+	    sizeof(err)), 0);
+	assert_int_not_equal(policy_parse_draft("-99..99=10", &d, err,
+	    sizeof(err)), 0);
+	assert_int_not_equal(policy_parse_draft("x", &d, err, sizeof(err)), 0);
+	assert_int_equal(policy_parse_draft("-99..99=0", &d, err,
+	    sizeof(err)), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_draft_bands),
 		cmocka_unit_test(test_levels_and_bands),
 		cmocka_unit_test(test_networks),
 		cmocka_unit_test(test_policy_ceilings),

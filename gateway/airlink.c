@@ -1205,7 +1205,9 @@ feed(struct airlink *a)
 {
 	int rc;
 
-	if (a->closing || a->selecting)
+	/* A link the operator (or [link] enabled = no) keeps down takes
+	 * nothing: its messages stay queued, held for it like a held link. */
+	if (a->closing || a->selecting || !a->enabled)
 		return;
 	a->selecting = true;
 	rc = queue_select(a->env.queue, a->route, SELECT_MAX, on_selected, a);
@@ -2092,45 +2094,7 @@ on_drv_event(struct drv *d, const struct drv_event *ev, void *arg)
 
 /* ---- start, info, close ----------------------------------------------- */
 
-static int
-load_key(const char *path, uint8_t key[LINK_KEY_BYTES], char *why,
-    size_t whylen)
-{
-	char text[256];
-	size_t n, k = 0;
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL) {
-		snprintf(why, whylen, "cannot open key_file %s: %s", path,
-		    strerror(errno));
-		return GW_ECONFIG;
-	}
-	n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[n] = '\0';
-	/* 64 hex digits (whitespace ignored) */
-	for (size_t i = 0; text[i] && k < 2 * LINK_KEY_BYTES; i++) {
-		int c = (unsigned char)text[i];
-		if (isspace(c))
-			continue;
-		if (!isxdigit(c)) {
-			snprintf(why, whylen, "key_file %s: not hex", path);
-			return GW_ECONFIG;
-		}
-		int v = isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
-		if (k % 2 == 0)
-			key[k / 2] = (uint8_t)(v << 4);
-		else
-			key[k / 2] |= (uint8_t)v;
-		k++;
-	}
-	if (k != 2 * LINK_KEY_BYTES) {
-		snprintf(why, whylen, "key_file %s: want %u hex digits", path,
-		    2 * LINK_KEY_BYTES);
-		return GW_ECONFIG;
-	}
-	return 0;
-}
+_Static_assert(CONFIG_KEY_BYTES == LINK_KEY_BYTES, "one key size");
 
 static const char *const driver_names[] = { "serial", "pty", "kiss", "tcp",
 	"sim" };
@@ -2188,7 +2152,7 @@ airlink_start(const struct airlink_env *env, const struct config_link *cfg,
 	}
 	a->prof_loaded = true;
 	if (cfg->key_file[0]) {
-		rc = load_key(cfg->key_file, a->key, err, sizeof(err));
+		rc = config_load_key(cfg->key_file, a->key, err, sizeof(err));
 		if (rc != 0) {
 			GW_LOGE("link", "link=%s event=start_failed reason=\"%s\"",
 			    cfg->name, err);

@@ -14,6 +14,12 @@
 #include "gateway/conneg.h"
 #include "gateway/policy.h"
 #include "gateway/route.h"
+#include "firmware-profiles/profile.h"
+#include "link-drivers/drv.h"
+#include "link-drivers/tcp.h"
+
+#include <limits.h>
+#include <sodium.h>
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -131,6 +137,9 @@ struct load_ctx {
 	char *err;
 	size_t errlen;
 	int nerr;
+	/* every error, reported in line order once the file is read */
+	struct load_err { int line; int seq; char msg[600]; } *errs;
+	size_t nerrs;
 	char seen[SEEN_MAX][96]; /* "section/key" already set */
 	int seen_line[SEEN_MAX];
 	int nseen;
@@ -150,15 +159,51 @@ load_error(struct load_ctx *c, int code, int line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (c->nerr == 0) {
-		if (line > 0)
-			snprintf(c->err, c->errlen, "%s:%d: %s", c->file, line,
-			    msg);
-		else
-			snprintf(c->err, c->errlen, "%s: %s", c->file, msg);
-	}
+	c->errs = xrealloc(c->errs, (c->nerrs + 1) * sizeof(*c->errs));
+	c->errs[c->nerrs].line = line;
+	c->errs[c->nerrs].seq = (int)c->nerrs;
+	snprintf(c->errs[c->nerrs].msg, sizeof(c->errs[0].msg), "%s", msg);
+	c->nerrs++;
 	c->nerr++;
 	return code;
+}
+
+static int
+err_cmp(const void *a, const void *b)
+{
+	const struct load_err *x = a, *y = b;
+	/* errors without a line (whole-file checks) come last */
+	int lx = x->line > 0 ? x->line : INT_MAX;
+	int ly = y->line > 0 ? y->line : INT_MAX;
+
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return x->seq - y->seq;
+}
+
+/* All the errors, one per line in line order, into c->err. */
+static void
+format_errors(struct load_ctx *c)
+{
+	size_t o = 0;
+
+	if (c->nerrs == 0 || c->errlen == 0)
+		return;
+	qsort(c->errs, c->nerrs, sizeof(*c->errs), err_cmp);
+	c->err[0] = '\0';
+	for (size_t i = 0; i < c->nerrs && o + 1 < c->errlen; i++) {
+		int n;
+		if (c->errs[i].line > 0)
+			n = snprintf(c->err + o, c->errlen - o, "%s%s:%d: %s",
+			    i ? "\n" : "", c->file, c->errs[i].line,
+			    c->errs[i].msg);
+		else
+			n = snprintf(c->err + o, c->errlen - o, "%s%s: %s",
+			    i ? "\n" : "", c->file, c->errs[i].msg);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
 }
 
 /* Returns the line where section/key was first set, or 0 (and records it). */
@@ -456,15 +501,55 @@ validate(struct load_ctx *c)
 		conneg_table_free(t);
 	}
 
+	struct drv_registry reg;
+	drv_registry_init(&reg);
+	drv_registry_add_builtin(&reg);
 	for (size_t i = 0; i < cfg->nlinks; i++) {
 		const struct config_link *l = &cfg->links[i];
-		if (l->profile[0] == '\0')
+		uint8_t key[CONFIG_KEY_BYTES];
+		char sec[48];
+		int pl, kl;
+		snprintf(sec, sizeof(sec), "link %s", l->name);
+		pl = seen_line(c, sec, "profile");
+		kl = seen_line(c, sec, "key_file");
+		if (l->profile[0] == '\0') {
 			load_error(c, GW_EINVAL, l->line,
 			    "[link %s]: profile is required", l->name);
+		} else {
+			/* the daemon loads it at start: so does the check */
+			struct prof prof;
+			if (prof_load_named(l->profile, NULL, &prof, msg,
+				sizeof(msg)) != 0)
+				load_error(c, GW_EINVAL, pl ? pl : l->line,
+				    "[link %s]: profile %s: %s",
+				    l->name, l->profile, msg);
+			else
+				prof_free(&prof);
+		}
+		if (l->key_file[0] && config_load_key(l->key_file, key, msg,
+			sizeof(msg)) != 0)
+			load_error(c, GW_EINVAL, kl ? kl : l->line,
+			    "[link %s]: %s", l->name, msg);
+		sodium_memzero(key, sizeof(key));
 		if (l->device[0] == '\0' && l->driver != CONFIG_DRV_SIM)
 			load_error(c, GW_EINVAL, l->line,
 			    "[link %s]: device is required for driver %s",
 			    l->name, drivers[l->driver]);
+		/* the drivers the daemon has (as it will look them up) */
+		if (drv_find(&reg, drivers[l->driver]) == NULL)
+			load_error(c, GW_EINVAL, seen_line(c, sec, "driver") ?
+			    seen_line(c, sec, "driver") : l->line,
+			    "[link %s]: driver %s is not built into skywaved "
+			    "(use pty with skywave-sim, serial, kiss or tcp)",
+			    l->name, drivers[l->driver]);
+		char th[256], tp[16];
+		if (l->driver == CONFIG_DRV_TCP && l->device[0] &&
+		    tcp_split_hostport(l->device, th, sizeof(th), tp,
+			sizeof(tp)) < 0)
+			load_error(c, GW_EINVAL, seen_line(c, sec, "device") ?
+			    seen_line(c, sec, "device") : l->line,
+			    "[link %s]: device \"%s\": want host:port for "
+			    "driver tcp", l->name, l->device);
 	}
 	for (size_t i = 0; i < cfg->nroutes; i++) {
 		const struct config_route *r = &cfg->routes[i];
@@ -499,10 +584,16 @@ config_new_defaults(void)
 static int
 finish_load(struct load_ctx *c, int rc, struct config **out)
 {
-	if (rc == 0 && c->nerr == 0)
+	/* A file that was read to its end is validated even when some keys
+	 * were refused, so every error is reported at once. */
+	if (rc == 0)
 		validate(c);
 	if (rc == 0 && c->nerr > 0)
 		rc = GW_ECONFIG;
+	if (rc == GW_ECONFIG)
+		format_errors(c);
+	free(c->errs);
+	c->errs = NULL;
 	if (rc != 0) {
 		config_free(c->cfg);
 		return rc;
@@ -625,4 +716,44 @@ config_dump(const struct config *cfg, FILE *fp)
 			fprintf(fp, "%s = %s\n", cfg->routes[i].pattern,
 			    cfg->routes[i].target);
 	}
+}
+
+int
+config_load_key(const char *path, uint8_t key[CONFIG_KEY_BYTES], char *why,
+    size_t whylen)
+{
+	char text[256];
+	size_t n, k = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL) {
+		snprintf(why, whylen, "cannot open key_file %s: %s", path,
+		    strerror(errno));
+		return GW_ECONFIG;
+	}
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	/* 64 hex digits (whitespace ignored) */
+	for (size_t i = 0; text[i] && k < 2 * CONFIG_KEY_BYTES; i++) {
+		int c = (unsigned char)text[i];
+		if (isspace(c))
+			continue;
+		if (!isxdigit(c)) {
+			snprintf(why, whylen, "key_file %s: not hex", path);
+			return GW_ECONFIG;
+		}
+		int v = isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
+		if (k % 2 == 0)
+			key[k / 2] = (uint8_t)(v << 4);
+		else
+			key[k / 2] |= (uint8_t)v;
+		k++;
+	}
+	if (k != 2 * CONFIG_KEY_BYTES) {
+		snprintf(why, whylen, "key_file %s: want %u hex digits", path,
+		    2 * CONFIG_KEY_BYTES);
+		return GW_ECONFIG;
+	}
+	return 0;
 }

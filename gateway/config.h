@@ -128,6 +128,13 @@ void config_free(struct config *cfg);
 void config_queue_path(const struct config *cfg, char *out, size_t len);
 void config_control_path(const struct config *cfg, char *out, size_t len);
 
+/* A link's pre-shared key file: 64 hex digits (white space ignored). 0, or
+ * GW_ECONFIG with why set. The same check runs in config_load() (so
+ * --check-config refuses what the daemon would) and at link start. */
+#define CONFIG_KEY_BYTES 32u
+int config_load_key(const char *path, uint8_t key[CONFIG_KEY_BYTES], char *why,
+    size_t whylen);
+
 /* The field tables, for documentation and the man page check. */
 extern const struct cfg_field config_gateway_fields[];
 extern const struct cfg_field config_policy_fields[];

@@ -510,7 +510,7 @@ arg_char_ok(enum arg_kind k, unsigned char ch)
 		return true;
 	if (ch == '-' || ch == '_' || ch == '.')
 		return true;
-	if (k != ARG_BAND && ch >= 'A' && ch <= 'Z')
+	if (ch >= 'A' && ch <= 'Z')
 		return true;
 	if (k == ARG_ID && ch == ':')
 		return true;

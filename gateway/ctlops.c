@@ -14,6 +14,7 @@
 #include "gateway/control.h"
 #include "gateway/dispatch.h"
 #include "gateway/planner.h"
+#include "gateway/policy.h"
 #include "gateway/status.h"
 #include "gateway/sweep.h"
 
@@ -350,6 +351,11 @@ on_listed(int status, const struct queue_work *w, size_t n, void *arg)
 		queue_id_hex(w[i].id, hex);
 		status_strlcpy(m->id, hex, sizeof(m->id));
 		status_strlcpy(m->rcpts, w[i].addr, sizeof(m->rcpts));
+		status_strlcpy(m->sender, w[i].sender ? w[i].sender : "",
+		    sizeof(m->sender));
+		status_strlcpy(m->last_error, w[i].last_error ?
+		    w[i].last_error : "", sizeof(m->last_error));
+		m->priority = w[i].priority;
 		m->nrcpts = 1;
 		switch (w[i].state) {
 		case QUEUE_R_DEFERRED:
@@ -396,6 +402,41 @@ on_withdrawn(int status, void *arg)
 	rc = queue_action(p);
 	if (rc != 0)
 		answer(p, rc, gw_strerror(rc));
+}
+
+static struct airlink *find_link(struct ctlops *c, const char *name);
+
+/* A requeue goes only to a target something serves: a configured link
+ * (link:NAME) or the target of a [route] line; else the answer says so
+ * and nothing changes. */
+static bool
+requeue_target_ok(struct ctlops *c, const char *route, struct pending *p)
+{
+	char msg[400];
+
+	if (strncmp(route, "link:", 5) == 0) {
+		if (find_link(c, route + 5) != NULL)
+			return true;
+		size_t o = (size_t)snprintf(msg, sizeof(msg), "no link named "
+		    "\"%.64s\" (configured:", route + 5);
+		for (size_t i = 0; i < *c->env.nlinks && o < sizeof(msg); i++)
+			o += (size_t)snprintf(msg + o, sizeof(msg) - o, " %s",
+			    airlink_name(c->env.links[i]));
+		if (*c->env.nlinks == 0 && o < sizeof(msg))
+			o += (size_t)snprintf(msg + o, sizeof(msg) - o,
+			    " none");
+		if (o < sizeof(msg))
+			snprintf(msg + o, sizeof(msg) - o, ")");
+		answer(p, GW_EINVAL, msg);
+		return false;
+	}
+	if (dispatch_serves(c->env.dispatch, route))
+		return true;
+	snprintf(msg, sizeof(msg), "route \"%.200s\" is not the target of "
+	    "any [route] line (give link:NAME or a configured smtp:, lmtp: "
+	    "or maildir: target)", route);
+	answer(p, GW_EINVAL, msg);
+	return false;
 }
 
 static struct airlink *
@@ -447,14 +488,22 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 		p->limit = act->limit ? act->limit : 100;
 		int band = -1;
 		if (act->band[0] != '\0') {
-			char *end;
-			long v = strtol(act->band, &end, 10);
-			if (*end != '\0' || v < 0 || v > 63) {
-				answer(p, GW_EINVAL, "band: a band number "
-						    "(0 = lowest)");
+			const struct policy *pol =
+			    dispatch_policy(c->env.dispatch);
+			band = pol ? policy_band_parse(pol, act->band) : -1;
+			if (band < 0) {
+				char msg[300];
+				size_t o = (size_t)snprintf(msg, sizeof(msg),
+				    "band: a band name or number (0 = lowest):");
+				for (int b = 0; pol && b <
+				    policy_band_count(pol) && o < sizeof(msg);
+				    b++)
+					o += (size_t)snprintf(msg + o,
+					    sizeof(msg) - o, " %d=%s", b,
+					    policy_band_name(pol, b));
+				answer(p, GW_EINVAL, msg);
 				return;
 			}
-			band = (int)v;
 		}
 		rc = queue_list(c->env.queue, NULL, band, QUEUE_LIST_WAITING,
 		    p->limit, on_listed, p);
@@ -486,6 +535,9 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 			answer(p, GW_EINVAL, "requeue needs a route");
 			return;
 		}
+		if (act->op == CONTROL_OP_REQUEUE &&
+		    !requeue_target_ok(c, act->route, p))
+			return;
 		for (size_t i = 0; i < *c->env.nlinks; i++)
 			if (airlink_withdraw(c->env.links[i], id, on_withdrawn,
 				p) == 0)

@@ -1045,6 +1045,19 @@ dispatch_route_for(const struct dispatch *d, const char *addr)
 	return t ? t->spec : NULL;
 }
 
+bool
+dispatch_serves(const struct dispatch *d, const char *spec)
+{
+	return strncmp(spec, "link:", 5) != 0 &&
+	    route_table_has_target(d->routes, spec);
+}
+
+const struct policy *
+dispatch_policy(const struct dispatch *d)
+{
+	return d->policy;
+}
+
 void
 dispatch_kick_route(struct dispatch *d, const char *spec)
 {

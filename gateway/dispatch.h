@@ -69,6 +69,11 @@ int dispatch_submit_update(struct dispatch *d, struct queue_envelope *env,
  * "link:hf1"), or NULL when no route covers it. Valid until the next
  * reconfigure. */
 const char *dispatch_route_for(const struct dispatch *d, const char *addr);
+/* Does a configured [route] line have this (non-link) target? A message
+ * requeued onto any other target would wait for a runner nobody starts. */
+bool dispatch_serves(const struct dispatch *d, const char *spec);
+/* The policy in force (band names for the operator's tool). */
+const struct policy *dispatch_policy(const struct dispatch *d);
 
 /* Wake whatever works route spec (a local runner or a link). */
 void dispatch_kick_route(struct dispatch *d, const char *spec);

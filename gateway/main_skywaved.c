@@ -109,7 +109,7 @@ main(int argc, char **argv)
 	const char *check = NULL;
 	bool verbose = false;
 	struct config *cfg;
-	char err[700];
+	char err[4096];
 	int ch, rc;
 
 	gw_log_set_ident("skywaved");

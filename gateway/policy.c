@@ -36,6 +36,12 @@ struct policy {
 };
 
 static const int levels_stanag[] = { -4, -2, 0, 2, 4, 6 };
+static const char *const names_stanag[] = { "deferred", "routine",
+	"priority", "immediate", "flash", "override" };
+static const char *const names_mixer[] = { "non-urgent", "normal",
+	"urgent" };
+static const char *const names_nsep[] = { "nsep-2", "nsep0", "nsep2",
+	"nsep4", "nsep6" };
 static const int levels_mixer[] = { -4, 0, 4 };
 static const int levels_nsep[] = { -2, 0, 2, 4, 6 };
 
@@ -43,12 +49,14 @@ static const struct {
 	const char *name;
 	const int *levels;
 	size_t n;
+	const char *const *band_names;
 } prio_policies[] = {
 	[POLICY_PRIO_STANAG4406] = { "STANAG4406", levels_stanag,
-	    GW_ARRAY_LEN(levels_stanag) },
+	    GW_ARRAY_LEN(levels_stanag), names_stanag },
 	[POLICY_PRIO_MIXER] = { "MIXER", levels_mixer,
-	    GW_ARRAY_LEN(levels_mixer) },
-	[POLICY_PRIO_NSEP] = { "NSEP", levels_nsep, GW_ARRAY_LEN(levels_nsep) },
+	    GW_ARRAY_LEN(levels_mixer), names_mixer },
+	[POLICY_PRIO_NSEP] = { "NSEP", levels_nsep, GW_ARRAY_LEN(levels_nsep),
+	    names_nsep },
 };
 
 void
@@ -109,6 +117,35 @@ policy_prio_round(enum policy_prio p, int priority)
 	const int *lv = policy_prio_levels(p, &n);
 
 	return lv[policy_prio_band(p, priority)];
+}
+
+int
+policy_band_count(const struct policy *p)
+{
+	return (int)prio_policies[p->prio].n;
+}
+
+const char *
+policy_band_name(const struct policy *p, int band)
+{
+	if (band < 0 || band >= policy_band_count(p))
+		return "?";
+	return prio_policies[p->prio].band_names[band];
+}
+
+int
+policy_band_parse(const struct policy *p, const char *s)
+{
+	char *end;
+	long v;
+
+	for (int b = 0; b < policy_band_count(p); b++)
+		if (strcasecmp(s, prio_policies[p->prio].band_names[b]) == 0)
+			return b;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || v < 0 || v >= policy_band_count(p))
+		return -1;
+	return (int)v;
 }
 
 /* ---- the priority draft's alias ------------------------------------------ */

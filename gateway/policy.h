@@ -124,6 +124,13 @@ int policy_prio_band(enum policy_prio p, int priority);
 /* Accessors of a built policy. */
 enum policy_prio policy_prio_policy(const struct policy *p);
 int policy_band(const struct policy *p, int priority);
+/* Band names of the policy, lowest first: STANAG4406 deferred, routine,
+ * priority, immediate, flash, override; MIXER non-urgent, normal, urgent;
+ * NSEP nsep-2, nsep0, nsep2, nsep4, nsep6. policy_band_parse() takes a
+ * name (any case) or a band number and returns the band, or -1. */
+const char *policy_band_name(const struct policy *p, int band);
+int policy_band_count(const struct policy *p);
+int policy_band_parse(const struct policy *p, const char *s);
 int policy_min_priority(const struct policy *p);
 int policy_max_received(const struct policy *p);
 /* Size limit for a priority, 0 = none. */

@@ -349,3 +349,12 @@ route_is_loop(const uint8_t *msg, size_t len, int64_t max_received)
 	return max_received > 0 &&
 	    (int64_t)route_count_received(msg, len) >= max_received;
 }
+
+bool
+route_table_has_target(const struct route_table *t, const char *spec)
+{
+	for (size_t i = 0; t != NULL && i < t->n; i++)
+		if (strcmp(t->e[i].target.spec, spec) == 0)
+			return true;
+	return false;
+}

@@ -76,6 +76,8 @@ void route_table_free(struct route_table *t);
  * empty domain and matches only "*". NULL when no route matches. */
 const struct route_target *route_lookup(const struct route_table *t,
     const char *addr);
+/* Is spec (as configured, e.g. "smtp:h:25") the target of some line? */
+bool route_table_has_target(const struct route_table *t, const char *spec);
 /* Which configured pattern matched (for logs and tests); NULL if none. */
 const char *route_lookup_pattern(const struct route_table *t,
     const char *addr);

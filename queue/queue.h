@@ -183,6 +183,10 @@ struct queue_work {
 	const char *addr;
 	const char *route;          /* queue_list only (else NULL) */
 	int64_t next_attempt;       /* queue_list only: deferred until */
+	/* queue_list of waiting states only (else NULL / 0): */
+	const char *sender;         /* the message's reverse path */
+	int priority;               /* its MT-PRIORITY value */
+	const char *last_error;     /* the recipient's last error, or NULL */
 };
 typedef void (*queue_select_cb)(int status, const struct queue_work *w,
     size_t n, void *arg);

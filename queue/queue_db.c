@@ -275,7 +275,8 @@ static const char *const migrations[] = {
 			" AND m.complete = 1 ORDER BY r.mid, r.rid LIMIT ?1") \
 	XX(LIST, "SELECT r.rid, m.id, r.band, r.deadline, r.size,"           \
 		 " m.arrival, r.state, r.attempts, r.addr, r.route,"          \
-		 " r.next_attempt FROM rcpt r JOIN message m"                 \
+		 " r.next_attempt, m.reverse_path, m.priority, r.last_error"  \
+		 " FROM rcpt r JOIN message m"                                \
 		 " ON m.mid = r.mid WHERE ((1 << r.state) & ?4) <> 0"          \
 		 " AND m.complete = 1"                                        \
 		 " AND (?2 IS NULL OR r.route = ?2)"                          \
@@ -1025,6 +1026,8 @@ queue__work_free(struct queue_work *w, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		free_const(w[i].addr);
 		free_const(w[i].route);
+		free_const(w[i].sender);
+		free_const(w[i].last_error);
 	}
 	free(w);
 }
@@ -1077,6 +1080,11 @@ queue__db_list(struct queue__db *d, const char *route, int band,
 		work_from_row(s, x);
 		x->route = col_strdup(s, 9);
 		x->next_attempt = sqlite3_column_int64(s, 10);
+		if (!failed) {
+			x->sender = col_strdup(s, 11);
+			x->priority = sqlite3_column_int(s, 12);
+			x->last_error = col_strdup(s, 13);
+		}
 	}
 	sqlite3_reset(s);
 	if (rc < 0) {

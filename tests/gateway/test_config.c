@@ -82,8 +82,9 @@ test_full_file(void **state)
 	    "profile = hf-2400-hd\n"
 	    "peer = hq\n"
 	    "[link los]\n"
-	    "driver = sim\n"
-	    "profile = los-9600\n"
+	    "driver = tcp\n"
+	    "device = 127.0.0.1:7000\n"
+	    "profile = los-19200\n"
 	    "pack = no\n"
 	    "[route]\n"
 	    "hq.example = link:hf1\n"
@@ -112,14 +113,14 @@ test_full_file(void **state)
 	assert_string_equal(cfg->links[0].device, "/dev/pts/7");
 	assert_true(cfg->links[0].enabled);
 	assert_int_equal(cfg->links[0].line, 18);
-	assert_int_equal(cfg->links[1].driver, CONFIG_DRV_SIM);
+	assert_int_equal(cfg->links[1].driver, CONFIG_DRV_TCP);
 	assert_true(cfg->links[0].pack);
 	assert_false(cfg->links[1].pack);
 	assert_int_equal(cfg->nroutes, 4);
 	assert_string_equal(cfg->routes[1].pattern, "*.mil.example");
 	assert_string_equal(cfg->routes[3].target,
 	    "smtp:127.0.0.1:25,127.0.0.1:2525");
-	assert_int_equal(cfg->routes[3].line, 30);
+	assert_int_equal(cfg->routes[3].line, 31);
 	char p[600];
 	config_queue_path(cfg, p, sizeof(p));
 	assert_string_equal(p, "/var/lib/skywave/queue.db");
@@ -189,7 +190,7 @@ test_file_errors(void **state)
 {
 	(void)state;
 	struct config *cfg = NULL;
-	char err[700];
+	char err[4096];
 	assert_int_equal(config_load("/nonexistent/skywave.conf", &cfg, err,
 			     sizeof(err)),
 	    GW_ENOENT);
@@ -207,14 +208,53 @@ test_file_errors(void **state)
 	/* the shipped example configurations must load */
 	const char *examples[] = { "docs/examples/field-unit.conf",
 		"docs/examples/hq-behind-postfix.conf" };
+	/* their key_file lives in /etc/skywave on a box: a key of the right
+	 * form stands in for it (config_load reads it, as the daemon does) */
+	char key[600];
+	snprintf(key, sizeof(key), "%s/link.key", dir);
+	assert_int_equal(tu_write_file(key, "00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddeeff\n"), 0);
 	for (size_t i = 0; i < 2; i++) {
 		char *ex = tu_src_path(examples[i]);
-		if (config_load(ex, &cfg, err, sizeof(err)) != 0)
-			fail_msg("%s", err);
+		char text[16384], out[17000], *k;
+		FILE *f = fopen(ex, "r");
+		assert_non_null(f);
+		size_t n = fread(text, 1, sizeof(text) - 1, f);
+		fclose(f);
+		text[n] = '\0';
+		k = strstr(text, "key_file = ");
+		assert_non_null(k);
+		*k = '\0';
+		snprintf(out, sizeof(out), "%skey_file = %s%s", text, key,
+		    strchr(k + 1, '\n'));
+		snprintf(path, sizeof(path), "%s/example%zu.conf", dir, i);
+		assert_int_equal(tu_write_file(path, out), 0);
+		if (config_load(path, &cfg, err, sizeof(err)) != 0)
+			fail_msg("%s: %s", examples[i], err);
 		assert_true(cfg->nlinks >= 1);
 		assert_true(cfg->nroutes >= 2);
 		config_free(cfg);
 		free(ex);
+	}
+	/* what the daemon refuses at start, the check refuses too, and all
+	 * of it, in line order */
+	assert_int_equal(tu_write_file(path, "[gateway]\nbogus = 1\n"
+	    "[link hf]\ndriver = pty\ndevice = /dev/null\n"
+	    "profile = no-such-profile\npeer = p.test\n"
+	    "key_file = /nonexistent/key\n"
+	    "[route]\na.test = lmtp:h:notaport\nb.test = link:nolink\n"),
+	    0);
+	assert_int_equal(config_load(path, &cfg, err, sizeof(err)), GW_ECONFIG);
+	const char *order[] = { ":2: unknown key", ":6: [link hf]: profile",
+		":8: [link hf]: cannot open key_file", ":10: route a.test",
+		":11: route b.test: no [link nolink]" };
+	const char *at = err;
+	for (size_t i = 0; i < 5; i++) {
+		const char *hit = strstr(at, order[i]);
+		if (hit == NULL)
+			fail_msg("missing or out of order: %s in\n%s", order[i],
+			    err);
+		at = hit;
 	}
 	tu_rmtree(dir);
 	free(dir);

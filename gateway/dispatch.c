@@ -21,6 +21,16 @@
  * once stored. A recipient the queue added by a redirect (parent_rid set)
  * is delivered on its own, with the trace header its primary recorded.
  *
+ * Alternate recipients: a permanent failure (5xx at RCPT or after DATA, a
+ * local 5.x.x) of a recipient that has an ARCPT is not stored here: the
+ * recipient stays in flight and the failure goes to the planner as
+ * SCHED_OUT_PERMFAIL with the hop's reply, whose rule 2 redirects it
+ * (REDIRECTED + the alternate + the DSN, one transaction). Temporary
+ * failures are stored DEFERRED and reported (rules 3-6 may redirect
+ * later). An attempt whose outcomes all say the next hop could not be
+ * reached marks the route down for the rules, one that got a reply marks
+ * it up.
+ *
  * Conversion (maildir and lmtp routes only): MARKING --CONPERM/DRUCOF and
  * the caps table knows the recipients--> CONVERTING (conv_run on the
  * thread pool, convert.h; the content buffer belongs to the job until its
@@ -318,8 +328,6 @@ send_dsn(struct runner *r, const struct deliver_outcome *o,
 
 /* ---- one attempt ------------------------------------------------------ */
 
-/* Tell the planner what the stored outcomes were. A permanent failure was
- * handled here in full (FAILED, DSN), so the planner forgets the job. */
 /* Tell the planner what the stored outcomes were, and hand it the
  * permanent failures it must decide (r->hand). A permanent failure stored
  * here (FAILED, with its DSN) only closes the recipient's record

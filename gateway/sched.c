@@ -1011,6 +1011,20 @@ sched_commit_abort(struct sched *s, struct sched_job *job, int64_t now)
 	set_event(s, job, now);
 }
 
+/* A reported outcome resolved rc: d says whether that was the job's last
+ * (then the job is freed). */
+static void
+resolve_reported(struct sched *s, struct sched_job *job,
+    struct sched_rcpt *rc, struct sched_decision *d)
+{
+	if (rcpt_resolve(job, rc)) {
+		d->job_gone = true;
+		job_free(s, job);
+	} else {
+		job_retrack(s, job);
+	}
+}
+
 int
 sched_report(struct sched *s, struct sched_job *job, uint32_t rcpt_idx,
     enum sched_outcome outcome, const char *status, unsigned hop_flags,
@@ -1054,12 +1068,7 @@ sched_report(struct sched *s, struct sched_job *job, uint32_t rcpt_idx,
 			    dsn_owed(job->null_sender, rc->notify,
 			    DSN_RELAYED, why);
 		}
-		if (rcpt_resolve(job, rc)) {
-			d->job_gone = true;
-			job_free(s, job);
-		} else {
-			job_retrack(s, job);
-		}
+		resolve_reported(s, job, rc, d);
 		return 0;
 	case SCHED_OUT_TEMPFAIL:
 		rc->reply_class = 4;
@@ -1081,12 +1090,7 @@ sched_report(struct sched *s, struct sched_job *job, uint32_t rcpt_idx,
 		d = emit(out, job, rc, SCHED_ACT_CLOSED, SCHED_CAUSE_PERMFAIL,
 		    now);
 		copy_status(d->status, status, "5.0.0");
-		if (rcpt_resolve(job, rc)) {
-			d->job_gone = true;
-			job_free(s, job);
-		} else {
-			job_retrack(s, job);
-		}
+		resolve_reported(s, job, rc, d);
 		return 0;
 	}
 	job_eval(s, job, now, out);

@@ -205,8 +205,6 @@ class Blackhole:
 
 
 def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A free port on loopback (nobody listens on it)."""
+    from gwharness import free_port
+    return free_port()

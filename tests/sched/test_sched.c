@@ -622,6 +622,38 @@ test_redirect_on_5xx_and_4xx(void **state)
 	sim_fini(&m);
 }
 
+/* SCHED_OUT_FAILED: the owner failed a recipient itself (no alternate
+ * duty here); it is closed without a decision to carry out, and the job
+ * goes once its last recipient is resolved. */
+static void
+test_failed_by_owner(void **state)
+{
+	(void)state;
+	struct sched_cfg cfg;
+	const struct sched_decision *d;
+	struct sched_job *j;
+	struct sim m;
+
+	sched_cfg_default(&cfg);
+	sim_init(&m, &cfg);
+	j = add(&m, 7, 0, &(struct job_opts){ .band = 2, .nrcpts = 2 });
+	tick(&m);
+	assert_int_equal(sched_report(m.s, j, 1, SCHED_OUT_FAILED, "5.1.1", 0,
+	    now_of(&m), &m.out), 0);
+	assert_int_equal(m.out.n, 1);
+	d = &m.out.v[0];
+	assert_int_equal(d->act, SCHED_ACT_CLOSED);
+	assert_false(d->dsn);
+	assert_false(d->job_gone);
+	assert_int_equal(sched_report(m.s, j, 1, SCHED_OUT_FAILED, "5.1.1", 0,
+	    now_of(&m), &m.out), GW_ENOENT);
+	assert_int_equal(sched_report(m.s, j, 0, SCHED_OUT_DELIVERED, NULL, 0,
+	    now_of(&m), &m.out), 0);
+	assert_true(m.out.v[1].job_gone);
+	assert_int_equal(sched_count(m.s), 0);
+	sim_fini(&m);
+}
+
 static void
 test_redirect_route_down(void **state)
 {
@@ -1279,6 +1311,7 @@ main(void)
 		cmocka_unit_test(test_predicted_redirect),
 		cmocka_unit_test(test_reactive_redirect_at_aby),
 		cmocka_unit_test(test_redirect_on_5xx_and_4xx),
+		cmocka_unit_test(test_failed_by_owner),
 		cmocka_unit_test(test_redirect_route_down),
 		cmocka_unit_test(test_mode_n_delayed_then_delivered),
 		cmocka_unit_test(test_trace_and_null_sender),

@@ -11,7 +11,10 @@
  * by skywave's byte-stream framing as over a raw serial modem:
  *   skywave  both gateways in process (xfer_sim), all messages submitted at
  *            t=0 to A; channel time from the first byte on air to the last
- *            commit at B; every byte on air; direction changes.
+ *            commit at B; every byte on air; direction changes. Both
+ *            gateways offer zstd (as skywave does); skywave-deflate is the
+ *            same run with a peer that does not (deflate, header
+ *            dictionary), skywave-nodict deflate without a dictionary.
  *   smtp     SMTP with PIPELINING over the link: exact dialogue bytes and 9
  *            direction changes per message.
  *   b2f      each message raw-deflated on its own (-9) plus 250 bytes of
@@ -182,15 +185,20 @@ all_done(struct xsim *s, void *arg)
 	return xsim_all_done(s, XSIM_A);
 }
 
+/* Codec figures of the last zstd run: heap bytes of both directions'
+ * contexts at the end of the batch, and A's stream bytes. */
+static size_t g_codec_bytes;
+
 static struct fig
 run_skywave(const struct msg *m, size_t n, double *wall_s, uint16_t dict,
-    size_t seg_bytes)
+    size_t seg_bytes, bool zstd)
 {
 	struct xsim_config c = {
 		.seed = 1,
 		.dict_id = dict,
 		.seg_bytes = seg_bytes,
 		.quiet = true,
+		.zstd = zstd,
 	};
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -223,6 +231,8 @@ run_skywave(const struct msg *m, size_t n, double *wall_s, uint16_t dict,
 		if (d && d->commit_ms > last)
 			last = d->commit_ms;
 	}
+	if (zstd)
+		g_codec_bytes = xfer_codec_bytes(xsim_xfer(s, XSIM_A));
 	struct fig f = {
 		.channel_s = (double)(last - xsim_first_air_ms(s)) / 1000.0,
 		.air_bytes = xsim_chan(s)->air_bytes,
@@ -337,6 +347,92 @@ run_limit(const struct msg *m, size_t n)
 	struct fig r = { .air_bytes = sz, .turns = 0 };
 	r.channel_s = (double)sz / BYTES_PER_S;
 	return r;
+}
+
+/* Speed of the transfer layer with zstd, CPU only: the batch from one
+ * xfer to another back to back (records, zstd level and window as on the
+ * air, SHA-256, decompression): raw message bytes per second of wall
+ * time. */
+static long
+cs_read(void *a, const uint8_t *id, uint64_t off, uint8_t *p, size_t len)
+{
+	const struct msg *m = a;
+	size_t i;
+	memcpy(&i, id, sizeof(i));
+	const struct buf *b = &m[i].data;
+	if (off > b->len)
+		return -1;
+	if (len > b->len - off)
+		len = (size_t)(b->len - off);
+	memcpy(p, b->data + off, len);
+	return (long)len;
+}
+static void
+cs_rel(void *a, const uint8_t *id, bool d)
+{
+	(void)a, (void)id, (void)d;
+}
+static bool
+cs_com(void *a, const uint8_t *id)
+{
+	(void)a, (void)id;
+	return false;
+}
+static void
+cs_part(void *a, const struct xfer_env *e, uint64_t o, const uint8_t *p,
+    size_t l)
+{
+	(void)a, (void)e, (void)o, (void)p, (void)l;
+}
+static struct xfer *cs_rx;
+static void
+cs_commit(void *a, const struct xfer_env *e, const uint8_t *c, size_t l)
+{
+	(void)a, (void)c, (void)l;
+	xfer_commit_done(cs_rx, e->id, 0);
+}
+
+static double
+codec_speed(const struct msg *m, size_t n)
+{
+	struct xfer_store st = { cs_read, cs_rel, cs_com, cs_part, cs_commit,
+		(void *)(uintptr_t)m };
+	struct xfer_config xc = { .name = "speed" };
+	struct xfer *a = xfer_new(&xc, &st), *b = xfer_new(&xc, &st);
+	uint8_t p[4096];
+	size_t k;
+	uint64_t raw = 0;
+	struct timespec t0, t1;
+	cs_rx = b;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	xfer_link_up(a, XFER_CODEC_ZSTD, 0);
+	xfer_link_up(b, XFER_CODEC_ZSTD, 0);
+	for (size_t i = 0; i < n; i++) {
+		struct xfer_env e;
+		xfer_env_init(&e);
+		memcpy(e.id, &i, sizeof(i));
+		e.from = xstrdup(m[i].from);
+		e.size = m[i].data.len;
+		xfer_sha256(e.sha256, m[i].data.data, m[i].data.len);
+		xfer_env_add_rcpt(&e, m[i].to, 0, NULL, NULL);
+		xfer_out_add(a, &e);
+		xfer_env_fini(&e);
+		raw += m[i].data.len;
+	}
+	while ((k = xfer_pull(b, p, sizeof(p))) > 0)
+		xfer_deliver(a, p, k);
+	while ((k = xfer_pull(a, p, sizeof(p))) > 0)
+		xfer_deliver(b, p, k);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (xfer_get_stats(b)->committed != n)
+		fprintf(stderr, "bench_airtime: speed run committed %llu of "
+		    "%zu\n", (unsigned long long)xfer_get_stats(b)->committed,
+		    n);
+	xfer_free(a);
+	xfer_free(b);
+	double s = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	return (double)raw / s;
 }
 
 static void
@@ -474,8 +570,8 @@ main_packing(int argc, char **argv)
 		rawp += p[i].data.len;
 	}
 	double wall, wallp;
-	struct fig st = run_skywave(m, n, &wall, AIR_DICT_HEADERS, 0);
-	struct fig pk = run_skywave(p, n, &wallp, AIR_DICT_HEADERS, 0);
+	struct fig st = run_skywave(m, n, &wall, AIR_DICT_HEADERS, 0, true);
+	struct fig pk = run_skywave(p, n, &wallp, AIR_DICT_HEADERS, 0, true);
 	fig_add_bytes(&pk, extra);
 	printf("lossless re-encoding on the air: %s, the first %zu messages "
 	    "that pack (of %zu), hf-2400-hd\n", argv[2], n, nall);
@@ -540,14 +636,18 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		raw += m[i].data.len;
 
-	double wall, wall_nd, wall_pk;
-	struct fig sw = run_skywave(m, n, &wall, AIR_DICT_HEADERS, seg);
-	struct fig nd = run_skywave(m, n, &wall_nd, AIR_DICT_NONE, seg);
+	double wall, wall_df, wall_nd, wall_pk;
+	struct fig sw = run_skywave(m, n, &wall, AIR_DICT_HEADERS, seg, true);
+	size_t codec_bytes = g_codec_bytes;
+	struct fig df = run_skywave(m, n, &wall_df, AIR_DICT_HEADERS, seg,
+	    false);
+	struct fig nd = run_skywave(m, n, &wall_nd, AIR_DICT_NONE, seg, false);
 	size_t npk;
 	uint64_t extra;
 	conv_init();
 	struct msg *pm = pack_batch(m, n, &npk, &extra);
-	struct fig pk = run_skywave(pm, n, &wall_pk, AIR_DICT_HEADERS, seg);
+	struct fig pk = run_skywave(pm, n, &wall_pk, AIR_DICT_HEADERS, seg,
+	    true);
 	fig_add_bytes(&pk, extra);
 	free_batch(pm, n);
 	conv_shutdown();
@@ -558,18 +658,25 @@ main(int argc, char **argv)
 	    argv[2], n, (unsigned long long)raw);
 	printf("%-18s %10s %10s %6s %9s\n", "method", "channel_s", "air_bytes",
 	    "turns", "ratio");
-	const struct fig *all[] = { &sw, &nd, &pk, &sm, &bf, &lim };
-	const char *names[] = { "skywave", "skywave-nodict", "skywave-packed",
-		"smtp", "b2f", "limit" };
-	for (int i = 0; i < 6; i++)
+	const struct fig *all[] = { &sw, &df, &nd, &pk, &sm, &bf, &lim };
+	const char *names[] = { "skywave", "skywave-deflate", "skywave-nodict",
+		"skywave-packed", "smtp", "b2f", "limit" };
+	for (int i = 0; i < 7; i++)
 		printf("%-18s %10.1f %10llu %6llu %8.3fx\n", names[i],
 		    all[i]->channel_s, (unsigned long long)all[i]->air_bytes,
 		    (unsigned long long)all[i]->turns,
 		    all[i]->channel_s / sw.channel_s);
 	printf("skywave/smtp %.3f (goal <= 0.12), skywave/b2f %.3f (goal <= "
-	    "0.40), skywave/limit %.2f (goal <= 1.6); wall %.2f s\n",
+	    "0.30), skywave/limit %.2f (goal <= 1.30); deflate peer: "
+	    "b2f %.3f, limit %.2f; wall %.2f s\n",
 	    sw.channel_s / sm.channel_s, sw.channel_s / bf.channel_s,
-	    sw.channel_s / lim.channel_s, wall);
+	    sw.channel_s / lim.channel_s, df.channel_s / bf.channel_s,
+	    df.channel_s / lim.channel_s, wall);
+	double cspeed = codec_speed(m, n);
+	printf("zstd codec: %.2f MB/s through compress+decompress+records on "
+	    "this machine (%.0fx the 19200 bit/s line rate of los-19200); "
+	    "contexts of one link session, both directions: %.2f MB\n",
+	    cspeed / 1e6, cspeed / 2400.0, (double)codec_bytes / 1e6);
 	printf("skywave-packed: %zu of %zu messages packed; airtime %.1f%% "
 	    "less than skywave\n", npk, n, 100.0 * (1.0 - pk.channel_s /
 	    sw.channel_s));
@@ -585,7 +692,10 @@ main(int argc, char **argv)
 		    "\"raw_bytes\": %llu, ", argv[2], n,
 		    (unsigned long long)raw);
 		json_fig(f, "skywave", &sw, false);
+		json_fig(f, "skywave_deflate", &df, false);
 		json_fig(f, "skywave_nodict", &nd, false);
+		fprintf(f, "\"zstd_bytes_per_s\": %.0f, \"codec_heap_bytes\": "
+		    "%zu, ", cspeed, codec_bytes);
 		json_fig(f, "skywave_packed", &pk, false);
 		json_fig(f, "smtp", &sm, false);
 		json_fig(f, "b2f", &bf, false);

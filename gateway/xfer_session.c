@@ -23,14 +23,22 @@
  *   committed (store) and present here except during COMMITTING.
  *
  * Stream per direction and link session: records (xfer_wire.h) compressed
- * by one raw-deflate stream with the negotiated preset dictionary. A
+ * by one stream of the negotiated codec: a zstd frame primed with the zstd
+ * dictionary, or raw deflate with the negotiated preset dictionary. A
  * "round" is what pull produces at once: pending control records, then
  * segments chosen one by one by the scheduler until about seg_bytes of
  * compressed output (seg_ms of airtime; the plaintext bound is seg_bytes
- * times the compression ratio measured so far), then a sync flush, so the
- * receiver can decode everything it got and a higher-priority message
- * waits at most about one round. Rounds of incompressible content run at
- * level 0 (stored blocks).
+ * times the compression ratio measured so far), then a flush (zstd: end of
+ * block; deflate: sync flush), so the receiver can decode everything it got
+ * and a higher-priority message waits at most about one round. With
+ * deflate, rounds of incompressible content run at level 0 (stored
+ * blocks); zstd stores such blocks raw by itself.
+ *
+ *   codec per session: link_up(codec) -> streams_start: NONE | DEFLATE
+ *   (z_stream pair) | ZSTD (ZSTD_CCtx + ZSTD_DCtx, windowLogMax capped);
+ *   link_down -> streams_end frees them. A zstd frame that ends inside a
+ *   session, a window over XFER_ZSTD_WLOG_MAX, or a corrupt block is a
+ *   stream error.
  *
  * Capability publication, per session:
  *
@@ -50,12 +58,18 @@
 #include "common/xmalloc.h"
 #include "gateway/air_dict.h"
 #include "gateway/mime_reencode.h"
+#include "link-drivers/link_session.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+/* refPrefix_advanced (a full dictionary as the frame's prefix) is in
+ * zstd's advanced API; Debian's libzstd exports it. */
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
+#include <zstd_errors.h>
 
 enum xout_state { XO_QUEUED, XO_SENDING, XO_SENT };
 enum xin_state { XI_RECV, XI_COMMITTING };
@@ -100,8 +114,11 @@ struct xfer {
 	/* Session. */
 	bool up, compress, peer_have_end;
 	uint16_t dict_id;
+	int codec;            /* enum xfer_codec of this session */
 	z_stream def, inf;
 	bool def_ok, inf_ok;
+	ZSTD_CCtx *zc;        /* zstd: this session's outbound frame */
+	ZSTD_DCtx *zd;        /* zstd: the peer's frame */
 	int cur_level;
 	uint64_t next_handle;
 
@@ -165,6 +182,8 @@ xfer_new(const struct xfer_config *cfg, const struct xfer_store *store)
 		x->cfg.seg_bytes = 128;
 	if (!x->cfg.level)
 		x->cfg.level = 9;
+	if (x->cfg.zstd_level <= 0 || x->cfg.zstd_level > ZSTD_maxCLevel())
+		x->cfg.zstd_level = XFER_ZSTD_LEVEL;
 	return x;
 }
 
@@ -186,6 +205,18 @@ streams_end(struct xfer *x)
 	if (x->inf_ok)
 		inflateEnd(&x->inf);
 	x->def_ok = x->inf_ok = false;
+	ZSTD_freeCCtx(x->zc);
+	ZSTD_freeDCtx(x->zd);
+	x->zc = NULL;
+	x->zd = NULL;
+}
+
+enum xfer_codec
+xfer_codec_of(uint32_t f)
+{
+	if (f & LINK_FEAT_ZSTD)
+		return XFER_CODEC_ZSTD;
+	return (f & LINK_FEAT_DEFLATE) ? XFER_CODEC_DEFLATE : XFER_CODEC_NONE;
 }
 
 void
@@ -250,6 +281,17 @@ xfer_check_state(const struct xfer *x)
 	    (x->local_caps.len == 0)) ||
 	    GW_FAILS_ASSERT(x->up || !x->peer_caps_known))
 		return GW_EINTERNAL;
+	return 0;
+}
+
+size_t
+xfer_codec_bytes(const struct xfer *x)
+{
+	if (x->codec == XFER_CODEC_ZSTD)
+		return ZSTD_sizeof_CCtx(x->zc) + ZSTD_sizeof_DCtx(x->zd);
+	if (x->codec == XFER_CODEC_DEFLATE) /* zconf.h: windowBits 15, memLevel 9 */
+		return ((size_t)1 << 17) + ((size_t)1 << 18) +
+		    ((size_t)1 << 15) + 7 * 1024;
 	return 0;
 }
 
@@ -383,12 +425,48 @@ set_dict(struct xfer *x, bool deflate_side)
 		GW_REQUIRE(inflateSetDictionary(&x->inf, d, (uInt)len) == Z_OK);
 }
 
+/* zstd: one frame per direction and session, primed with the zstd
+ * dictionary as a prefix (a prefix serves exactly one frame, which is all a
+ * session has, and costs no second copy of the match tables). */
+static void
+zstd_start(struct xfer *x)
+{
+	size_t dl;
+	const uint8_t *d = air_dict_get(AIR_DICT_ZSTD, &dl);
+	x->zc = ZSTD_createCCtx();
+	x->zd = ZSTD_createDCtx();
+	GW_REQUIRE(x->zc && x->zd && d);
+	ZSTD_CCtx *c = x->zc;
+	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(c,
+	    ZSTD_c_compressionLevel, x->cfg.zstd_level)));
+	/* The level's own tables are sized for unknown (large) inputs; the
+	 * window of a batch and tables that fit a small box instead. */
+	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog,
+	    XFER_ZSTD_WLOG)));
+	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_chainLog,
+	    XFER_ZSTD_WLOG - 2)));
+	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_hashLog,
+	    XFER_ZSTD_WLOG - 3)));
+	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(c,
+	    ZSTD_c_checksumFlag, 0)));
+	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_refPrefix_advanced(c, d, dl,
+	    ZSTD_dct_fullDict)));
+	GW_REQUIRE(!ZSTD_isError(ZSTD_DCtx_setParameter(x->zd,
+	    ZSTD_d_windowLogMax, XFER_ZSTD_WLOG_MAX)));
+	GW_REQUIRE(!ZSTD_isError(ZSTD_DCtx_refPrefix_advanced(x->zd, d, dl,
+	    ZSTD_dct_fullDict)));
+}
+
 static void
 streams_start(struct xfer *x)
 {
 	streams_end(x);
 	if (!x->compress)
 		return;
+	if (x->codec == XFER_CODEC_ZSTD) {
+		zstd_start(x);
+		return;
+	}
 	memset(&x->def, 0, sizeof(x->def));
 	memset(&x->inf, 0, sizeof(x->inf));
 	GW_REQUIRE(deflateInit2(&x->def, x->cfg.level, Z_DEFLATED, -15, 9,
@@ -401,12 +479,14 @@ streams_start(struct xfer *x)
 }
 
 void
-xfer_link_up(struct xfer *x, bool compress, uint16_t dict_id)
+xfer_link_up(struct xfer *x, int codec, uint16_t dict_id)
 {
 	x->up = true;
 	x->err = 0;
-	x->compress = compress;
-	x->dict_id = compress ? dict_id : 0;
+	x->codec = codec == XFER_CODEC_ZSTD ? XFER_CODEC_ZSTD :
+	    codec ? XFER_CODEC_DEFLATE : XFER_CODEC_NONE;
+	x->compress = x->codec != XFER_CODEC_NONE;
+	x->dict_id = x->codec == XFER_CODEC_DEFLATE ? dict_id : 0;
 	x->peer_have_end = false;
 	x->next_handle = 1;
 	streams_start(x);
@@ -562,6 +642,8 @@ pick_next(struct xfer *x)
 static int
 is_incompressible(struct xfer *x, struct xout *o)
 {
+	if (x->codec == XFER_CODEC_ZSTD)
+		return 0; /* zstd stores incompressible blocks raw itself */
 	if (o->incompressible >= 0)
 		return o->incompressible;
 	uint8_t sample[4096];
@@ -581,8 +663,27 @@ is_incompressible(struct xfer *x, struct xout *o)
 	return o->incompressible;
 }
 
+static void
+zstd_feed(struct xfer *x, const uint8_t *p, size_t n, ZSTD_EndDirective op)
+{
+	ZSTD_inBuffer in = { p, n, 0 };
+	for (;;) {
+		buf_reserve(&x->out, ZSTD_CStreamOutSize());
+		ZSTD_outBuffer ob = { x->out.data + x->out.len,
+			x->out.cap - x->out.len, 0 };
+		size_t left = ZSTD_compressStream2(x->zc, &ob, &in, op);
+		GW_REQUIRE(!ZSTD_isError(left));
+		x->out.len += ob.pos;
+		x->out.data[x->out.len] = '\0';
+		x->stats.comp_out += ob.pos;
+		if (op == ZSTD_e_continue ? in.pos == in.size : left == 0)
+			break;
+	}
+}
+
 /* Feed plaintext into the stream (or straight out when not
- * compressing). */
+ * compressing). flush: zlib's Z_NO_FLUSH, Z_BLOCK or Z_SYNC_FLUSH; with
+ * zstd anything but Z_NO_FLUSH ends the block. */
 static void
 def_feed(struct xfer *x, const uint8_t *p, size_t n, int flush)
 {
@@ -590,6 +691,11 @@ def_feed(struct xfer *x, const uint8_t *p, size_t n, int flush)
 	if (!x->compress) {
 		buf_append(&x->out, p, n);
 		x->stats.comp_out += n;
+		return;
+	}
+	if (x->codec == XFER_CODEC_ZSTD) {
+		zstd_feed(x, p, n, flush == Z_NO_FLUSH ? ZSTD_e_continue :
+		    ZSTD_e_flush);
 		return;
 	}
 	x->def.next_in = (Bytef *)(uintptr_t)p;
@@ -611,7 +717,7 @@ def_feed(struct xfer *x, const uint8_t *p, size_t n, int flush)
 static void
 set_level(struct xfer *x, int level)
 {
-	if (!x->compress || level == x->cur_level)
+	if (x->codec != XFER_CODEC_DEFLATE || level == x->cur_level)
 		return;
 	/* At a round boundary no input is pending, so deflateParams only
 	 * ends the current block. */
@@ -761,7 +867,8 @@ produce_round(struct xfer *x)
 	}
 	if (any && x->compress) {
 		/* A stored round ends byte-aligned already: Z_BLOCK makes
-		 * it all decodable without the empty block of a sync flush. */
+		 * it all decodable without the empty block of a sync flush.
+		 * (zstd: both end the block.) */
 		def_feed(x, NULL, 0, round_level == 0 ? Z_BLOCK :
 		    Z_SYNC_FLUSH);
 		if (round_level > 0) {
@@ -1213,6 +1320,48 @@ parse_records(struct xfer *x)
 	buf_consume(&x->inplain, pos);
 }
 
+/* Decode n bytes of the peer's zstd frame into inplain, parsing records
+ * as the plaintext grows; -1 after a stream error. */
+static int
+zstd_inflate(struct xfer *x, const uint8_t *p, size_t n, size_t *before)
+{
+	ZSTD_inBuffer in = { p, n, 0 };
+	for (;;) {
+		buf_reserve(&x->inplain, 16384);
+		ZSTD_outBuffer ob = { x->inplain.data + x->inplain.len,
+			x->inplain.cap - x->inplain.len, 0 };
+		size_t rc = ZSTD_decompressStream(x->zd, &ob, &in);
+		x->inplain.len += ob.pos;
+		x->inplain.data[x->inplain.len] = '\0';
+		if (ZSTD_isError(rc)) {
+			fail(x, ZSTD_getErrorCode(rc) ==
+			    ZSTD_error_frameParameter_windowTooLarge ?
+			    "zstd window over the limit" :
+			    ZSTD_getErrorCode(rc) == ZSTD_error_dictionary_wrong ?
+			    "stream needs an unknown dictionary" :
+			    "corrupt compressed stream");
+			return -1;
+		}
+		if (rc == 0) {
+			/* the frame ended: a session has one frame only */
+			fail(x, "zstd frame ended inside the session");
+			return -1;
+		}
+		if (x->inplain.len > XFER_RECORD_MAX * 2) {
+			x->stats.plain_in += x->inplain.len - *before;
+			parse_records(x);
+			*before = x->inplain.len;
+			if (x->err)
+				return -1;
+		}
+		/* Done when the input is used up and the decoder had room
+		 * to spare (nothing more is held back for us). */
+		if (in.pos == in.size && ob.pos < ob.size)
+			break;
+	}
+	return 0;
+}
+
 void
 xfer_deliver(struct xfer *x, const uint8_t *p, size_t n)
 {
@@ -1221,6 +1370,9 @@ xfer_deliver(struct xfer *x, const uint8_t *p, size_t n)
 	size_t before = x->inplain.len;
 	if (!x->compress) {
 		buf_append(&x->inplain, p, n);
+	} else if (x->codec == XFER_CODEC_ZSTD) {
+		if (zstd_inflate(x, p, n, &before) < 0)
+			return;
 	} else {
 		x->inf.next_in = (Bytef *)(uintptr_t)p;
 		x->inf.avail_in = (uInt)n;

@@ -3,9 +3,10 @@
  * link session (link-drivers/link_session.h): envelopes and content
  * segments at uncompressed offsets, end-to-end SHA-256, commit-then-ack,
  * duplicate suppression by message id, resume from the receiver's offset,
- * preemption at segment granularity, and compression as it goes (one zlib
- * stream per direction and link session, preset dictionary, sync flush per
- * round, incompressible content stored).
+ * preemption at segment granularity, and compression as it goes (one
+ * stream per direction and link session, zstd or deflate as negotiated,
+ * preset dictionary, flushed at the end of every round; with deflate,
+ * incompressible content stored).
  *
  * Sans-I/O. The link layer calls xfer_pull/xfer_pending/xfer_deliver; the
  * owner reports link state (xfer_link_up/xfer_link_down) and storage
@@ -78,6 +79,7 @@ struct xfer_config {
 	uint32_t seg_ms;        /* airtime per segment round; 0: 2000 */
 	size_t seg_bytes;       /* plaintext per round; 0: from rate, seg_ms */
 	int level;              /* deflate level 1..9; 0: 9 */
+	int zstd_level;         /* zstd level 1..19; 0: XFER_ZSTD_LEVEL */
 	xfer_pick_fn pick;
 	void *pick_arg;
 	const char *name;       /* for logs */
@@ -97,9 +99,28 @@ struct xfer *xfer_new(const struct xfer_config *cfg,
     const struct xfer_store *store);
 void xfer_free(struct xfer *x);
 
-/* Link glue. up: a fresh link session (compress per negotiated feature,
- * dict_id 0 for none). */
-void xfer_link_up(struct xfer *x, bool compress, uint16_t dict_id);
+/* The codec of a link session's transfer stream (docs/air-protocol.md s7).
+ * NONE and DEFLATE are 0 and 1, so a bool "compress" still means deflate. */
+enum xfer_codec {
+	XFER_CODEC_NONE = 0,
+	XFER_CODEC_DEFLATE = 1, /* raw deflate, preset dictionary dict_id */
+	XFER_CODEC_ZSTD = 2,    /* one zstd frame, dictionary AIR_DICT_ZSTD */
+};
+
+/* zstd parameters. The sender's window is XFER_ZSTD_WLOG (1 MiB: a batch
+ * of a few hundred messages); a receiver refuses a frame whose window is
+ * larger, which bounds its memory whatever the peer sends. */
+#define XFER_ZSTD_LEVEL 19
+#define XFER_ZSTD_WLOG 20
+#define XFER_ZSTD_WLOG_MAX 20
+
+/* The codec the negotiated link features (LINK_FEAT_*) call for: zstd
+ * when agreed, else deflate when agreed, else none. */
+enum xfer_codec xfer_codec_of(uint32_t link_features);
+
+/* Link glue. up: a fresh link session (codec per negotiated feature,
+ * dict_id the deflate dictionary, 0 for none; zstd uses its own). */
+void xfer_link_up(struct xfer *x, int codec, uint16_t dict_id);
 void xfer_link_down(struct xfer *x);
 size_t xfer_pull(struct xfer *x, uint8_t *p, size_t room);
 bool xfer_pending(struct xfer *x);
@@ -155,6 +176,10 @@ void xfer_set_held_caps(struct xfer *x, uint64_t digest);
 uint64_t xfer_held_caps(const struct xfer *x);
 
 const struct xfer_stats *xfer_get_stats(const struct xfer *x);
+/* Heap bytes the codec of the current session holds (both directions;
+ * zstd's contexts as the library reports them, zlib's estimated from its
+ * documented formula); 0 when down or uncompressed. */
+size_t xfer_codec_bytes(const struct xfer *x);
 /* Debug checker of the invariants in xfer_session.c's header: 0, or
  * GW_EINTERNAL after logging the first one that does not hold. */
 int xfer_check_state(const struct xfer *x);

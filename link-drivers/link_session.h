@@ -62,6 +62,9 @@ enum link_reject {
 enum {
 	LINK_FEAT_DEFLATE = 0x01, /* transfer stream compressed with zlib */
 	LINK_FEAT_DICT = 0x02,    /* preset dictionary dict_id in use */
+	/* transfer stream compressed with zstd and its dictionary 2
+	 * (AIR_DICT_ZSTD); takes precedence over DEFLATE when agreed */
+	LINK_FEAT_ZSTD = 0x04,
 };
 
 #define LINK_IDENTITY_MAX 64

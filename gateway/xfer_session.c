@@ -138,6 +138,7 @@ struct xfer {
 	struct xfer_cand *cands;
 	size_t ncands;
 	bool cut; /* end the current frame: an urgent message just ended */
+	size_t frame_cap; /* zstd: bytes per pull (frame_ms of airtime) */
 	uint64_t ratio_plain, ratio_comp; /* compressed rounds, for sizing */
 	struct xfer_stats stats;
 
@@ -180,6 +181,11 @@ xfer_new(const struct xfer_config *cfg, const struct xfer_store *store)
 		    x->cfg.seg_ms / 1000;
 	if (x->cfg.seg_bytes < 128)
 		x->cfg.seg_bytes = 128;
+	if (!x->cfg.frame_ms)
+		x->cfg.frame_ms = XFER_FRAME_MS;
+	x->frame_cap = (size_t)x->cfg.rate_bps / 8 * x->cfg.frame_ms / 1000;
+	if (x->frame_cap < 256)
+		x->frame_cap = 256;
 	if (!x->cfg.level)
 		x->cfg.level = 9;
 	if (x->cfg.zstd_level <= 0 || x->cfg.zstd_level > ZSTD_maxCLevel())
@@ -769,10 +775,10 @@ emit_msg(struct xfer *x, struct xout *o)
 	x->stats.msgs_sent++;
 }
 
-/* Plaintext per compressed round: seg_bytes of output at the ratio seen so
- * far (3 until measured, clamped to 1..8). */
+/* Plaintext per compressed round: comp bytes of output at the ratio seen
+ * so far (3 until measured, clamped to 1..8). */
 static size_t
-round_bound(const struct xfer *x)
+round_bound(const struct xfer *x, size_t comp)
 {
 	uint64_t r10 = 30;
 	if (x->ratio_comp > 0)
@@ -781,12 +787,29 @@ round_bound(const struct xfer *x)
 		r10 = 10;
 	if (r10 > 80)
 		r10 = 80;
-	return (size_t)((uint64_t)x->cfg.seg_bytes * r10 / 10);
+	return (size_t)((uint64_t)comp * r10 / 10);
 }
 
-/* One round into x->out; false when there was nothing to send. */
+/* Compressed bytes one round should make when want bytes are still needed
+ * for the frame being built. Deflate: seg_bytes (seg_ms of airtime). zstd:
+ * just what the frame still takes, at most twice seg_bytes, so a frame
+ * costs about one flush and almost nothing is left over ahead of a message
+ * that arrives while the frame is on the air. */
+static size_t
+round_target(const struct xfer *x, size_t want)
+{
+	if (x->codec != XFER_CODEC_ZSTD)
+		return x->cfg.seg_bytes;
+	size_t cap = 2 * x->cfg.seg_bytes;
+	if (want > cap)
+		want = cap;
+	return want < 64 ? 64 : want;
+}
+
+/* One round into x->out; false when there was nothing to send. want: the
+ * bytes the caller still needs (round_target). */
 static bool
-produce_round(struct xfer *x)
+produce_round(struct xfer *x, size_t want)
 {
 	size_t plain = 0, out0 = x->out.len;
 	uint64_t plain0 = x->stats.plain_out;
@@ -810,7 +833,7 @@ produce_round(struct xfer *x)
 			if (lvl == 0)
 				x->stats.stored_rounds++;
 			else if (x->compress)
-				bound = round_bound(x);
+				bound = round_bound(x, round_target(x, want));
 			out0 = x->out.len;
 		}
 		if (!any && x->ctl.len) {
@@ -865,6 +888,8 @@ produce_round(struct xfer *x)
 		buf_reset(&x->ctl);
 		any = true;
 	}
+	if (any)
+		x->stats.rounds++;
 	if (any && x->compress) {
 		/* A stored round ends byte-aligned already: Z_BLOCK makes
 		 * it all decodable without the empty block of a sync flush.
@@ -882,8 +907,13 @@ produce_round(struct xfer *x)
 size_t
 xfer_pull(struct xfer *x, uint8_t *p, size_t room)
 {
+	/* zstd: a frame holds at most frame_ms of airtime, so what is
+	 * queued below the link ahead of an urgent message stays short. */
+	if (x->codec == XFER_CODEC_ZSTD && room > x->frame_cap)
+		room = x->frame_cap;
 	x->cut = false;
-	while (x->out.len < room && !x->cut && produce_round(x))
+	while (x->out.len < room && !x->cut &&
+	    produce_round(x, room - x->out.len))
 		;
 	size_t n = x->out.len < room ? x->out.len : room;
 	if (n == 0)
@@ -1406,3 +1436,4 @@ xfer_deliver(struct xfer *x, const uint8_t *p, size_t n)
 	x->stats.plain_in += x->inplain.len - before;
 	parse_records(x);
 }
+

@@ -80,6 +80,10 @@ struct xfer_config {
 	size_t seg_bytes;       /* plaintext per round; 0: from rate, seg_ms */
 	int level;              /* deflate level 1..9; 0: 9 */
 	int zstd_level;         /* zstd level 1..19; 0: XFER_ZSTD_LEVEL */
+	/* zstd sessions: airtime of one pull (one frame's payload), at
+	 * least 256 bytes; 0: XFER_FRAME_MS. Bounds what sits in the driver
+	 * ahead of an urgent message (docs/air-protocol.md s7). */
+	uint32_t frame_ms;
 	xfer_pick_fn pick;
 	void *pick_arg;
 	const char *name;       /* for logs */
@@ -90,6 +94,7 @@ struct xfer_stats {
 	uint64_t plain_in;
 	uint64_t msgs_sent, msgs_acked, dup_acked, committed, dups_seen;
 	uint64_t naks_sent, naks_rcvd, resumes, rewinds;
+	uint64_t rounds;                 /* rounds (one flush each) */
 	uint64_t stored_rounds;          /* rounds sent at level 0 */
 	uint64_t proto_errors;
 	uint64_t caps_sent, caps_rcvd, caps_rejected; /* CAPS records */
@@ -113,6 +118,7 @@ enum xfer_codec {
 #define XFER_ZSTD_LEVEL 19
 #define XFER_ZSTD_WLOG 20
 #define XFER_ZSTD_WLOG_MAX 20
+#define XFER_FRAME_MS 2500
 
 /* The codec the negotiated link features (LINK_FEAT_*) call for: zstd
  * when agreed, else deflate when agreed, else none. */

@@ -3,6 +3,7 @@
  *
  *   bench_airtime CORPUS_DIR NAME COUNT [JSON_OUT [SEG_BYTES]]
  *   bench_airtime --packing CORPUS_DIR NAME COUNT [JSON_OUT]
+ *   bench_airtime --noisy CORPUS_DIR NAME COUNT [JSON_OUT [PROFILE]]
  *
  * Loads the first COUNT messages (*.txt in name order) of CORPUS_DIR, with
  * CRLF line ends as on the air, and measures in one run, on hw-sim's channel
@@ -154,17 +155,22 @@ load(const char *dir, size_t want, struct msg **out)
 
 /* hw-sim's channel for the firmware profile hf-2400-hd (2400 bit/s, half
  * duplex, 2000 ms turnaround, 120 s max_tx, MTU 1024, no errors). */
+static const char *g_profile = "hf-2400-hd";
+static bool g_clean; /* the profile's channel without its faults */
+
 static void
 attach_profile(struct xsim_config *c)
 {
 	char dir[4096], err[512];
 	const char *src = getenv("SKYWAVE_SRC");
 	snprintf(dir, sizeof(dir), "%s/firmware-profiles", src ? src : ".");
-	if (air_hwchan_from_profile(c, "hf-2400-hd", dir, c->seed, err,
-	    sizeof(err)) < 0) {
-		fprintf(stderr, "bench: profile hf-2400-hd: %s\n", err);
+	if (air_hwchan_from_profile_clean(c, g_profile, dir, c->seed, g_clean,
+	    err, sizeof(err)) < 0) {
+		fprintf(stderr, "bench: profile %s: %s\n", g_profile, err);
 		exit(2);
 	}
+	if (strcmp(g_profile, "hf-2400-hd") != 0)
+		return;
 	if (c->caps.rate_bps != RATE_BPS ||
 	    c->caps.turnaround_ms != TURN_MS) {
 		fprintf(stderr, "bench: hf-2400-hd is not 2400 bit/s with a "
@@ -176,6 +182,7 @@ attach_profile(struct xsim_config *c)
 struct fig {
 	double channel_s;
 	uint64_t air_bytes, turns;
+	uint64_t retx_frames, retx_bytes; /* both sides */
 };
 
 static bool
@@ -238,6 +245,11 @@ run_skywave(const struct msg *m, size_t n, double *wall_s, uint16_t dict,
 		.air_bytes = xsim_chan(s)->air_bytes,
 		.turns = xsim_chan(s)->turns,
 	};
+	for (int side = 0; side < 2; side++) {
+		const struct link_stats *ls = link_get_stats(xsim_link(s, side));
+		f.retx_frames += ls->retransmits;
+		f.retx_bytes += ls->retx_bytes;
+	}
 	xsim_free(s);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	*wall_s = (double)(t1.tv_sec - t0.tv_sec) +
@@ -542,6 +554,66 @@ json_fig(FILE *f, const char *name, const struct fig *x, bool last)
 static void
 json_fig(FILE *f, const char *name, const struct fig *x, bool last);
 
+/* --noisy (B7): the batch over a profile with its [sim] faults and over
+ * the same channel without them; goodput is message bytes committed per
+ * second of channel time. */
+static int
+main_noisy(int argc, char **argv)
+{
+	struct msg *m;
+	size_t n = load(argv[1], (size_t)strtoul(argv[3], NULL, 10), &m);
+	uint64_t raw = 0;
+	double w;
+	for (size_t i = 0; i < n; i++)
+		raw += m[i].data.len;
+	g_profile = argc > 5 ? argv[5] : "hf-300-hd-noisy";
+	g_clean = false;
+	struct fig no = run_skywave(m, n, &w, AIR_DICT_HEADERS, 0, true);
+	g_clean = true;
+	struct fig cl = run_skywave(m, n, &w, AIR_DICT_HEADERS, 0, true);
+	double gn = (double)raw / no.channel_s, gc = (double)raw / cl.channel_s;
+	printf("B7 noisy: %s, %zu messages, %llu raw bytes, %s with and "
+	    "without its errors\n", argv[2], n, (unsigned long long)raw,
+	    g_profile);
+	printf("%-8s %10s %10s %6s %11s %10s %10s\n", "channel", "channel_s",
+	    "air_bytes", "turns", "goodput_Bps", "retx_frm", "retx_bytes");
+	const struct fig *all[] = { &no, &cl };
+	const char *names[] = { "noisy", "clean" };
+	for (int i = 0; i < 2; i++)
+		printf("%-8s %10.1f %10llu %6llu %11.1f %10llu %10llu\n",
+		    names[i], all[i]->channel_s,
+		    (unsigned long long)all[i]->air_bytes,
+		    (unsigned long long)all[i]->turns,
+		    (double)raw / all[i]->channel_s,
+		    (unsigned long long)all[i]->retx_frames,
+		    (unsigned long long)all[i]->retx_bytes);
+	printf("noisy/clean goodput %.3f (goal >= 0.80)\n", gn / gc);
+	if (argc > 4) {
+		FILE *f = fopen(argv[4], "w");
+		if (!f) {
+			perror(argv[4]);
+			return 2;
+		}
+		fprintf(f, "{\"corpus\": \"%s\", \"messages\": %zu, "
+		    "\"raw_bytes\": %llu, \"profile\": \"%s\", ", argv[2], n,
+		    (unsigned long long)raw, g_profile);
+		for (int i = 0; i < 2; i++)
+			fprintf(f, "\"%s\": {\"channel_s\": %.1f, \"air_bytes\": "
+			    "%llu, \"turns\": %llu, \"goodput_Bps\": %.2f, "
+			    "\"retx_frames\": %llu, \"retx_bytes\": %llu}, ",
+			    names[i], all[i]->channel_s,
+			    (unsigned long long)all[i]->air_bytes,
+			    (unsigned long long)all[i]->turns,
+			    (double)raw / all[i]->channel_s,
+			    (unsigned long long)all[i]->retx_frames,
+			    (unsigned long long)all[i]->retx_bytes);
+		fprintf(f, "\"goodput_ratio\": %.3f}\n", gn / gc);
+		fclose(f);
+	}
+	free_batch(m, n);
+	return 0;
+}
+
 /* --packing: only messages that pack; stored against packed. */
 static int
 main_packing(int argc, char **argv)
@@ -609,6 +681,16 @@ main_packing(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "--noisy") == 0) {
+		if (argc < 5) {
+			fprintf(stderr, "usage: bench_airtime --noisy CORPUS_DIR "
+			    "NAME COUNT [JSON_OUT [PROFILE]]\n");
+			return 64;
+		}
+		if (sodium_init() < 0)
+			return 1;
+		return main_noisy(argc - 1, argv + 1);
+	}
 	if (argc > 1 && strcmp(argv[1], "--packing") == 0) {
 		if (argc < 5) {
 			fprintf(stderr, "usage: bench_airtime --packing "

@@ -120,6 +120,7 @@ struct link_stats {
 	uint64_t stream_bytes_in;   /* upper-layer bytes delivered */
 	uint64_t acked_bytes;       /* upper-layer bytes acknowledged */
 	uint64_t retransmits;       /* DATA frames sent again */
+	uint64_t retx_bytes;        /* their wire bytes */
 	uint64_t turns;             /* times this side handed the turn over */
 	uint64_t timeouts;          /* turns or acks taken back on a timer */
 	uint64_t sessions;          /* sessions established */

@@ -912,7 +912,12 @@ xfer_pull(struct xfer *x, uint8_t *p, size_t room)
 	if (x->codec == XFER_CODEC_ZSTD && room > x->frame_cap)
 		room = x->frame_cap;
 	x->cut = false;
+	/* zstd: when a round leaves less than a third of the frame, the
+	 * frame goes as it is: a somewhat short frame costs less than the
+	 * flush of one more small round (measured, docs/air-protocol.md s7). */
+	size_t slack = x->codec == XFER_CODEC_ZSTD ? room / 3 : 0;
 	while (x->out.len < room && !x->cut &&
+	    (x->out.len == 0 || room - x->out.len > slack) &&
 	    produce_round(x, room - x->out.len))
 		;
 	size_t n = x->out.len < room ? x->out.len : room;

@@ -115,6 +115,9 @@ struct xfer {
 	bool up, compress, peer_have_end;
 	uint16_t dict_id;
 	int codec;            /* enum xfer_codec of this session */
+	bool ackr;            /* ACKR agreed: acknowledge by handle ranges */
+	uint64_t ack_first, ack_n; /* ACKR range not yet in ctl */
+	uint8_t ack_st;
 	z_stream def, inf;
 	bool def_ok, inf_ok;
 	ZSTD_CCtx *zc;        /* zstd: this session's outbound frame */
@@ -217,12 +220,12 @@ streams_end(struct xfer *x)
 	x->zd = NULL;
 }
 
-enum xfer_codec
-xfer_codec_of(uint32_t f)
+int
+xfer_opts_of(uint32_t f)
 {
-	if (f & LINK_FEAT_ZSTD)
-		return XFER_CODEC_ZSTD;
-	return (f & LINK_FEAT_DEFLATE) ? XFER_CODEC_DEFLATE : XFER_CODEC_NONE;
+	int o = (f & LINK_FEAT_ZSTD) ? XFER_CODEC_ZSTD :
+	    (f & LINK_FEAT_DEFLATE) ? XFER_CODEC_DEFLATE : XFER_CODEC_NONE;
+	return (f & LINK_FEAT_ACKR) ? o | XFER_OPT_ACKR : o;
 }
 
 void
@@ -281,7 +284,8 @@ xfer_check_state(const struct xfer *x)
 		    in->content.len == in->env.size))
 			return GW_EINTERNAL;
 	}
-	if (GW_FAILS_ASSERT(x->up || (x->out.len == 0 && x->ctl.len == 0)))
+	if (GW_FAILS_ASSERT(x->up || (x->out.len == 0 && x->ctl.len == 0 &&
+	    x->ack_n == 0)))
 		return GW_EINTERNAL;
 	if (GW_FAILS_ASSERT((x->local_digest == 0) ==
 	    (x->local_caps.len == 0)) ||
@@ -328,10 +332,51 @@ fail(struct xfer *x, const char *why)
  * Control records.
  */
 
+/* The pending ACKR range into ctl (before anything else goes there, so
+ * control records keep their order). */
+static void
+ack_flush(struct xfer *x)
+{
+	if (!x->ack_n)
+		return;
+	buf_reset(&x->rec);
+	xfer_put_varint(&x->rec, x->ack_first);
+	xfer_put_varint(&x->rec, x->ack_n);
+	buf_append_byte(&x->rec, x->ack_st);
+	xfer_rec_begin(&x->ctl, XFER_R_ACKR, x->rec.len);
+	buf_append(&x->ctl, x->rec.data, x->rec.len);
+	x->ack_n = 0;
+}
+
+static void ctl_id_rec(struct xfer *x, uint8_t type, const uint8_t *id,
+    uint64_t v, bool v_is_byte);
+
+/* Acknowledge the message the peer announced as handle in this session
+ * (0: unknown here, e.g. a commit that completes after a new session
+ * began), status 0 committed / 1 duplicate. With ACKR consecutive handles
+ * of one status become one record. */
+static void
+ack_send(struct xfer *x, uint64_t handle, const uint8_t *id, uint8_t st)
+{
+	if (!x->ackr || !x->up || handle == 0) {
+		ctl_id_rec(x, XFER_R_ACK, id, st, true);
+		return;
+	}
+	if (x->ack_n && st == x->ack_st && handle == x->ack_first + x->ack_n) {
+		x->ack_n++;
+		return;
+	}
+	ack_flush(x);
+	x->ack_first = handle;
+	x->ack_n = 1;
+	x->ack_st = st;
+}
+
 static void
 ctl_id_rec(struct xfer *x, uint8_t type, const uint8_t *id, uint64_t v,
     bool v_is_byte)
 {
+	ack_flush(x);
 	buf_reset(&x->rec);
 	buf_append(&x->rec, id, XFER_ID_BYTES);
 	if (v_is_byte)
@@ -365,6 +410,7 @@ static void
 caps_send(struct xfer *x)
 {
 	uint8_t d[8];
+	ack_flush(x);
 	put_u64be(d, x->local_digest);
 	xfer_rec_begin(&x->ctl, XFER_R_CAPS, 8 + x->local_caps.len);
 	buf_append(&x->ctl, d, 8);
@@ -485,10 +531,13 @@ streams_start(struct xfer *x)
 }
 
 void
-xfer_link_up(struct xfer *x, int codec, uint16_t dict_id)
+xfer_link_up(struct xfer *x, int opts, uint16_t dict_id)
 {
+	int codec = opts & XFER_CODEC_MASK;
 	x->up = true;
 	x->err = 0;
+	x->ackr = (opts & XFER_OPT_ACKR) != 0;
+	x->ack_n = 0;
 	x->codec = codec == XFER_CODEC_ZSTD ? XFER_CODEC_ZSTD :
 	    codec ? XFER_CODEC_DEFLATE : XFER_CODEC_NONE;
 	x->compress = x->codec != XFER_CODEC_NONE;
@@ -528,6 +577,7 @@ void
 xfer_link_down(struct xfer *x)
 {
 	x->up = false;
+	x->ack_n = 0;
 	streams_end(x);
 	buf_reset(&x->ctl);
 	buf_reset(&x->out);
@@ -819,6 +869,7 @@ produce_round(struct xfer *x, size_t want)
 
 	if (!x->up || x->err)
 		return false;
+	ack_flush(x);
 	for (;;) {
 		long i = pick_next(x);
 		if (i < 0)
@@ -933,7 +984,8 @@ xfer_pending(struct xfer *x)
 {
 	if (!x->up || x->err)
 		return false;
-	return x->out.len > 0 || x->ctl.len > 0 || pick_next(x) >= 0;
+	return x->out.len > 0 || x->ctl.len > 0 || x->ack_n > 0 ||
+	    pick_next(x) >= 0;
 }
 
 /*
@@ -1023,7 +1075,7 @@ xfer_commit_done(struct xfer *x, const uint8_t id[XFER_ID_BYTES], int err)
 		ctl_id_rec(x, XFER_R_NAK, id, 2, true);
 		x->stats.naks_sent++;
 	} else {
-		ctl_id_rec(x, XFER_R_ACK, id, 0, true);
+		ack_send(x, in->handle, id, 0);
 		x->stats.committed++;
 	}
 	in_del(x, in);
@@ -1066,7 +1118,7 @@ on_msg(struct xfer *x, const uint8_t *p, size_t n)
 	    x->store.committed(x->store.arg, env.id)) {
 		/* Committed before; its ACK was lost. */
 		x->stats.dups_seen++;
-		ctl_id_rec(x, XFER_R_ACK, env.id, 1, true);
+		ack_send(x, handle, env.id, 1);
 		hm_add(x, handle, env.id, XIN_DISCARD);
 		if (in)
 			in_del(x, in);
@@ -1244,9 +1296,41 @@ on_caps(struct xfer *x, const uint8_t *p, size_t n)
 	x->held_digest = d;
 }
 
+/* The peer committed (or had) our messages of handles [first,
+ * first+count) of this session. */
+static void
+on_ackr(struct xfer *x, const uint8_t *p, size_t n)
+{
+	uint64_t first, count;
+	if (!x->ackr || xfer_get_varint(&p, &n, &first) < 0 ||
+	    xfer_get_varint(&p, &n, &count) < 0 || n != 1 || p[0] > 1 ||
+	    first == 0 || count == 0 || first > UINT64_MAX - count) {
+		fail(x, x->ackr ? "bad ACKR" : "ACKR without the feature");
+		return;
+	}
+	bool dup = p[0] == 1;
+	for (size_t i = 0; i < x->nout;) {
+		struct xout *o = &x->outs[i];
+		if (o->handle < first || o->handle - first >= count) {
+			i++;
+			continue;
+		}
+		x->stats.msgs_acked++;
+		x->stats.dup_acked += dup;
+		uint8_t idc[XFER_ID_BYTES];
+		memcpy(idc, o->env.id, XFER_ID_BYTES);
+		out_del(x, o); /* the next one moved into slot i */
+		x->store.relayed(x->store.arg, idc, dup);
+	}
+}
+
 static void
 on_ctl(struct xfer *x, uint8_t type, const uint8_t *p, size_t n)
 {
+	if (type == XFER_R_ACKR) {
+		on_ackr(x, p, n);
+		return;
+	}
 	if (type == XFER_R_CAPS_HELD) {
 		on_caps_held(x, p, n);
 		return;

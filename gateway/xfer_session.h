@@ -120,13 +120,20 @@ enum xfer_codec {
 #define XFER_ZSTD_WLOG_MAX 20
 #define XFER_FRAME_MS 2500
 
-/* The codec the negotiated link features (LINK_FEAT_*) call for: zstd
- * when agreed, else deflate when agreed, else none. */
-enum xfer_codec xfer_codec_of(uint32_t link_features);
+/* Session option beside the codec: acknowledge by handle ranges (ACKR)
+ * instead of one ACK with the 16-byte id per message. */
+#define XFER_OPT_ACKR 0x100
+#define XFER_CODEC_MASK 0xff
 
-/* Link glue. up: a fresh link session (codec per negotiated feature,
- * dict_id the deflate dictionary, 0 for none; zstd uses its own). */
-void xfer_link_up(struct xfer *x, int codec, uint16_t dict_id);
+/* The session options the negotiated link features (LINK_FEAT_*) call
+ * for: the codec (zstd when agreed, else deflate when agreed, else none)
+ * | XFER_OPT_ACKR when agreed. */
+int xfer_opts_of(uint32_t link_features);
+
+/* Link glue. up: a fresh link session (opts: an enum xfer_codec, with
+ * XFER_OPT_ACKR or not; dict_id the deflate dictionary, 0 for none; zstd
+ * uses its own). */
+void xfer_link_up(struct xfer *x, int opts, uint16_t dict_id);
 void xfer_link_down(struct xfer *x);
 size_t xfer_pull(struct xfer *x, uint8_t *p, size_t room);
 bool xfer_pending(struct xfer *x);

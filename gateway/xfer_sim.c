@@ -353,7 +353,7 @@ up_state(void *arg, enum link_state st, int err, const char *reason)
 	(void)reason;
 	if (st == LINK_S_UP) {
 		uint32_t f = link_features(sd->link);
-		xfer_link_up(sd->xfer, xfer_codec_of(f),
+		xfer_link_up(sd->xfer, xfer_opts_of(f),
 		    (f & LINK_FEAT_DICT) ? link_dict_id(sd->link) : 0);
 	} else {
 		xfer_link_down(sd->xfer);
@@ -394,7 +394,7 @@ side_build(struct side *sd)
 		    (s->cfg.dict_id ? LINK_FEAT_DICT : 0u) |
 		    (s->cfg.zstd && !s->cfg.no_compress &&
 		    !(sd->idx == XSIM_B && s->cfg.b_no_zstd) ?
-		    LINK_FEAT_ZSTD : 0u),
+		    LINK_FEAT_ZSTD | LINK_FEAT_ACKR : 0u),
 		.random = sim_random,
 		.random_arg = s,
 		.frame_overhead_bytes = s->cfg.frame_overhead,

@@ -65,6 +65,8 @@ enum {
 	/* transfer stream compressed with zstd and its dictionary 2
 	 * (AIR_DICT_ZSTD); takes precedence over DEFLATE when agreed */
 	LINK_FEAT_ZSTD = 0x04,
+	/* transfer acknowledgements by handle ranges (ACKR records) */
+	LINK_FEAT_ACKR = 0x08,
 };
 
 #define LINK_IDENTITY_MAX 64

@@ -128,13 +128,17 @@ static void
 test_codec_of(void **state)
 {
 	(void)state;
-	assert_int_equal(xfer_codec_of(0), XFER_CODEC_NONE);
-	assert_int_equal(xfer_codec_of(LINK_FEAT_DEFLATE), XFER_CODEC_DEFLATE);
-	assert_int_equal(xfer_codec_of(LINK_FEAT_DEFLATE | LINK_FEAT_DICT),
+	assert_int_equal(xfer_opts_of(0), XFER_CODEC_NONE);
+	assert_int_equal(xfer_opts_of(LINK_FEAT_DEFLATE), XFER_CODEC_DEFLATE);
+	assert_int_equal(xfer_opts_of(LINK_FEAT_DEFLATE | LINK_FEAT_DICT),
 	    XFER_CODEC_DEFLATE);
-	assert_int_equal(xfer_codec_of(LINK_FEAT_DEFLATE | LINK_FEAT_DICT |
+	assert_int_equal(xfer_opts_of(LINK_FEAT_DEFLATE | LINK_FEAT_DICT |
 	    LINK_FEAT_ZSTD), XFER_CODEC_ZSTD);
-	assert_int_equal(xfer_codec_of(LINK_FEAT_ZSTD), XFER_CODEC_ZSTD);
+	assert_int_equal(xfer_opts_of(LINK_FEAT_ZSTD), XFER_CODEC_ZSTD);
+	assert_int_equal(xfer_opts_of(LINK_FEAT_DEFLATE | LINK_FEAT_ZSTD |
+	    LINK_FEAT_ACKR), XFER_CODEC_ZSTD | XFER_OPT_ACKR);
+	assert_int_equal(xfer_opts_of(LINK_FEAT_DEFLATE | LINK_FEAT_ACKR),
+	    XFER_CODEC_DEFLATE | XFER_OPT_ACKR);
 }
 
 /* New peers agree on zstd; a peer without the bit gets deflate with the
@@ -148,6 +152,7 @@ test_negotiation(void **state)
 	uint64_t z = run_batch(true, false, &fa, &fb, NULL);
 	assert_true(fa & LINK_FEAT_ZSTD);
 	assert_true(fb & LINK_FEAT_ZSTD);
+	assert_true(fa & fb & LINK_FEAT_ACKR);
 	uint64_t d = run_batch(true, true, &fa, &fb, NULL);
 	assert_int_equal(fa, LINK_FEAT_DEFLATE | LINK_FEAT_DICT);
 	assert_int_equal(fb, LINK_FEAT_DEFLATE | LINK_FEAT_DICT);
@@ -301,6 +306,82 @@ test_rounds_decodable(void **state)
 	end_fini(&b);
 }
 
+/* Acknowledgements by handle range: twenty commits in a row cost one
+ * ACKR record instead of twenty ACKs with ids, and the sender forgets
+ * every message; an ACKR in a session that did not agree on it is a
+ * stream error (duplicates acknowledged by handle run in the restart
+ * tests of the air simulations, test_air_sim_zstd). */
+static size_t
+ack_bytes(int opts)
+{
+	uint64_t r = g_seed | 7;
+	struct end a, b;
+	end_init(&a, opts);
+	end_init(&b, opts);
+	pump(&a, &b);
+	pump(&b, &a);
+	uint64_t b0 = xfer_get_stats(b.x)->plain_out;
+	mail_text(&a.store, &r, 900);
+	for (int i = 0; i < 20; i++) {
+		struct xfer_env e;
+		env_make(&e, &r);
+		e.size = a.store.len;
+		xfer_sha256(e.sha256, a.store.data, a.store.len);
+		assert_int_equal(xfer_out_add(a.x, &e), 0);
+		xfer_env_fini(&e);
+	}
+	pump(&a, &b);
+	assert_int_equal(b.commits, 20);
+	pump(&b, &a);
+	assert_int_equal(xfer_out_count(a.x), 0);
+	assert_int_equal(xfer_get_stats(a.x)->msgs_acked, 20);
+	assert_int_equal(xfer_error(a.x) | xfer_error(b.x), 0);
+	size_t n = (size_t)(xfer_get_stats(b.x)->plain_out - b0);
+	end_fini(&a);
+	end_fini(&b);
+	return n;
+}
+
+static void
+test_ack_ranges(void **state)
+{
+	(void)state;
+	size_t by_id = ack_bytes(XFER_CODEC_ZSTD);
+	size_t by_range = ack_bytes(XFER_CODEC_ZSTD | XFER_OPT_ACKR);
+	fprintf(stderr, "acks: by id %zu bytes, by range %zu\n", by_id,
+	    by_range);
+	assert_int_equal(by_id, 20 * (2 + XFER_ID_BYTES + 1));
+	assert_true(by_range <= 6);
+	/* deflate sessions may agree on it too */
+	assert_true(ack_bytes(XFER_CODEC_DEFLATE | XFER_OPT_ACKR) <= 6);
+
+	/* not agreed: refused */
+	struct end x;
+	end_init(&x, XFER_CODEC_NONE);
+	static const uint8_t rec[] = { XFER_R_ACKR, 3, 1, 1, 0 };
+	xfer_deliver(x.x, rec, sizeof(rec));
+	assert_int_equal(xfer_error(x.x), GW_EPROTO);
+	end_fini(&x);
+	/* agreed: malformed ones refused, unknown handles ignored */
+	static const uint8_t bad[][6] = {
+		{ XFER_R_ACKR, 3, 0, 1, 0 },   /* handle 0 */
+		{ XFER_R_ACKR, 3, 1, 0, 0 },   /* count 0 */
+		{ XFER_R_ACKR, 3, 1, 1, 2 },   /* status 2 */
+		{ XFER_R_ACKR, 4, 1, 1, 0, 0 }, /* trailing byte */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		end_init(&x, XFER_CODEC_NONE | XFER_OPT_ACKR);
+		xfer_deliver(x.x, bad[i], (size_t)bad[i][1] + 2);
+		assert_int_equal(xfer_error(x.x), GW_EPROTO);
+		end_fini(&x);
+	}
+	end_init(&x, XFER_CODEC_NONE | XFER_OPT_ACKR);
+	static const uint8_t ok[] = { XFER_R_ACKR, 3, 9, 100, 1 };
+	xfer_deliver(x.x, ok, sizeof(ok));
+	assert_int_equal(xfer_error(x.x), 0);
+	end_fini(&x);
+}
+
 /* Feed raw bytes to a fresh zstd receiver; returns its error. */
 static int
 feed_zstd(const uint8_t *p, size_t n)
@@ -410,6 +491,7 @@ main(void)
 		cmocka_unit_test(test_resume_after_fade),
 		cmocka_unit_test(test_rounds_decodable),
 		cmocka_unit_test(test_bad_streams),
+		cmocka_unit_test(test_ack_ranges),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -496,9 +496,9 @@ zstd_start(struct xfer *x)
 	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog,
 	    XFER_ZSTD_WLOG)));
 	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_chainLog,
-	    XFER_ZSTD_WLOG - 2)));
+	    XFER_ZSTD_WLOG - 1)));
 	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_hashLog,
-	    XFER_ZSTD_WLOG - 3)));
+	    XFER_ZSTD_WLOG - 2)));
 	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(c,
 	    ZSTD_c_checksumFlag, 0)));
 	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_refPrefix_advanced(c, d, dl,

@@ -112,11 +112,12 @@ enum xfer_codec {
 	XFER_CODEC_ZSTD = 2,    /* one zstd frame, dictionary AIR_DICT_ZSTD */
 };
 
-/* zstd parameters. The sender's window is XFER_ZSTD_WLOG (1 MiB: a batch
- * of a few hundred messages); a receiver refuses a frame whose window is
- * larger, which bounds its memory whatever the peer sends. */
+/* zstd parameters (measured, docs/air-protocol.md s7). The sender's
+ * window is XFER_ZSTD_WLOG (512 KiB: some hundred messages of a batch);
+ * a receiver refuses a frame whose window is over XFER_ZSTD_WLOG_MAX
+ * (1 MiB), which bounds its memory whatever the peer sends. */
 #define XFER_ZSTD_LEVEL 19
-#define XFER_ZSTD_WLOG 20
+#define XFER_ZSTD_WLOG 19
 #define XFER_ZSTD_WLOG_MAX 20
 #define XFER_FRAME_MS 2500
 

@@ -195,6 +195,9 @@ all_done(struct xsim *s, void *arg)
 /* Codec figures of the last zstd run: heap bytes of both directions'
  * contexts at the end of the batch, and A's stream bytes. */
 static size_t g_codec_bytes;
+/* Fixed costs of the last zstd run: record plaintext beyond the messages,
+ * rounds (flushes), A's frames, B's stream (acknowledgements). */
+static uint64_t g_rec_plain, g_rounds, g_frames_a, g_frames_b, g_b_stream;
 
 static struct fig
 run_skywave(const struct msg *m, size_t n, double *wall_s, uint16_t dict,
@@ -238,8 +241,19 @@ run_skywave(const struct msg *m, size_t n, double *wall_s, uint16_t dict,
 		if (d && d->commit_ms > last)
 			last = d->commit_ms;
 	}
-	if (zstd)
+	if (zstd) {
+		const struct xfer_stats *xa = xfer_get_stats(xsim_xfer(s,
+		    XSIM_A));
+		uint64_t raw = 0;
+		for (size_t i = 0; i < n; i++)
+			raw += m[i].data.len;
 		g_codec_bytes = xfer_codec_bytes(xsim_xfer(s, XSIM_A));
+		g_rec_plain = xa->plain_out - raw;
+		g_rounds = xa->rounds;
+		g_frames_a = link_get_stats(xsim_link(s, XSIM_A))->frames_out;
+		g_frames_b = link_get_stats(xsim_link(s, XSIM_B))->frames_out;
+		g_b_stream = xfer_get_stats(xsim_xfer(s, XSIM_B))->comp_out;
+	}
 	struct fig f = {
 		.channel_s = (double)(last - xsim_first_air_ms(s)) / 1000.0,
 		.air_bytes = xsim_chan(s)->air_bytes,
@@ -721,6 +735,16 @@ main(int argc, char **argv)
 	double wall, wall_df, wall_nd, wall_pk;
 	struct fig sw = run_skywave(m, n, &wall, AIR_DICT_HEADERS, seg, true);
 	size_t codec_bytes = g_codec_bytes;
+	printf("fixed costs (skywave): %llu bytes of records besides the "
+	    "messages before compression (%zu x 48 of id and SHA-256); %llu "
+	    "rounds (one flush each); frames %llu + %llu (28 bytes each with "
+	    "the byte-stream framing: %.1f s); the other direction's stream "
+	    "%llu bytes; %llu direction changes (%.0f s)\n",
+	    (unsigned long long)g_rec_plain, n, (unsigned long long)g_rounds,
+	    (unsigned long long)g_frames_a, (unsigned long long)g_frames_b,
+	    (double)(g_frames_a + g_frames_b) * 28 / BYTES_PER_S,
+	    (unsigned long long)g_b_stream, (unsigned long long)sw.turns,
+	    (double)sw.turns * TURN_MS / 1000.0);
 	struct fig df = run_skywave(m, n, &wall_df, AIR_DICT_HEADERS, seg,
 	    false);
 	struct fig nd = run_skywave(m, n, &wall_nd, AIR_DICT_NONE, seg, false);

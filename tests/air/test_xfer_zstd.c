@@ -2,8 +2,9 @@
  * features bit picks it only when both gateways offer it (a peer without
  * it gets deflate, both ways); every round is decodable on its own when it
  * arrives; a resume after a fade starts a new frame from the committed
- * offset; a corrupt block, a window over the limit, a frame that ends and
- * a deflate stream into a zstd session are stream errors, and random bytes
+ * offset; a corrupt block, a window over the limit, a frame that ends, a
+ * frame made with another dictionary and a deflate stream into a zstd
+ * session are stream errors; acknowledgements by handle range, and random bytes
  * never get further. */
 #include "tests/lib/testutil.h"
 
@@ -396,7 +397,7 @@ feed_zstd(const uint8_t *p, size_t n)
 
 /* A frame of the records "HAVE_END" made with the given parameters. */
 static size_t
-frame(uint8_t *out, size_t cap, int wlog, bool dict, bool end)
+frame(uint8_t *out, size_t cap, int wlog, int dict, bool end)
 {
 	static const uint8_t rec[] = { 5, 0 }; /* HAVE_END */
 	ZSTD_CCtx *c = ZSTD_createCCtx();
@@ -405,8 +406,14 @@ frame(uint8_t *out, size_t cap, int wlog, bool dict, bool end)
 	assert_non_null(c);
 	ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, wlog);
 	ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0);
+	uint8_t *copy = xmalloc(dl);
+	memcpy(copy, d, dl);
+	if (dict > 1) /* the same bytes under another id (header bytes 4..7) */
+		copy[4] = (uint8_t)dict;
 	if (dict)
-		assert_false(ZSTD_isError(ZSTD_CCtx_loadDictionary(c, d, dl)));
+		assert_false(ZSTD_isError(ZSTD_CCtx_loadDictionary(c, copy,
+		    dl)));
+	free(copy);
 	ZSTD_inBuffer in = { rec, sizeof(rec), 0 };
 	ZSTD_outBuffer ob = { out, cap, 0 };
 	size_t left = ZSTD_compressStream2(c, &ob, &in, end ? ZSTD_e_end :
@@ -429,6 +436,10 @@ test_bad_streams(void **state)
 	/* a window larger than a receiver takes: refused, not allocated */
 	n = frame(f, sizeof(f), 27, true, false);
 	assert_int_equal(feed_zstd(f, n), GW_EPROTO);
+	/* another zstd dictionary (id 3) */
+	n = frame(f, sizeof(f), XFER_ZSTD_WLOG, 3, false);
+	assert_int_equal(ZSTD_getDictID_fromFrame(f, n), 3);
+	assert_int_equal(feed_zstd(f, n), GW_EPROTO);
 	/* the frame ends: a session has one frame */
 	n = frame(f, sizeof(f), XFER_ZSTD_WLOG, true, true);
 	assert_int_equal(feed_zstd(f, n), GW_EPROTO);
@@ -449,6 +460,8 @@ test_bad_streams(void **state)
 	uint8_t p[8192];
 	size_t got = xfer_pull(a.x, p, sizeof(p));
 	assert_true(got > 40);
+	/* the frame names its dictionary */
+	assert_int_equal(ZSTD_getDictID_fromFrame(p, got), AIR_DICT_ZSTD);
 	for (size_t i = 20; i < got; i += 7)
 		p[i] ^= 0x5a;
 	xfer_deliver(b.x, p, got);

@@ -3,6 +3,7 @@
  *
  *   bench_airtime CORPUS_DIR NAME COUNT [JSON_OUT [SEG_BYTES]]
  *   bench_airtime --packing CORPUS_DIR NAME COUNT [JSON_OUT]
+ *   bench_airtime --noisy CORPUS_DIR NAME COUNT [JSON_OUT [PROFILE]]
  *
  * Loads the first COUNT messages (*.txt in name order) of CORPUS_DIR, with
  * CRLF line ends as on the air, and measures in one run, on hw-sim's channel
@@ -11,7 +12,10 @@
  * by skywave's byte-stream framing as over a raw serial modem:
  *   skywave  both gateways in process (xfer_sim), all messages submitted at
  *            t=0 to A; channel time from the first byte on air to the last
- *            commit at B; every byte on air; direction changes.
+ *            commit at B; every byte on air; direction changes. Both
+ *            gateways offer zstd (as skywave does); skywave-deflate is the
+ *            same run with a peer that does not (deflate, header
+ *            dictionary), skywave-nodict deflate without a dictionary.
  *   smtp     SMTP with PIPELINING over the link: exact dialogue bytes and 9
  *            direction changes per message.
  *   b2f      each message raw-deflated on its own (-9) plus 250 bytes of
@@ -151,17 +155,22 @@ load(const char *dir, size_t want, struct msg **out)
 
 /* hw-sim's channel for the firmware profile hf-2400-hd (2400 bit/s, half
  * duplex, 2000 ms turnaround, 120 s max_tx, MTU 1024, no errors). */
+static const char *g_profile = "hf-2400-hd";
+static bool g_clean; /* the profile's channel without its faults */
+
 static void
 attach_profile(struct xsim_config *c)
 {
 	char dir[4096], err[512];
 	const char *src = getenv("SKYWAVE_SRC");
 	snprintf(dir, sizeof(dir), "%s/firmware-profiles", src ? src : ".");
-	if (air_hwchan_from_profile(c, "hf-2400-hd", dir, c->seed, err,
-	    sizeof(err)) < 0) {
-		fprintf(stderr, "bench: profile hf-2400-hd: %s\n", err);
+	if (air_hwchan_from_profile_clean(c, g_profile, dir, c->seed, g_clean,
+	    err, sizeof(err)) < 0) {
+		fprintf(stderr, "bench: profile %s: %s\n", g_profile, err);
 		exit(2);
 	}
+	if (strcmp(g_profile, "hf-2400-hd") != 0)
+		return;
 	if (c->caps.rate_bps != RATE_BPS ||
 	    c->caps.turnaround_ms != TURN_MS) {
 		fprintf(stderr, "bench: hf-2400-hd is not 2400 bit/s with a "
@@ -173,6 +182,7 @@ attach_profile(struct xsim_config *c)
 struct fig {
 	double channel_s;
 	uint64_t air_bytes, turns;
+	uint64_t retx_frames, retx_bytes; /* both sides */
 };
 
 static bool
@@ -182,15 +192,23 @@ all_done(struct xsim *s, void *arg)
 	return xsim_all_done(s, XSIM_A);
 }
 
+/* Codec figures of the last zstd run: heap bytes of both directions'
+ * contexts at the end of the batch, and A's stream bytes. */
+static size_t g_codec_bytes;
+/* Fixed costs of the last zstd run: record plaintext beyond the messages,
+ * rounds (flushes), A's frames, B's stream (acknowledgements). */
+static uint64_t g_rec_plain, g_rounds, g_frames_a, g_frames_b, g_b_stream;
+
 static struct fig
 run_skywave(const struct msg *m, size_t n, double *wall_s, uint16_t dict,
-    size_t seg_bytes)
+    size_t seg_bytes, bool zstd)
 {
 	struct xsim_config c = {
 		.seed = 1,
 		.dict_id = dict,
 		.seg_bytes = seg_bytes,
 		.quiet = true,
+		.zstd = zstd,
 	};
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -223,11 +241,29 @@ run_skywave(const struct msg *m, size_t n, double *wall_s, uint16_t dict,
 		if (d && d->commit_ms > last)
 			last = d->commit_ms;
 	}
+	if (zstd) {
+		const struct xfer_stats *xa = xfer_get_stats(xsim_xfer(s,
+		    XSIM_A));
+		uint64_t raw = 0;
+		for (size_t i = 0; i < n; i++)
+			raw += m[i].data.len;
+		g_codec_bytes = xfer_codec_bytes(xsim_xfer(s, XSIM_A));
+		g_rec_plain = xa->plain_out - raw;
+		g_rounds = xa->rounds;
+		g_frames_a = link_get_stats(xsim_link(s, XSIM_A))->frames_out;
+		g_frames_b = link_get_stats(xsim_link(s, XSIM_B))->frames_out;
+		g_b_stream = xfer_get_stats(xsim_xfer(s, XSIM_B))->comp_out;
+	}
 	struct fig f = {
 		.channel_s = (double)(last - xsim_first_air_ms(s)) / 1000.0,
 		.air_bytes = xsim_chan(s)->air_bytes,
 		.turns = xsim_chan(s)->turns,
 	};
+	for (int side = 0; side < 2; side++) {
+		const struct link_stats *ls = link_get_stats(xsim_link(s, side));
+		f.retx_frames += ls->retransmits;
+		f.retx_bytes += ls->retx_bytes;
+	}
 	xsim_free(s);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	*wall_s = (double)(t1.tv_sec - t0.tv_sec) +
@@ -339,6 +375,92 @@ run_limit(const struct msg *m, size_t n)
 	return r;
 }
 
+/* Speed of the transfer layer with zstd, CPU only: the batch from one
+ * xfer to another back to back (records, zstd level and window as on the
+ * air, SHA-256, decompression): raw message bytes per second of wall
+ * time. */
+static long
+cs_read(void *a, const uint8_t *id, uint64_t off, uint8_t *p, size_t len)
+{
+	const struct msg *m = a;
+	size_t i;
+	memcpy(&i, id, sizeof(i));
+	const struct buf *b = &m[i].data;
+	if (off > b->len)
+		return -1;
+	if (len > b->len - off)
+		len = (size_t)(b->len - off);
+	memcpy(p, b->data + off, len);
+	return (long)len;
+}
+static void
+cs_rel(void *a, const uint8_t *id, bool d)
+{
+	(void)a, (void)id, (void)d;
+}
+static bool
+cs_com(void *a, const uint8_t *id)
+{
+	(void)a, (void)id;
+	return false;
+}
+static void
+cs_part(void *a, const struct xfer_env *e, uint64_t o, const uint8_t *p,
+    size_t l)
+{
+	(void)a, (void)e, (void)o, (void)p, (void)l;
+}
+static struct xfer *cs_rx;
+static void
+cs_commit(void *a, const struct xfer_env *e, const uint8_t *c, size_t l)
+{
+	(void)a, (void)c, (void)l;
+	xfer_commit_done(cs_rx, e->id, 0);
+}
+
+static double
+codec_speed(const struct msg *m, size_t n)
+{
+	struct xfer_store st = { cs_read, cs_rel, cs_com, cs_part, cs_commit,
+		(void *)(uintptr_t)m };
+	struct xfer_config xc = { .name = "speed" };
+	struct xfer *a = xfer_new(&xc, &st), *b = xfer_new(&xc, &st);
+	uint8_t p[4096];
+	size_t k;
+	uint64_t raw = 0;
+	struct timespec t0, t1;
+	cs_rx = b;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	xfer_link_up(a, XFER_CODEC_ZSTD, 0);
+	xfer_link_up(b, XFER_CODEC_ZSTD, 0);
+	for (size_t i = 0; i < n; i++) {
+		struct xfer_env e;
+		xfer_env_init(&e);
+		memcpy(e.id, &i, sizeof(i));
+		e.from = xstrdup(m[i].from);
+		e.size = m[i].data.len;
+		xfer_sha256(e.sha256, m[i].data.data, m[i].data.len);
+		xfer_env_add_rcpt(&e, m[i].to, 0, NULL, NULL);
+		xfer_out_add(a, &e);
+		xfer_env_fini(&e);
+		raw += m[i].data.len;
+	}
+	while ((k = xfer_pull(b, p, sizeof(p))) > 0)
+		xfer_deliver(a, p, k);
+	while ((k = xfer_pull(a, p, sizeof(p))) > 0)
+		xfer_deliver(b, p, k);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (xfer_get_stats(b)->committed != n)
+		fprintf(stderr, "bench_airtime: speed run committed %llu of "
+		    "%zu\n", (unsigned long long)xfer_get_stats(b)->committed,
+		    n);
+	xfer_free(a);
+	xfer_free(b);
+	double s = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	return (double)raw / s;
+}
+
 static void
 ratios(const struct msg *m, size_t n, uint64_t raw)
 {
@@ -446,6 +568,66 @@ json_fig(FILE *f, const char *name, const struct fig *x, bool last)
 static void
 json_fig(FILE *f, const char *name, const struct fig *x, bool last);
 
+/* --noisy (B7): the batch over a profile with its [sim] faults and over
+ * the same channel without them; goodput is message bytes committed per
+ * second of channel time. */
+static int
+main_noisy(int argc, char **argv)
+{
+	struct msg *m;
+	size_t n = load(argv[1], (size_t)strtoul(argv[3], NULL, 10), &m);
+	uint64_t raw = 0;
+	double w;
+	for (size_t i = 0; i < n; i++)
+		raw += m[i].data.len;
+	g_profile = argc > 5 ? argv[5] : "hf-300-hd-noisy";
+	g_clean = false;
+	struct fig no = run_skywave(m, n, &w, AIR_DICT_HEADERS, 0, true);
+	g_clean = true;
+	struct fig cl = run_skywave(m, n, &w, AIR_DICT_HEADERS, 0, true);
+	double gn = (double)raw / no.channel_s, gc = (double)raw / cl.channel_s;
+	printf("B7 noisy: %s, %zu messages, %llu raw bytes, %s with and "
+	    "without its errors\n", argv[2], n, (unsigned long long)raw,
+	    g_profile);
+	printf("%-8s %10s %10s %6s %11s %10s %10s\n", "channel", "channel_s",
+	    "air_bytes", "turns", "goodput_Bps", "retx_frm", "retx_bytes");
+	const struct fig *all[] = { &no, &cl };
+	const char *names[] = { "noisy", "clean" };
+	for (int i = 0; i < 2; i++)
+		printf("%-8s %10.1f %10llu %6llu %11.1f %10llu %10llu\n",
+		    names[i], all[i]->channel_s,
+		    (unsigned long long)all[i]->air_bytes,
+		    (unsigned long long)all[i]->turns,
+		    (double)raw / all[i]->channel_s,
+		    (unsigned long long)all[i]->retx_frames,
+		    (unsigned long long)all[i]->retx_bytes);
+	printf("noisy/clean goodput %.3f (goal >= 0.80)\n", gn / gc);
+	if (argc > 4) {
+		FILE *f = fopen(argv[4], "w");
+		if (!f) {
+			perror(argv[4]);
+			return 2;
+		}
+		fprintf(f, "{\"corpus\": \"%s\", \"messages\": %zu, "
+		    "\"raw_bytes\": %llu, \"profile\": \"%s\", ", argv[2], n,
+		    (unsigned long long)raw, g_profile);
+		for (int i = 0; i < 2; i++)
+			fprintf(f, "\"%s\": {\"channel_s\": %.1f, \"air_bytes\": "
+			    "%llu, \"turns\": %llu, \"goodput_Bps\": %.2f, "
+			    "\"retx_frames\": %llu, \"retx_bytes\": %llu}, ",
+			    names[i], all[i]->channel_s,
+			    (unsigned long long)all[i]->air_bytes,
+			    (unsigned long long)all[i]->turns,
+			    (double)raw / all[i]->channel_s,
+			    (unsigned long long)all[i]->retx_frames,
+			    (unsigned long long)all[i]->retx_bytes);
+		fprintf(f, "\"goodput_ratio\": %.3f}\n", gn / gc);
+		fclose(f);
+	}
+	free_batch(m, n);
+	return 0;
+}
+
 /* --packing: only messages that pack; stored against packed. */
 static int
 main_packing(int argc, char **argv)
@@ -474,8 +656,8 @@ main_packing(int argc, char **argv)
 		rawp += p[i].data.len;
 	}
 	double wall, wallp;
-	struct fig st = run_skywave(m, n, &wall, AIR_DICT_HEADERS, 0);
-	struct fig pk = run_skywave(p, n, &wallp, AIR_DICT_HEADERS, 0);
+	struct fig st = run_skywave(m, n, &wall, AIR_DICT_HEADERS, 0, true);
+	struct fig pk = run_skywave(p, n, &wallp, AIR_DICT_HEADERS, 0, true);
 	fig_add_bytes(&pk, extra);
 	printf("lossless re-encoding on the air: %s, the first %zu messages "
 	    "that pack (of %zu), hf-2400-hd\n", argv[2], n, nall);
@@ -513,6 +695,16 @@ main_packing(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "--noisy") == 0) {
+		if (argc < 5) {
+			fprintf(stderr, "usage: bench_airtime --noisy CORPUS_DIR "
+			    "NAME COUNT [JSON_OUT [PROFILE]]\n");
+			return 64;
+		}
+		if (sodium_init() < 0)
+			return 1;
+		return main_noisy(argc - 1, argv + 1);
+	}
 	if (argc > 1 && strcmp(argv[1], "--packing") == 0) {
 		if (argc < 5) {
 			fprintf(stderr, "usage: bench_airtime --packing "
@@ -540,14 +732,28 @@ main(int argc, char **argv)
 	for (size_t i = 0; i < n; i++)
 		raw += m[i].data.len;
 
-	double wall, wall_nd, wall_pk;
-	struct fig sw = run_skywave(m, n, &wall, AIR_DICT_HEADERS, seg);
-	struct fig nd = run_skywave(m, n, &wall_nd, AIR_DICT_NONE, seg);
+	double wall, wall_df, wall_nd, wall_pk;
+	struct fig sw = run_skywave(m, n, &wall, AIR_DICT_HEADERS, seg, true);
+	size_t codec_bytes = g_codec_bytes;
+	printf("fixed costs (skywave): %llu bytes of records besides the "
+	    "messages before compression (%zu x 48 of id and SHA-256); %llu "
+	    "rounds (one flush each); frames %llu + %llu (28 bytes each with "
+	    "the byte-stream framing: %.1f s); the other direction's stream "
+	    "%llu bytes; %llu direction changes (%.0f s)\n",
+	    (unsigned long long)g_rec_plain, n, (unsigned long long)g_rounds,
+	    (unsigned long long)g_frames_a, (unsigned long long)g_frames_b,
+	    (double)(g_frames_a + g_frames_b) * 28 / BYTES_PER_S,
+	    (unsigned long long)g_b_stream, (unsigned long long)sw.turns,
+	    (double)sw.turns * TURN_MS / 1000.0);
+	struct fig df = run_skywave(m, n, &wall_df, AIR_DICT_HEADERS, seg,
+	    false);
+	struct fig nd = run_skywave(m, n, &wall_nd, AIR_DICT_NONE, seg, false);
 	size_t npk;
 	uint64_t extra;
 	conv_init();
 	struct msg *pm = pack_batch(m, n, &npk, &extra);
-	struct fig pk = run_skywave(pm, n, &wall_pk, AIR_DICT_HEADERS, seg);
+	struct fig pk = run_skywave(pm, n, &wall_pk, AIR_DICT_HEADERS, seg,
+	    true);
 	fig_add_bytes(&pk, extra);
 	free_batch(pm, n);
 	conv_shutdown();
@@ -558,18 +764,25 @@ main(int argc, char **argv)
 	    argv[2], n, (unsigned long long)raw);
 	printf("%-18s %10s %10s %6s %9s\n", "method", "channel_s", "air_bytes",
 	    "turns", "ratio");
-	const struct fig *all[] = { &sw, &nd, &pk, &sm, &bf, &lim };
-	const char *names[] = { "skywave", "skywave-nodict", "skywave-packed",
-		"smtp", "b2f", "limit" };
-	for (int i = 0; i < 6; i++)
+	const struct fig *all[] = { &sw, &df, &nd, &pk, &sm, &bf, &lim };
+	const char *names[] = { "skywave", "skywave-deflate", "skywave-nodict",
+		"skywave-packed", "smtp", "b2f", "limit" };
+	for (int i = 0; i < 7; i++)
 		printf("%-18s %10.1f %10llu %6llu %8.3fx\n", names[i],
 		    all[i]->channel_s, (unsigned long long)all[i]->air_bytes,
 		    (unsigned long long)all[i]->turns,
 		    all[i]->channel_s / sw.channel_s);
 	printf("skywave/smtp %.3f (goal <= 0.12), skywave/b2f %.3f (goal <= "
-	    "0.40), skywave/limit %.2f (goal <= 1.6); wall %.2f s\n",
+	    "0.30), skywave/limit %.2f (goal <= 1.30); deflate peer: "
+	    "b2f %.3f, limit %.2f; wall %.2f s\n",
 	    sw.channel_s / sm.channel_s, sw.channel_s / bf.channel_s,
-	    sw.channel_s / lim.channel_s, wall);
+	    sw.channel_s / lim.channel_s, df.channel_s / bf.channel_s,
+	    df.channel_s / lim.channel_s, wall);
+	double cspeed = codec_speed(m, n);
+	printf("zstd codec: %.2f MB/s through compress+decompress+records on "
+	    "this machine (%.0fx the 19200 bit/s line rate of los-19200); "
+	    "contexts of one link session, both directions: %.2f MB\n",
+	    cspeed / 1e6, cspeed / 2400.0, (double)codec_bytes / 1e6);
 	printf("skywave-packed: %zu of %zu messages packed; airtime %.1f%% "
 	    "less than skywave\n", npk, n, 100.0 * (1.0 - pk.channel_s /
 	    sw.channel_s));
@@ -585,7 +798,10 @@ main(int argc, char **argv)
 		    "\"raw_bytes\": %llu, ", argv[2], n,
 		    (unsigned long long)raw);
 		json_fig(f, "skywave", &sw, false);
+		json_fig(f, "skywave_deflate", &df, false);
 		json_fig(f, "skywave_nodict", &nd, false);
+		fprintf(f, "\"zstd_bytes_per_s\": %.0f, \"codec_heap_bytes\": "
+		    "%zu, ", cspeed, codec_bytes);
 		json_fig(f, "skywave_packed", &pk, false);
 		json_fig(f, "smtp", &sm, false);
 		json_fig(f, "b2f", &bf, false);

@@ -116,6 +116,7 @@ run(bool flash, bool whole, size_t seg)
 		.dict_id = AIR_DICT_HEADERS,
 		.seg_bytes = seg,
 		.quiet = true,
+		.zstd = true, /* as skywave negotiates with a skywave peer */
 	};
 	char dir[4096], err[512];
 	const char *src = getenv("SKYWAVE_SRC");
@@ -184,12 +185,12 @@ main(int argc, char **argv)
 	printf("%-10s %16.1f %12.1f\n", "skywave", sw.flash_s, sw.bulk_s);
 	printf("%-10s %16s %12.1f\n", "no-flash", "-", nf.bulk_s);
 	printf("%-10s %16.1f %12.1f\n", "whole", wh.flash_s, wh.bulk_s);
-	printf("FLASH latency %.1f s (goal <= 8); bulk %.2f %% later than "
+	printf("FLASH latency %.1f s; bulk %.2f %% later than "
 	    "without FLASH (goal <= 2 %%); whole-message FLASH latency %.1f s\n",
 	    sw.flash_s, (sw.bulk_s / nf.bulk_s - 1.0) * 100.0, wh.flash_s);
 	if (spread)
 		printf("FLASH submitted at each second of %d from %.0f s: worst "
-		    "%.1f s, mean %.1f s\n", spread, (double)base / 1000.0,
+		    "%.1f s (goal <= 5), mean %.1f s\n", spread, (double)base / 1000.0,
 		    worst, sum / spread);
 	if (argc > 1) {
 		FILE *f = fopen(argv[1], "w");

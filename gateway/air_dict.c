@@ -11,6 +11,9 @@ air_dict_get(uint16_t id, size_t *len)
 	case AIR_DICT_HEADERS:
 		*len = air__dict_headers_len;
 		return air__dict_headers;
+	case AIR_DICT_ZSTD:
+		*len = air__dict_zstd_len;
+		return air__dict_zstd;
 	default:
 		*len = 0;
 		return NULL;

@@ -1987,7 +1987,7 @@ up_state(void *arg, enum link_state st, int err, const char *reason)
 		GW_LOGI("link", "link=%s event=session_up peer=%s features=%u "
 		    "dict=%u", a->cfg.name, link_peer_identity(a->link), f,
 		    link_dict_id(a->link));
-		xfer_link_up(a->xfer, (f & LINK_FEAT_DEFLATE) != 0,
+		xfer_link_up(a->xfer, xfer_opts_of(f),
 		    (f & LINK_FEAT_DICT) ? link_dict_id(a->link) : 0);
 		if (a->env.planner)
 			planner_route_state(a->env.planner, a->proute,
@@ -2211,7 +2211,8 @@ airlink_start(const struct airlink_env *env, const struct config_link *cfg,
 	 * configured peer this side only answers. */
 	lc.initiator = cfg->peer[0] && strcmp(env->identity, cfg->peer) < 0;
 	lc.dict_id = AIR_DICT_HEADERS;
-	lc.features = LINK_FEAT_DEFLATE | LINK_FEAT_DICT;
+	lc.features = LINK_FEAT_DEFLATE | LINK_FEAT_DICT | LINK_FEAT_ZSTD |
+	    LINK_FEAT_ACKR;
 	/* the driver's byte-stream framing costs airtime too (bursts are
 	 * bounded by the profile's maximum transmission time) */
 	if (a->prof.modem.framing != PROF_FRAMING_KISS)

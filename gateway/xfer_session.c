@@ -23,14 +23,22 @@
  *   committed (store) and present here except during COMMITTING.
  *
  * Stream per direction and link session: records (xfer_wire.h) compressed
- * by one raw-deflate stream with the negotiated preset dictionary. A
+ * by one stream of the negotiated codec: a zstd frame primed with the zstd
+ * dictionary, or raw deflate with the negotiated preset dictionary. A
  * "round" is what pull produces at once: pending control records, then
  * segments chosen one by one by the scheduler until about seg_bytes of
  * compressed output (seg_ms of airtime; the plaintext bound is seg_bytes
- * times the compression ratio measured so far), then a sync flush, so the
- * receiver can decode everything it got and a higher-priority message
- * waits at most about one round. Rounds of incompressible content run at
- * level 0 (stored blocks).
+ * times the compression ratio measured so far), then a flush (zstd: end of
+ * block; deflate: sync flush), so the receiver can decode everything it got
+ * and a higher-priority message waits at most about one round. With
+ * deflate, rounds of incompressible content run at level 0 (stored
+ * blocks); zstd stores such blocks raw by itself.
+ *
+ *   codec per session: link_up(codec) -> streams_start: NONE | DEFLATE
+ *   (z_stream pair) | ZSTD (ZSTD_CCtx + ZSTD_DCtx, windowLogMax capped);
+ *   link_down -> streams_end frees them. A zstd frame that ends inside a
+ *   session, a window over XFER_ZSTD_WLOG_MAX, or a corrupt block is a
+ *   stream error.
  *
  * Capability publication, per session:
  *
@@ -50,12 +58,18 @@
 #include "common/xmalloc.h"
 #include "gateway/air_dict.h"
 #include "gateway/mime_reencode.h"
+#include "link-drivers/link_session.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+/* refPrefix_advanced (a full dictionary as the frame's prefix) is in
+ * zstd's advanced API; Debian's libzstd exports it. */
+#define ZSTD_STATIC_LINKING_ONLY
+#include <zstd.h>
+#include <zstd_errors.h>
 
 enum xout_state { XO_QUEUED, XO_SENDING, XO_SENT };
 enum xin_state { XI_RECV, XI_COMMITTING };
@@ -100,8 +114,14 @@ struct xfer {
 	/* Session. */
 	bool up, compress, peer_have_end;
 	uint16_t dict_id;
+	int codec;            /* enum xfer_codec of this session */
+	bool ackr;            /* ACKR agreed: acknowledge by handle ranges */
+	uint64_t ack_first, ack_n; /* ACKR range not yet in ctl */
+	uint8_t ack_st;
 	z_stream def, inf;
 	bool def_ok, inf_ok;
+	ZSTD_CCtx *zc;        /* zstd: this session's outbound frame */
+	ZSTD_DCtx *zd;        /* zstd: the peer's frame */
 	int cur_level;
 	uint64_t next_handle;
 
@@ -121,6 +141,7 @@ struct xfer {
 	struct xfer_cand *cands;
 	size_t ncands;
 	bool cut; /* end the current frame: an urgent message just ended */
+	size_t frame_cap; /* zstd: bytes per pull (frame_ms of airtime) */
 	uint64_t ratio_plain, ratio_comp; /* compressed rounds, for sizing */
 	struct xfer_stats stats;
 
@@ -163,8 +184,15 @@ xfer_new(const struct xfer_config *cfg, const struct xfer_store *store)
 		    x->cfg.seg_ms / 1000;
 	if (x->cfg.seg_bytes < 128)
 		x->cfg.seg_bytes = 128;
+	if (!x->cfg.frame_ms)
+		x->cfg.frame_ms = XFER_FRAME_MS;
+	x->frame_cap = (size_t)x->cfg.rate_bps / 8 * x->cfg.frame_ms / 1000;
+	if (x->frame_cap < 256)
+		x->frame_cap = 256;
 	if (!x->cfg.level)
 		x->cfg.level = 9;
+	if (x->cfg.zstd_level <= 0 || x->cfg.zstd_level > ZSTD_maxCLevel())
+		x->cfg.zstd_level = XFER_ZSTD_LEVEL;
 	return x;
 }
 
@@ -186,6 +214,18 @@ streams_end(struct xfer *x)
 	if (x->inf_ok)
 		inflateEnd(&x->inf);
 	x->def_ok = x->inf_ok = false;
+	ZSTD_freeCCtx(x->zc);
+	ZSTD_freeDCtx(x->zd);
+	x->zc = NULL;
+	x->zd = NULL;
+}
+
+int
+xfer_opts_of(uint32_t f)
+{
+	int o = (f & LINK_FEAT_ZSTD) ? XFER_CODEC_ZSTD :
+	    (f & LINK_FEAT_DEFLATE) ? XFER_CODEC_DEFLATE : XFER_CODEC_NONE;
+	return (f & LINK_FEAT_ACKR) ? o | XFER_OPT_ACKR : o;
 }
 
 void
@@ -244,12 +284,24 @@ xfer_check_state(const struct xfer *x)
 		    in->content.len == in->env.size))
 			return GW_EINTERNAL;
 	}
-	if (GW_FAILS_ASSERT(x->up || (x->out.len == 0 && x->ctl.len == 0)))
+	if (GW_FAILS_ASSERT(x->up || (x->out.len == 0 && x->ctl.len == 0 &&
+	    x->ack_n == 0)))
 		return GW_EINTERNAL;
 	if (GW_FAILS_ASSERT((x->local_digest == 0) ==
 	    (x->local_caps.len == 0)) ||
 	    GW_FAILS_ASSERT(x->up || !x->peer_caps_known))
 		return GW_EINTERNAL;
+	return 0;
+}
+
+size_t
+xfer_codec_bytes(const struct xfer *x)
+{
+	if (x->codec == XFER_CODEC_ZSTD)
+		return ZSTD_sizeof_CCtx(x->zc) + ZSTD_sizeof_DCtx(x->zd);
+	if (x->codec == XFER_CODEC_DEFLATE) /* zconf.h: windowBits 15, memLevel 9 */
+		return ((size_t)1 << 17) + ((size_t)1 << 18) +
+		    ((size_t)1 << 15) + 7 * 1024;
 	return 0;
 }
 
@@ -280,10 +332,51 @@ fail(struct xfer *x, const char *why)
  * Control records.
  */
 
+/* The pending ACKR range into ctl (before anything else goes there, so
+ * control records keep their order). */
+static void
+ack_flush(struct xfer *x)
+{
+	if (!x->ack_n)
+		return;
+	buf_reset(&x->rec);
+	xfer_put_varint(&x->rec, x->ack_first);
+	xfer_put_varint(&x->rec, x->ack_n);
+	buf_append_byte(&x->rec, x->ack_st);
+	xfer_rec_begin(&x->ctl, XFER_R_ACKR, x->rec.len);
+	buf_append(&x->ctl, x->rec.data, x->rec.len);
+	x->ack_n = 0;
+}
+
+static void ctl_id_rec(struct xfer *x, uint8_t type, const uint8_t *id,
+    uint64_t v, bool v_is_byte);
+
+/* Acknowledge the message the peer announced as handle in this session
+ * (0: unknown here, e.g. a commit that completes after a new session
+ * began), status 0 committed / 1 duplicate. With ACKR consecutive handles
+ * of one status become one record. */
+static void
+ack_send(struct xfer *x, uint64_t handle, const uint8_t *id, uint8_t st)
+{
+	if (!x->ackr || !x->up || handle == 0) {
+		ctl_id_rec(x, XFER_R_ACK, id, st, true);
+		return;
+	}
+	if (x->ack_n && st == x->ack_st && handle == x->ack_first + x->ack_n) {
+		x->ack_n++;
+		return;
+	}
+	ack_flush(x);
+	x->ack_first = handle;
+	x->ack_n = 1;
+	x->ack_st = st;
+}
+
 static void
 ctl_id_rec(struct xfer *x, uint8_t type, const uint8_t *id, uint64_t v,
     bool v_is_byte)
 {
+	ack_flush(x);
 	buf_reset(&x->rec);
 	buf_append(&x->rec, id, XFER_ID_BYTES);
 	if (v_is_byte)
@@ -317,6 +410,7 @@ static void
 caps_send(struct xfer *x)
 {
 	uint8_t d[8];
+	ack_flush(x);
 	put_u64be(d, x->local_digest);
 	xfer_rec_begin(&x->ctl, XFER_R_CAPS, 8 + x->local_caps.len);
 	buf_append(&x->ctl, d, 8);
@@ -383,12 +477,48 @@ set_dict(struct xfer *x, bool deflate_side)
 		GW_REQUIRE(inflateSetDictionary(&x->inf, d, (uInt)len) == Z_OK);
 }
 
+/* zstd: one frame per direction and session, primed with the zstd
+ * dictionary as a prefix (a prefix serves exactly one frame, which is all a
+ * session has, and costs no second copy of the match tables). */
+static void
+zstd_start(struct xfer *x)
+{
+	size_t dl;
+	const uint8_t *d = air_dict_get(AIR_DICT_ZSTD, &dl);
+	x->zc = ZSTD_createCCtx();
+	x->zd = ZSTD_createDCtx();
+	GW_REQUIRE(x->zc && x->zd && d);
+	ZSTD_CCtx *c = x->zc;
+	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(c,
+	    ZSTD_c_compressionLevel, x->cfg.zstd_level)));
+	/* The level's own tables are sized for unknown (large) inputs; the
+	 * window of a batch and tables that fit a small box instead. */
+	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog,
+	    XFER_ZSTD_WLOG)));
+	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_chainLog,
+	    XFER_ZSTD_WLOG - 1)));
+	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_hashLog,
+	    XFER_ZSTD_WLOG - 2)));
+	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_setParameter(c,
+	    ZSTD_c_checksumFlag, 0)));
+	GW_REQUIRE(!ZSTD_isError(ZSTD_CCtx_refPrefix_advanced(c, d, dl,
+	    ZSTD_dct_fullDict)));
+	GW_REQUIRE(!ZSTD_isError(ZSTD_DCtx_setParameter(x->zd,
+	    ZSTD_d_windowLogMax, XFER_ZSTD_WLOG_MAX)));
+	GW_REQUIRE(!ZSTD_isError(ZSTD_DCtx_refPrefix_advanced(x->zd, d, dl,
+	    ZSTD_dct_fullDict)));
+}
+
 static void
 streams_start(struct xfer *x)
 {
 	streams_end(x);
 	if (!x->compress)
 		return;
+	if (x->codec == XFER_CODEC_ZSTD) {
+		zstd_start(x);
+		return;
+	}
 	memset(&x->def, 0, sizeof(x->def));
 	memset(&x->inf, 0, sizeof(x->inf));
 	GW_REQUIRE(deflateInit2(&x->def, x->cfg.level, Z_DEFLATED, -15, 9,
@@ -401,12 +531,17 @@ streams_start(struct xfer *x)
 }
 
 void
-xfer_link_up(struct xfer *x, bool compress, uint16_t dict_id)
+xfer_link_up(struct xfer *x, int opts, uint16_t dict_id)
 {
+	int codec = opts & XFER_CODEC_MASK;
 	x->up = true;
 	x->err = 0;
-	x->compress = compress;
-	x->dict_id = compress ? dict_id : 0;
+	x->ackr = (opts & XFER_OPT_ACKR) != 0;
+	x->ack_n = 0;
+	x->codec = codec == XFER_CODEC_ZSTD ? XFER_CODEC_ZSTD :
+	    codec ? XFER_CODEC_DEFLATE : XFER_CODEC_NONE;
+	x->compress = x->codec != XFER_CODEC_NONE;
+	x->dict_id = x->codec == XFER_CODEC_DEFLATE ? dict_id : 0;
 	x->peer_have_end = false;
 	x->next_handle = 1;
 	streams_start(x);
@@ -442,6 +577,7 @@ void
 xfer_link_down(struct xfer *x)
 {
 	x->up = false;
+	x->ack_n = 0;
 	streams_end(x);
 	buf_reset(&x->ctl);
 	buf_reset(&x->out);
@@ -562,6 +698,8 @@ pick_next(struct xfer *x)
 static int
 is_incompressible(struct xfer *x, struct xout *o)
 {
+	if (x->codec == XFER_CODEC_ZSTD)
+		return 0; /* zstd stores incompressible blocks raw itself */
 	if (o->incompressible >= 0)
 		return o->incompressible;
 	uint8_t sample[4096];
@@ -581,8 +719,27 @@ is_incompressible(struct xfer *x, struct xout *o)
 	return o->incompressible;
 }
 
+static void
+zstd_feed(struct xfer *x, const uint8_t *p, size_t n, ZSTD_EndDirective op)
+{
+	ZSTD_inBuffer in = { p, n, 0 };
+	for (;;) {
+		buf_reserve(&x->out, ZSTD_CStreamOutSize());
+		ZSTD_outBuffer ob = { x->out.data + x->out.len,
+			x->out.cap - x->out.len, 0 };
+		size_t left = ZSTD_compressStream2(x->zc, &ob, &in, op);
+		GW_REQUIRE(!ZSTD_isError(left));
+		x->out.len += ob.pos;
+		x->out.data[x->out.len] = '\0';
+		x->stats.comp_out += ob.pos;
+		if (op == ZSTD_e_continue ? in.pos == in.size : left == 0)
+			break;
+	}
+}
+
 /* Feed plaintext into the stream (or straight out when not
- * compressing). */
+ * compressing). flush: zlib's Z_NO_FLUSH, Z_BLOCK or Z_SYNC_FLUSH; with
+ * zstd anything but Z_NO_FLUSH ends the block. */
 static void
 def_feed(struct xfer *x, const uint8_t *p, size_t n, int flush)
 {
@@ -590,6 +747,11 @@ def_feed(struct xfer *x, const uint8_t *p, size_t n, int flush)
 	if (!x->compress) {
 		buf_append(&x->out, p, n);
 		x->stats.comp_out += n;
+		return;
+	}
+	if (x->codec == XFER_CODEC_ZSTD) {
+		zstd_feed(x, p, n, flush == Z_NO_FLUSH ? ZSTD_e_continue :
+		    ZSTD_e_flush);
 		return;
 	}
 	x->def.next_in = (Bytef *)(uintptr_t)p;
@@ -611,7 +773,7 @@ def_feed(struct xfer *x, const uint8_t *p, size_t n, int flush)
 static void
 set_level(struct xfer *x, int level)
 {
-	if (!x->compress || level == x->cur_level)
+	if (x->codec != XFER_CODEC_DEFLATE || level == x->cur_level)
 		return;
 	/* At a round boundary no input is pending, so deflateParams only
 	 * ends the current block. */
@@ -663,10 +825,10 @@ emit_msg(struct xfer *x, struct xout *o)
 	x->stats.msgs_sent++;
 }
 
-/* Plaintext per compressed round: seg_bytes of output at the ratio seen so
- * far (3 until measured, clamped to 1..8). */
+/* Plaintext per compressed round: comp bytes of output at the ratio seen
+ * so far (3 until measured, clamped to 1..8). */
 static size_t
-round_bound(const struct xfer *x)
+round_bound(const struct xfer *x, size_t comp)
 {
 	uint64_t r10 = 30;
 	if (x->ratio_comp > 0)
@@ -675,12 +837,29 @@ round_bound(const struct xfer *x)
 		r10 = 10;
 	if (r10 > 80)
 		r10 = 80;
-	return (size_t)((uint64_t)x->cfg.seg_bytes * r10 / 10);
+	return (size_t)((uint64_t)comp * r10 / 10);
 }
 
-/* One round into x->out; false when there was nothing to send. */
+/* Compressed bytes one round should make when want bytes are still needed
+ * for the frame being built. Deflate: seg_bytes (seg_ms of airtime). zstd:
+ * just what the frame still takes, at most twice seg_bytes, so a frame
+ * costs about one flush and almost nothing is left over ahead of a message
+ * that arrives while the frame is on the air. */
+static size_t
+round_target(const struct xfer *x, size_t want)
+{
+	if (x->codec != XFER_CODEC_ZSTD)
+		return x->cfg.seg_bytes;
+	size_t cap = 2 * x->cfg.seg_bytes;
+	if (want > cap)
+		want = cap;
+	return want < 64 ? 64 : want;
+}
+
+/* One round into x->out; false when there was nothing to send. want: the
+ * bytes the caller still needs (round_target). */
 static bool
-produce_round(struct xfer *x)
+produce_round(struct xfer *x, size_t want)
 {
 	size_t plain = 0, out0 = x->out.len;
 	uint64_t plain0 = x->stats.plain_out;
@@ -690,6 +869,7 @@ produce_round(struct xfer *x)
 
 	if (!x->up || x->err)
 		return false;
+	ack_flush(x);
 	for (;;) {
 		long i = pick_next(x);
 		if (i < 0)
@@ -704,7 +884,7 @@ produce_round(struct xfer *x)
 			if (lvl == 0)
 				x->stats.stored_rounds++;
 			else if (x->compress)
-				bound = round_bound(x);
+				bound = round_bound(x, round_target(x, want));
 			out0 = x->out.len;
 		}
 		if (!any && x->ctl.len) {
@@ -759,9 +939,12 @@ produce_round(struct xfer *x)
 		buf_reset(&x->ctl);
 		any = true;
 	}
+	if (any)
+		x->stats.rounds++;
 	if (any && x->compress) {
 		/* A stored round ends byte-aligned already: Z_BLOCK makes
-		 * it all decodable without the empty block of a sync flush. */
+		 * it all decodable without the empty block of a sync flush.
+		 * (zstd: both end the block.) */
 		def_feed(x, NULL, 0, round_level == 0 ? Z_BLOCK :
 		    Z_SYNC_FLUSH);
 		if (round_level > 0) {
@@ -775,8 +958,18 @@ produce_round(struct xfer *x)
 size_t
 xfer_pull(struct xfer *x, uint8_t *p, size_t room)
 {
+	/* zstd: a frame holds at most frame_ms of airtime, so what is
+	 * queued below the link ahead of an urgent message stays short. */
+	if (x->codec == XFER_CODEC_ZSTD && room > x->frame_cap)
+		room = x->frame_cap;
 	x->cut = false;
-	while (x->out.len < room && !x->cut && produce_round(x))
+	/* zstd: when a round leaves less than a third of the frame, the
+	 * frame goes as it is: a somewhat short frame costs less than the
+	 * flush of one more small round (measured, docs/air-protocol.md s7). */
+	size_t slack = x->codec == XFER_CODEC_ZSTD ? room / 3 : 0;
+	while (x->out.len < room && !x->cut &&
+	    (x->out.len == 0 || room - x->out.len > slack) &&
+	    produce_round(x, room - x->out.len))
 		;
 	size_t n = x->out.len < room ? x->out.len : room;
 	if (n == 0)
@@ -791,7 +984,8 @@ xfer_pending(struct xfer *x)
 {
 	if (!x->up || x->err)
 		return false;
-	return x->out.len > 0 || x->ctl.len > 0 || pick_next(x) >= 0;
+	return x->out.len > 0 || x->ctl.len > 0 || x->ack_n > 0 ||
+	    pick_next(x) >= 0;
 }
 
 /*
@@ -881,7 +1075,7 @@ xfer_commit_done(struct xfer *x, const uint8_t id[XFER_ID_BYTES], int err)
 		ctl_id_rec(x, XFER_R_NAK, id, 2, true);
 		x->stats.naks_sent++;
 	} else {
-		ctl_id_rec(x, XFER_R_ACK, id, 0, true);
+		ack_send(x, in->handle, id, 0);
 		x->stats.committed++;
 	}
 	in_del(x, in);
@@ -924,7 +1118,7 @@ on_msg(struct xfer *x, const uint8_t *p, size_t n)
 	    x->store.committed(x->store.arg, env.id)) {
 		/* Committed before; its ACK was lost. */
 		x->stats.dups_seen++;
-		ctl_id_rec(x, XFER_R_ACK, env.id, 1, true);
+		ack_send(x, handle, env.id, 1);
 		hm_add(x, handle, env.id, XIN_DISCARD);
 		if (in)
 			in_del(x, in);
@@ -1102,9 +1296,41 @@ on_caps(struct xfer *x, const uint8_t *p, size_t n)
 	x->held_digest = d;
 }
 
+/* The peer committed (or had) our messages of handles [first,
+ * first+count) of this session. */
+static void
+on_ackr(struct xfer *x, const uint8_t *p, size_t n)
+{
+	uint64_t first, count;
+	if (!x->ackr || xfer_get_varint(&p, &n, &first) < 0 ||
+	    xfer_get_varint(&p, &n, &count) < 0 || n != 1 || p[0] > 1 ||
+	    first == 0 || count == 0 || first > UINT64_MAX - count) {
+		fail(x, x->ackr ? "bad ACKR" : "ACKR without the feature");
+		return;
+	}
+	bool dup = p[0] == 1;
+	for (size_t i = 0; i < x->nout;) {
+		struct xout *o = &x->outs[i];
+		if (o->handle < first || o->handle - first >= count) {
+			i++;
+			continue;
+		}
+		x->stats.msgs_acked++;
+		x->stats.dup_acked += dup;
+		uint8_t idc[XFER_ID_BYTES];
+		memcpy(idc, o->env.id, XFER_ID_BYTES);
+		out_del(x, o); /* the next one moved into slot i */
+		x->store.relayed(x->store.arg, idc, dup);
+	}
+}
+
 static void
 on_ctl(struct xfer *x, uint8_t type, const uint8_t *p, size_t n)
 {
+	if (type == XFER_R_ACKR) {
+		on_ackr(x, p, n);
+		return;
+	}
 	if (type == XFER_R_CAPS_HELD) {
 		on_caps_held(x, p, n);
 		return;
@@ -1213,6 +1439,48 @@ parse_records(struct xfer *x)
 	buf_consume(&x->inplain, pos);
 }
 
+/* Decode n bytes of the peer's zstd frame into inplain, parsing records
+ * as the plaintext grows; -1 after a stream error. */
+static int
+zstd_inflate(struct xfer *x, const uint8_t *p, size_t n, size_t *before)
+{
+	ZSTD_inBuffer in = { p, n, 0 };
+	for (;;) {
+		buf_reserve(&x->inplain, 16384);
+		ZSTD_outBuffer ob = { x->inplain.data + x->inplain.len,
+			x->inplain.cap - x->inplain.len, 0 };
+		size_t rc = ZSTD_decompressStream(x->zd, &ob, &in);
+		x->inplain.len += ob.pos;
+		x->inplain.data[x->inplain.len] = '\0';
+		if (ZSTD_isError(rc)) {
+			fail(x, ZSTD_getErrorCode(rc) ==
+			    ZSTD_error_frameParameter_windowTooLarge ?
+			    "zstd window over the limit" :
+			    ZSTD_getErrorCode(rc) == ZSTD_error_dictionary_wrong ?
+			    "stream needs an unknown dictionary" :
+			    "corrupt compressed stream");
+			return -1;
+		}
+		if (rc == 0) {
+			/* the frame ended: a session has one frame only */
+			fail(x, "zstd frame ended inside the session");
+			return -1;
+		}
+		if (x->inplain.len > XFER_RECORD_MAX * 2) {
+			x->stats.plain_in += x->inplain.len - *before;
+			parse_records(x);
+			*before = x->inplain.len;
+			if (x->err)
+				return -1;
+		}
+		/* Done when the input is used up and the decoder had room
+		 * to spare (nothing more is held back for us). */
+		if (in.pos == in.size && ob.pos < ob.size)
+			break;
+	}
+	return 0;
+}
+
 void
 xfer_deliver(struct xfer *x, const uint8_t *p, size_t n)
 {
@@ -1221,6 +1489,9 @@ xfer_deliver(struct xfer *x, const uint8_t *p, size_t n)
 	size_t before = x->inplain.len;
 	if (!x->compress) {
 		buf_append(&x->inplain, p, n);
+	} else if (x->codec == XFER_CODEC_ZSTD) {
+		if (zstd_inflate(x, p, n, &before) < 0)
+			return;
 	} else {
 		x->inf.next_in = (Bytef *)(uintptr_t)p;
 		x->inf.avail_in = (uInt)n;
@@ -1254,3 +1525,4 @@ xfer_deliver(struct xfer *x, const uint8_t *p, size_t n)
 	x->stats.plain_in += x->inplain.len - before;
 	parse_records(x);
 }
+

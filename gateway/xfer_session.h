@@ -3,9 +3,10 @@
  * link session (link-drivers/link_session.h): envelopes and content
  * segments at uncompressed offsets, end-to-end SHA-256, commit-then-ack,
  * duplicate suppression by message id, resume from the receiver's offset,
- * preemption at segment granularity, and compression as it goes (one zlib
- * stream per direction and link session, preset dictionary, sync flush per
- * round, incompressible content stored).
+ * preemption at segment granularity, and compression as it goes (one
+ * stream per direction and link session, zstd or deflate as negotiated,
+ * preset dictionary, flushed at the end of every round; with deflate,
+ * incompressible content stored).
  *
  * Sans-I/O. The link layer calls xfer_pull/xfer_pending/xfer_deliver; the
  * owner reports link state (xfer_link_up/xfer_link_down) and storage
@@ -78,6 +79,11 @@ struct xfer_config {
 	uint32_t seg_ms;        /* airtime per segment round; 0: 2000 */
 	size_t seg_bytes;       /* plaintext per round; 0: from rate, seg_ms */
 	int level;              /* deflate level 1..9; 0: 9 */
+	int zstd_level;         /* zstd level 1..19; 0: XFER_ZSTD_LEVEL */
+	/* zstd sessions: airtime of one pull (one frame's payload), at
+	 * least 256 bytes; 0: XFER_FRAME_MS. Bounds what sits in the driver
+	 * ahead of an urgent message (docs/air-protocol.md s7). */
+	uint32_t frame_ms;
 	xfer_pick_fn pick;
 	void *pick_arg;
 	const char *name;       /* for logs */
@@ -88,6 +94,7 @@ struct xfer_stats {
 	uint64_t plain_in;
 	uint64_t msgs_sent, msgs_acked, dup_acked, committed, dups_seen;
 	uint64_t naks_sent, naks_rcvd, resumes, rewinds;
+	uint64_t rounds;                 /* rounds (one flush each) */
 	uint64_t stored_rounds;          /* rounds sent at level 0 */
 	uint64_t proto_errors;
 	uint64_t caps_sent, caps_rcvd, caps_rejected; /* CAPS records */
@@ -97,9 +104,37 @@ struct xfer *xfer_new(const struct xfer_config *cfg,
     const struct xfer_store *store);
 void xfer_free(struct xfer *x);
 
-/* Link glue. up: a fresh link session (compress per negotiated feature,
- * dict_id 0 for none). */
-void xfer_link_up(struct xfer *x, bool compress, uint16_t dict_id);
+/* The codec of a link session's transfer stream (docs/air-protocol.md s7).
+ * NONE and DEFLATE are 0 and 1, so a bool "compress" still means deflate. */
+enum xfer_codec {
+	XFER_CODEC_NONE = 0,
+	XFER_CODEC_DEFLATE = 1, /* raw deflate, preset dictionary dict_id */
+	XFER_CODEC_ZSTD = 2,    /* one zstd frame, dictionary AIR_DICT_ZSTD */
+};
+
+/* zstd parameters (measured, docs/air-protocol.md s7). The sender's
+ * window is XFER_ZSTD_WLOG (512 KiB: some hundred messages of a batch);
+ * a receiver refuses a frame whose window is over XFER_ZSTD_WLOG_MAX
+ * (1 MiB), which bounds its memory whatever the peer sends. */
+#define XFER_ZSTD_LEVEL 19
+#define XFER_ZSTD_WLOG 19
+#define XFER_ZSTD_WLOG_MAX 20
+#define XFER_FRAME_MS 2500
+
+/* Session option beside the codec: acknowledge by handle ranges (ACKR)
+ * instead of one ACK with the 16-byte id per message. */
+#define XFER_OPT_ACKR 0x100
+#define XFER_CODEC_MASK 0xff
+
+/* The session options the negotiated link features (LINK_FEAT_*) call
+ * for: the codec (zstd when agreed, else deflate when agreed, else none)
+ * | XFER_OPT_ACKR when agreed. */
+int xfer_opts_of(uint32_t link_features);
+
+/* Link glue. up: a fresh link session (opts: an enum xfer_codec, with
+ * XFER_OPT_ACKR or not; dict_id the deflate dictionary, 0 for none; zstd
+ * uses its own). */
+void xfer_link_up(struct xfer *x, int opts, uint16_t dict_id);
 void xfer_link_down(struct xfer *x);
 size_t xfer_pull(struct xfer *x, uint8_t *p, size_t room);
 bool xfer_pending(struct xfer *x);
@@ -155,6 +190,10 @@ void xfer_set_held_caps(struct xfer *x, uint64_t digest);
 uint64_t xfer_held_caps(const struct xfer *x);
 
 const struct xfer_stats *xfer_get_stats(const struct xfer *x);
+/* Heap bytes the codec of the current session holds (both directions;
+ * zstd's contexts as the library reports them, zlib's estimated from its
+ * documented formula); 0 when down or uncompressed. */
+size_t xfer_codec_bytes(const struct xfer *x);
 /* Debug checker of the invariants in xfer_session.c's header: 0, or
  * GW_EINTERNAL after logging the first one that does not hold. */
 int xfer_check_state(const struct xfer *x);

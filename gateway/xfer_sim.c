@@ -353,7 +353,7 @@ up_state(void *arg, enum link_state st, int err, const char *reason)
 	(void)reason;
 	if (st == LINK_S_UP) {
 		uint32_t f = link_features(sd->link);
-		xfer_link_up(sd->xfer, (f & LINK_FEAT_DEFLATE) != 0,
+		xfer_link_up(sd->xfer, xfer_opts_of(f),
 		    (f & LINK_FEAT_DICT) ? link_dict_id(sd->link) : 0);
 	} else {
 		xfer_link_down(sd->xfer);
@@ -391,7 +391,10 @@ side_build(struct side *sd)
 		.initiator = sd->idx == XSIM_A,
 		.dict_id = s->cfg.dict_id,
 		.features = (s->cfg.no_compress ? 0u : LINK_FEAT_DEFLATE) |
-		    (s->cfg.dict_id ? LINK_FEAT_DICT : 0u),
+		    (s->cfg.dict_id ? LINK_FEAT_DICT : 0u) |
+		    (s->cfg.zstd && !s->cfg.no_compress &&
+		    !(sd->idx == XSIM_B && s->cfg.b_no_zstd) ?
+		    LINK_FEAT_ZSTD | LINK_FEAT_ACKR : 0u),
 		.random = sim_random,
 		.random_arg = s,
 		.frame_overhead_bytes = s->cfg.frame_overhead,
@@ -438,6 +441,13 @@ xsim_new(const struct xsim_config *cfg)
 		s->cfg.caps.mtu_bytes = 1024;
 	if (!s->cfg.reorder_ms)
 		s->cfg.reorder_ms = 3000;
+	/* SKYWAVE_AIR_CODEC=zstd|deflate runs a test suite with either codec
+	 * (ctest registers the air simulations under both). */
+	const char *codec = getenv("SKYWAVE_AIR_CODEC");
+	if (codec && strcmp(codec, "zstd") == 0)
+		s->cfg.zstd = true;
+	else if (codec && strcmp(codec, "deflate") == 0)
+		s->cfg.zstd = false;
 	s->rng = cfg->seed * 0x9E3779B97F4A7C15ULL + 1;
 	s->ops = cfg->chan_ops;
 	s->ch = cfg->chan;

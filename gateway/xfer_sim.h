@@ -86,6 +86,9 @@ struct xsim_config {
 	uint32_t commit_delay_ms; /* store completion latency */
 	uint16_t dict_id;       /* offered by both; 0: none */
 	bool no_compress;       /* do not offer LINK_FEAT_DEFLATE */
+	bool zstd;              /* offer LINK_FEAT_ZSTD and _ACKR (environment
+	                           SKYWAVE_AIR_CODEC=zstd|deflate overrides) */
+	bool b_no_zstd;         /* ... but not B (a peer without zstd) */
 	size_t seg_bytes;       /* transfer round size; 0: default */
 	bool quiet;             /* silence info logs */
 };

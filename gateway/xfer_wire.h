@@ -17,6 +17,8 @@
  *                                           this side holds (0: none)
  *   CAPS  digest[8] text                    this side's capability table
  *                                           (empty text: none)
+ *   ACKR  first:varint count:varint status:u8   ACK by this session's
+ *                                           handles (feature 0x08)
  *
  * varint: unsigned LEB128, at most 10 bytes; signed values zig-zag.
  */
@@ -46,8 +48,11 @@ enum xfer_rec_type {
 	XFER_R_NAK = 6,
 	XFER_R_CAPS_HELD = 7,
 	XFER_R_CAPS = 8,
+	XFER_R_ACKR = 9, /* features 0x08 only: first:varint count:varint
+	                    status:u8, the MSGs of this session with handles
+	                    first..first+count-1 committed / duplicates */
 };
-#define XFER_R_LAST XFER_R_CAPS
+#define XFER_R_LAST XFER_R_ACKR
 
 /* Largest capability table text a CAPS record carries. */
 #define XFER_CAPS_MAX (256u << 10)

@@ -507,8 +507,10 @@ emit_data(struct link *l, int64_t now, struct buf *out, size_t room_wire,
 		struct link_arq_slot *s = link_arq_tx_slot(&l->atx, seq);
 		if (s->data.len + over > room_wire)
 			return 0;
-		if (s->tries)
+		if (s->tries) {
 			l->stats.retransmits++;
+			l->stats.retx_bytes += s->data.len + over;
+		}
 		s->tries++;
 		buf_swap(&l->rx, &s->data); /* borrow without copying */
 		emit(l, now, out, LINK_FT_DATA, flags, seq, l->rx.data,

@@ -62,6 +62,11 @@ enum link_reject {
 enum {
 	LINK_FEAT_DEFLATE = 0x01, /* transfer stream compressed with zlib */
 	LINK_FEAT_DICT = 0x02,    /* preset dictionary dict_id in use */
+	/* transfer stream compressed with zstd and its dictionary 2
+	 * (AIR_DICT_ZSTD); takes precedence over DEFLATE when agreed */
+	LINK_FEAT_ZSTD = 0x04,
+	/* transfer acknowledgements by handle ranges (ACKR records) */
+	LINK_FEAT_ACKR = 0x08,
 };
 
 #define LINK_IDENTITY_MAX 64
@@ -117,6 +122,7 @@ struct link_stats {
 	uint64_t stream_bytes_in;   /* upper-layer bytes delivered */
 	uint64_t acked_bytes;       /* upper-layer bytes acknowledged */
 	uint64_t retransmits;       /* DATA frames sent again */
+	uint64_t retx_bytes;        /* their wire bytes */
 	uint64_t turns;             /* times this side handed the turn over */
 	uint64_t timeouts;          /* turns or acks taken back on a timer */
 	uint64_t sessions;          /* sessions established */

@@ -164,9 +164,23 @@ air_hwchan_params(const struct xsim_config *c, uint64_t seed)
 /* Load firmware profile name (from dir or the usual places), take the
  * link capabilities and the channel model (its [sim] faults included) from
  * it, and plug the channel into c. 0 or the loader's error (err filled). */
+static inline int air_hwchan_from_profile_clean(struct xsim_config *c,
+    const char *name, const char *dir, uint64_t seed, bool clean, char *err,
+    size_t errlen);
+
 static inline int
 air_hwchan_from_profile(struct xsim_config *c, const char *name,
     const char *dir, uint64_t seed, char *err, size_t errlen)
+{
+	return air_hwchan_from_profile_clean(c, name, dir, seed, false, err,
+	    errlen);
+}
+
+/* The same; with clean, the profile's [sim] errors, fades and outages are
+ * left out (the same channel without its faults). */
+static inline int
+air_hwchan_from_profile_clean(struct xsim_config *c, const char *name,
+    const char *dir, uint64_t seed, bool clean, char *err, size_t errlen)
 {
 	struct prof p;
 	struct sim_channel_params cp;
@@ -176,6 +190,11 @@ air_hwchan_from_profile(struct xsim_config *c, const char *name,
 	drv_caps_from_prof(&p, &c->caps);
 	sim_channel_params_from_prof(&cp, &p, seed);
 	cp.buffer_bytes = 0; /* the driver model keeps ~1 s queued anyway */
+	if (clean) {
+		cp.ber = cp.burst_ber = 0;
+		cp.burst_interval_ms = cp.fade_interval_ms = 0;
+		cp.n_outages = 0;
+	}
 	air_hwchan_attach(c, &cp);
 	prof_free(&p);
 	return 0;

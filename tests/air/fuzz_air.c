@@ -1,8 +1,11 @@
 /* libFuzzer target for the air protocol's decoders: link frames (codec and
  * a keyed session in LISTEN and in UP), transfer envelopes, records, and a
- * receiving transfer stream (uncompressed and compressed).
+ * receiving transfer stream (uncompressed, deflate and zstd; the zstd
+ * decoder's window is capped at XFER_ZSTD_WLOG_MAX, so memory stays
+ * bounded whatever the frame header claims).
  *   cmake -DSKYWAVE_FUZZ=ON -DCMAKE_C_COMPILER=clang; ./fuzz_air corpus/
- * The first input byte picks the target. */
+ * The first input byte picks the target (for the stream: bit 2 deflate,
+ * bit 4 zstd, bit 3 the deflate dictionary). */
 #include "common/log.h"
 #include "gateway/conneg.h"
 #include "gateway/xfer_session.h"
@@ -133,7 +136,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct xfer_config xc = { .name = "fuzz" };
 		struct xfer *x = xfer_new(&xc, &st);
 		xfer_set_caps_cb(x, caps_parse, NULL);
-		xfer_link_up(x, (sel & 4) != 0, (sel & 8) ? 1 : 0);
+		xfer_link_up(x, (sel & 16) ? XFER_CODEC_ZSTD : (sel & 4) != 0,
+		    (sel & 8) ? 1 : 0);
 		xfer_deliver(x, data, size);
 		uint8_t out[512];
 		(void)xfer_pull(x, out, sizeof(out));

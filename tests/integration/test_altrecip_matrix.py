@@ -283,6 +283,9 @@ def main():
             ("no usable address", "smtp", "smtp-no-address",
              "prim@dns.test", "smtp:no-such-host.invalid:25", None, (),
              want, None),
+            ("no usable address", "lmtp", "lmtp-no-address",
+             "prim@ldns.test", "lmtp:no-such-host.invalid:24", None, (),
+             want, None),
         ]
         gw, cells, sender, _ = group_local(top, "temp", tpol, temp)
         procs.append(gw)
@@ -453,6 +456,7 @@ def link_group(top, hop):
         "alt.test = maildir:%s\nsender.test = maildir:%s\n"
         "far.test = link:hf\nfarl.test = link:hf\nbalt.test = link:hf\n"
         "farslow.test = link:hf\nfarok.test = link:hf\n"
+        "fartemp.test = link:hf\nfarcr.test = link:hf\n"
         "gone.test = link:hf2\ngone2.test = link:hf2\n" % (a_alt, a_sender),
         extra="\n[policy]\naltrecip_route_down_limit = 25s\n"
               "altrecip_tempfail_persist = 10m\n")
@@ -460,10 +464,11 @@ def link_group(top, hop):
         ("hf", sim.dev("b", 0), "los-19200", "alpha.test")],
         "balt.test = maildir:%s\nsender.test = link:hf\n"
         "far.test = %s\nfarl.test = %s\nfarslow.test = %s\n"
-        "farok.test = %s\n" % (b_alt, far550.spec(), farld.spec(),
-                               far451.spec(), farok.spec()),
+        "farok.test = %s\nfartemp.test = %s\nfarcr.test = smtp:127.0.0.1:%d\n"
+        % (b_alt, far550.spec(), farld.spec(), far451.spec(), farok.spec(),
+           far451.spec(), hops.closed_port()),
         extra="\n[policy]\naltrecip_predict = no\n"
-              "altrecip_tempfail_persist = 10m\nretry_backoff = 10s\n")
+              "altrecip_tempfail_persist = 25s\nretry_backoff = 10s\n")
     alpha.start()
     bravo.start()
     cells = [
@@ -472,8 +477,14 @@ def link_group(top, hop):
         Cell("5xx after DATA", "link", "link-data5", "prim@farl.test", b_alt,
              "alt-l2@balt.test", hop=farld, expect_cause="permanent-error"),
         Cell("ABY expiry", "link", "link-aby", "prim@farslow.test", b_alt,
-             "alt-l3@balt.test", hop=far451, opts=("ABY=15;R",),
+             "alt-l3@balt.test", hop=far451, opts=("ABY=10;R",),
              expect_cause="alternate-deadline-expired"),
+        Cell("4xx past the limit", "link", "link-4xx", "prim@fartemp.test",
+             b_alt, "alt-l6@balt.test", hop=far451,
+             expect_cause="persistent-temporary-error"),
+        Cell("connection refused", "link", "link-refused",
+             "prim@farcr.test", b_alt, "alt-l7@balt.test",
+             expect_cause="persistent-temporary-error"),
         Cell("route down", "link", "link-down", "prim@gone2.test", a_alt,
              "alt-l4@alt.test", expect_cause="route-down"),
         Cell("predicted late", "link", "link-pred", "prim@farok.test", a_alt,

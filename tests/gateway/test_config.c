@@ -91,7 +91,11 @@ test_full_file(void **state)
 	    "local.example = maildir:/var/mail/fu1\n"
 	    "* = smtp:127.0.0.1:25,127.0.0.1:2525\n"
 	    "[delivery]\n"
-	    "smtp_connect_timeout = 10s\n");
+	    "smtp_connect_timeout = 10s\n"
+	    "[b2f]\n"
+	    "callsign = N0GW\n"
+	    "listen = 127.0.0.1:8774\n"
+	    "timeout = 30s\n");
 	assert_string_equal(cfg->gw.hostname, "fu1.example");
 	assert_string_equal(cfg->listen_host, "::1");
 	assert_int_equal(cfg->listen_port, 2626);
@@ -106,6 +110,11 @@ test_full_file(void **state)
 	assert_int_equal(cfg->sched.retry.backoff_ms, 60000);
 	assert_int_equal(cfg->delivery.connect_ms, 10000);
 	assert_int_equal(cfg->delivery.connection_limit, 4);
+	assert_string_equal(cfg->b2f.callsign, "N0GW");
+	assert_string_equal(cfg->b2f.listen, "127.0.0.1:8774");
+	assert_int_equal(cfg->b2f.timeout_ms, 30000);
+	assert_int_equal(cfg->b2f.linger_ms, 1000);
+	assert_string_equal(cfg->b2f.domain, "winlink.invalid");
 	assert_int_equal(cfg->nlinks, 2);
 	assert_string_equal(cfg->links[0].name, "hf1");
 	assert_int_equal(cfg->links[0].driver, CONFIG_DRV_PTY);
@@ -148,6 +157,11 @@ test_errors_name_file_and_line(void **state)
 	    "t.conf:3: duplicate key \"retry_backoff\"");
 	load_bad("[delivery]\nsmtp_connection_limit = 0\n",
 	    "t.conf:2: smtp_connection_limit: out of range");
+	load_bad("[b2f]\nlinger = 2m\n",
+	    "t.conf:2: linger: out of range");
+	load_bad("[b2f]\ncall = N0GW\n",
+	    "t.conf:2: unknown key \"call\" in [b2f]");
+	load_bad("[route]\nx.test = b2f:\n", "t.conf:2: route");
 	load_bad("[policy]\nnonsense_key = 1\n",
 	    "t.conf:2: unknown key \"nonsense_key\" in [policy]");
 	load_bad("[policy]\npriority_policy = loud\n",

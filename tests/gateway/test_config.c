@@ -248,7 +248,8 @@ test_man_page_complete(void **state)
 	fclose(f);
 	const struct cfg_field *tabs[] = { config_gateway_fields,
 		config_policy_fields, config_link_fields, sched_cfg_fields,
-		sched_rules_cfg_fields, retry_cfg_fields, deliver_cfg_fields };
+		sched_rules_cfg_fields, retry_cfg_fields, deliver_cfg_fields,
+		b2f_cfg_fields };
 	for (int t = 0; t < 7; t++) {
 		for (const struct cfg_field *fl = tabs[t]; fl->key; fl++) {
 			char want[80];

@@ -9,7 +9,11 @@
    (nothing taken from the station).
 4. An outbound b2f: route: the gateway calls a Pat listener, delivers and
    takes the listener's own mail in the same session.
-5. A large message cut off mid-transfer (a proxy drops the connection) is
+5. Postfix upstream -> skywaved -> Pat, and Pat -> skywaved -> Maildir,
+   in one session.
+6. The DSN for a station's message that cannot be delivered goes back to
+   the station's callsign route over B2F.
+7. A large message cut off mid-transfer (a proxy drops the connection) is
    resumed from its offset in the next session, intact.
 Exit 77 (skipped) when Pat is not installed."""
 import email
@@ -26,7 +30,9 @@ from email.message import EmailMessage
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "deliver"))
 import gwharness as gh  # noqa: E402
+import pfx  # noqa: E402
 import patpeer  # noqa: E402
 
 if not patpeer.have_pat():
@@ -265,6 +271,76 @@ def test_resume(top):
         g.stop()
 
 
+def test_postfix_end_to_end(top):
+    if not pfx.available():
+        print("skip: Postfix not installed")
+        return
+    g = gateway(top, "gw5", "example.org = maildir:%s\n"
+                "winlink.test = b2f:N5PAT\n"
+                "nowhere.test = smtp:127.0.0.1:%d\n" %
+                (os.path.join(top, "gw5", "mail"), gh.free_port()),
+                "pickup_wait = 60s\n")
+    g.start()
+    pport = gh.free_port()
+    pf = pfx.Postfix(pport, hold=False, relayhost="[127.0.0.1]:%d" % g.port,
+                     name="b2f-up")
+    pf.start()
+    pat = patpeer.Station(top, "N5PAT")
+    try:
+        m = EmailMessage()
+        m["From"] = "hq@example.net"
+        m["To"] = "n5pat@winlink.test"
+        m["Subject"] = "Through Postfix"
+        m.set_content("Relayed by Postfix, carried by skywave, read in Pat.")
+        with smtplib.SMTP("127.0.0.1", pport, timeout=30) as s:
+            s.send_message(m)
+        assert gh.wait_for(lambda: gh.log_has(g.logpath, "event=queued"),
+                           60), pf.log()[-2000:]
+        pat.compose("N0GW", "Field report", "All well.\n")
+        rc = pat.connect(g.b2f_port, "N0GW")
+        assert rc == 0, pat.connect_log()
+        inbox = pat.box("in")
+        assert len(inbox) == 1, pat.connect_log()
+        raw = pat.read("in", inbox[0])
+        assert b"Subject: Through Postfix" in raw
+        assert b"From: SMTP:hq@example.net" in raw
+        assert gh.wait_for(lambda: len(g.delivered()) == 1, 10)
+        got = parse(g.delivered()[0])
+        assert got["Subject"] == "Field report"
+        assert got["Delivered-To"] or got["Return-Path"]
+        print("ok: Postfix upstream, Pat, Maildir downstream")
+    finally:
+        pf.stop()
+        g.stop()
+
+
+def test_dsn_to_station(top):
+    g = gateway(top, "gw6", "winlink.test = b2f:N6PAT\n")
+    # mail to our callsign goes to an address no route covers: 5.4.4
+    with open(g.conf) as f:
+        text = f.read().replace("deliver_to = ops@example.org",
+                                "deliver_to = ops@unrouted.test")
+    with open(g.conf, "w") as f:
+        f.write(text)
+    g.start()
+    pat = patpeer.Station(top, "N6PAT")
+    try:
+        pat.compose("N0GW", "Nobody home", "This cannot be delivered.\n")
+        assert pat.connect(g.b2f_port, "N0GW") == 0, pat.connect_log()
+        if not pat.box("in"):
+            assert gh.wait_for(lambda: gh.log_has(g.logpath,
+                                                  "event=queued"), 10)
+            assert pat.connect(g.b2f_port, "N0GW") == 0
+        inbox = pat.box("in")
+        assert len(inbox) == 1, pat.connect_log()
+        raw = pat.read("in", inbox[0])
+        assert b"Nobody home" in raw or b"delivery" in raw.lower(), raw
+        assert b"To: N6PAT" in raw
+        print("ok: DSN back to the station over B2F")
+    finally:
+        g.stop()
+
+
 def main():
     top = gh.tmpdir("b2f")
     ok = False
@@ -272,6 +348,8 @@ def main():
         test_inbound_both_ways(top)
         test_secure_login(top)
         test_outbound_route(top)
+        test_postfix_end_to_end(top)
+        test_dsn_to_station(top)
         test_resume(top)
         ok = True
     finally:

@@ -663,9 +663,23 @@ s_message(void *arg, size_t idx, const char *mid, const uint8_t *msg,
 	snprintf(client, sizeof(client), "%s (B2F) [%s]", c->call, c->peer);
 	env->client = xstrdup(client);
 	env->rcpts = xcalloc(in.nrcpts, sizeof(*env->rcpts));
-	for (size_t i = 0; i < in.nrcpts; i++)
-		env->rcpts[i].addr = xstrdup(in.rcpts[i]);
-	env->nrcpts = in.nrcpts;
+	for (size_t i = 0; i < in.nrcpts; i++) {
+		/* a station that proved the password may send anywhere */
+		if (b->cfg.password[0] == '\0' && b->env.accept_rcpt &&
+		    !b->env.accept_rcpt(b->env.accept_arg, in.rcpts[i])) {
+			GW_LOGW(SUB, "call=%s mid=%s rcpt=<%s> "
+			    "event=rcpt_refused reason=\"no route of its own "
+			    "(relaying denied)\"", c->call, mid, in.rcpts[i]);
+			continue;
+		}
+		env->rcpts[env->nrcpts++].addr = xstrdup(in.rcpts[i]);
+	}
+	if (env->nrcpts == 0) {
+		queue_envelope_free(env);
+		b2f_inbound_fini(&in);
+		b2f_session_committed(c->s, idx, GW_EAUTH);
+		return;
+	}
 	struct commit *k = xcalloc(1, sizeof(*k));
 	k->c = c;
 	k->idx = idx;

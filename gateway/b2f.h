@@ -38,6 +38,7 @@
 #include "common/cfgtab.h"
 #include "queue/queue.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -74,6 +75,11 @@ struct b2f_env {
 	void *submit_arg;
 	void (*kick)(void *arg);    /* a station connected: look for mail */
 	void *kick_arg;
+	/* No open relay: without secure login, a station's recipient is
+	 * taken only when this says yes (the SMTP server's rule for
+	 * untrusted clients); NULL takes every recipient. */
+	bool (*accept_rcpt)(void *arg, const char *addr);
+	void *accept_arg;
 };
 
 struct b2f;

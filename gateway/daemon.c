@@ -726,6 +726,8 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 			.submit_arg = gw,
 			.kick = kick_dispatch,
 			.kick_arg = gw,
+			.accept_rcpt = accept_rcpt,
+			.accept_arg = gw,
 		};
 		rc = b2f_start(&be, &gw->b2f);
 		if (rc != 0) {

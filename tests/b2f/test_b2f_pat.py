@@ -40,11 +40,11 @@ if not patpeer.have_pat():
     sys.exit(77)
 
 
-def gateway(top, name, routes, b2f_extra=""):
+def gateway(top, name, routes, b2f_extra="", deliver_to="ops@example.org"):
     bport = gh.free_port()
     extra = ("[b2f]\ncallsign = N0GW\nlisten = 127.0.0.1:%d\n"
-             "domain = winlink.test\ndeliver_to = ops@example.org\n"
-             "linger = 1s\n%s\n" % (bport, b2f_extra))
+             "domain = winlink.test\ndeliver_to = %s\n"
+             "linger = 1s\n%s\n" % (bport, deliver_to, b2f_extra))
     g = gh.Gateway(top, name, [], routes, extra)
     g.b2f_port = bport
     return g
@@ -271,6 +271,26 @@ def test_resume(top):
         g.stop()
 
 
+def test_no_relay(top):
+    """Without secure login a station may not relay: a recipient with no
+    route of its own is refused and the message stays with the station."""
+    g = gateway(top, "gw7", "example.org = maildir:%s\n" %
+                os.path.join(top, "gw7", "mail"),
+                deliver_to="ops@elsewhere.test")
+    g.start()
+    pat = patpeer.Station(top, "N7PAT")
+    try:
+        pat.compose("N0GW", "relay me", "to the world\n")
+        pat.connect(g.b2f_port, "N0GW")
+        assert gh.wait_for(lambda: gh.log_has(g.logpath,
+                                              "event=rcpt_refused"), 5)
+        assert len(pat.box("out")) == 1
+        assert g.delivered() == []
+        print("ok: no relaying for a station without secure login")
+    finally:
+        g.stop()
+
+
 def test_postfix_end_to_end(top):
     if not pfx.available():
         print("skip: Postfix not installed")
@@ -315,13 +335,11 @@ def test_postfix_end_to_end(top):
 
 
 def test_dsn_to_station(top):
-    g = gateway(top, "gw6", "winlink.test = b2f:N6PAT\n")
-    # mail to our callsign goes to an address no route covers: 5.4.4
-    with open(g.conf) as f:
-        text = f.read().replace("deliver_to = ops@example.org",
-                                "deliver_to = ops@unrouted.test")
-    with open(g.conf, "w") as f:
-        f.write(text)
+    # mail to our callsign goes to a local part that cannot name a
+    # mailbox: failed 5.1.3, a DSN is owed to the station
+    g = gateway(top, "gw6", "winlink.test = b2f:N6PAT\n"
+                "local.test = maildir:%s/%%u\n" % os.path.join(top, "gw6"),
+                deliver_to=".hidden@local.test")
     g.start()
     pat = patpeer.Station(top, "N6PAT")
     try:
@@ -334,7 +352,7 @@ def test_dsn_to_station(top):
         inbox = pat.box("in")
         assert len(inbox) == 1, pat.connect_log()
         raw = pat.read("in", inbox[0])
-        assert b"Nobody home" in raw or b"delivery" in raw.lower(), raw
+        assert b"Status: 5.1.3" in raw and b"Nobody home" in raw, raw
         assert b"To: N6PAT" in raw
         print("ok: DSN back to the station over B2F")
     finally:
@@ -350,6 +368,7 @@ def main():
         test_outbound_route(top)
         test_postfix_end_to_end(top)
         test_dsn_to_station(top)
+        test_no_relay(top)
         test_resume(top)
         ok = True
     finally:

@@ -527,6 +527,19 @@ answer_if_ready(struct b2f_conn *c)
 {
 	if (c->checks > 0 || c->closing)
 		return;
+	/* the partials may have moved while the checks ran */
+	for (size_t i = 0; i < c->nprops; i++) {
+		if (c->answers[i] != B2F_RESUME)
+			continue;
+		struct partial *pt = partial_find(c->b, c->props[i].mid);
+		if (pt == NULL || pt->csize != c->props[i].csize ||
+		    pt->data.len >= pt->csize) {
+			c->answers[i] = B2F_ACCEPT;
+			continue;
+		}
+		c->offs[i] = (uint32_t)pt->data.len;
+		c->pre[i] = pt->data.data;
+	}
 	b2f_session_answer(c->s, c->answers, c->offs, c->pre, c->nprops);
 	conn_flush(c);
 }
@@ -1056,6 +1069,7 @@ b2f_start(const struct b2f_env *env, struct b2f **out)
 
 	b->env = *env;
 	b->cfg = *env->cfg;
+	b->env.cfg = NULL;         /* copied: a reload frees the original */
 	for (char *p = b->cfg.callsign; *p; p++)
 		*p = (char)toupper((unsigned char)*p);
 	b->map.mycall = b->cfg.callsign;
@@ -1063,6 +1077,7 @@ b2f_start(const struct b2f_env *env, struct b2f **out)
 	b->map.deliver_to = b->cfg.deliver_to;
 	b->map.hostname = env->hostname;
 	b2f_msg_init();
+	b->env.data_dir = NULL;
 	if (env->data_dir && env->data_dir[0]) {
 		snprintf(b->dir, sizeof(b->dir), "%s/b2f", env->data_dir);
 		if (mkdir(b->dir, 0750) != 0 && errno != EEXIST)
@@ -1105,6 +1120,12 @@ fail:
 	b->closing = true;
 	b2f_close(b, NULL, NULL);
 	return rc;
+}
+
+void
+b2f_set_policy(struct b2f *b, const struct policy *p)
+{
+	b->env.policy = p;
 }
 
 int

@@ -90,6 +90,10 @@ int b2f_start(const struct b2f_env *env, struct b2f **out);
 /* The listener's port (0 when none). */
 int b2f_port(const struct b2f *b);
 
+/* A reload's new policy (the old one may be freed after this). The
+ * [b2f] keys themselves take effect at the next start. */
+void b2f_set_policy(struct b2f *b, const struct policy *p);
+
 /* deliver_agent_fn for b2f: targets (see deliver.h, smtpc_client_send):
  * converts the message for the station t->arg and offers it there. */
 struct route_target;

@@ -457,6 +457,10 @@ gw_reload(struct gw *gw)
 		GW_LOGW("daemon",
 		    "event=reload note=\"listen, data_dir and queue_db take "
 		    "effect at the next restart\"");
+	if (memcmp(&ncfg->b2f, &gw->cfg->b2f, sizeof(ncfg->b2f)) != 0)
+		GW_LOGW("daemon",
+		    "event=reload note=\"[b2f] takes effect at the next "
+		    "restart\"");
 	struct policy *npol;
 	struct route_table *nrt;
 	rc = build_policy(ncfg, &npol, &nrt, err, sizeof(err));
@@ -507,6 +511,8 @@ gw_reload(struct gw *gw)
 	}
 	if (gw->dispatch)
 		dispatch_reconfigure(gw->dispatch, ncfg, nrt, npol);
+	if (gw->b2f)
+		b2f_set_policy(gw->b2f, npol);
 	if (gw->planner)
 		planner_reconfigure(gw->planner, &ncfg->sched);
 	if (gw->sweep_timer_on)

@@ -971,7 +971,8 @@ b2f_send(void *agent, const struct route_target *t,
 		return GW_ECLOSED;
 	if (t->kind != ROUTE_B2F)
 		return GW_EINVAL;
-	b2f_mid_from_id(m->env->id, mid);
+	if (!b2f_mid_from_message_id(m->content, m->len, b->cfg.domain, mid))
+		b2f_mid_from_id(m->env->id, mid);
 	struct b2f_job *j = xcalloc(1, sizeof(*j));
 	j->b = b;
 	snprintf(j->call, sizeof(j->call), "%.15s", t->arg);

@@ -155,6 +155,46 @@ b2f_mid_from_id(const uint8_t id[16], char mid[13])
 	mid[12] = '\0';
 }
 
+static bool safe_mid(const char *mid);
+
+bool
+b2f_mid_from_message_id(const uint8_t *msg, size_t n, const char *domain,
+    char mid[13])
+{
+	size_t i = 0;
+
+	while (i < n) {
+		const uint8_t *nl = memchr(msg + i, '\n', n - i);
+		size_t e = nl ? (size_t)(nl - msg) : n, ll = e - i;
+		if (ll > 0 && msg[e - 1] == '\r')
+			ll--;
+		if (ll == 0)
+			return false;            /* end of the header */
+		if (ll > 11 && strncasecmp((const char *)msg + i,
+		    "Message-ID:", 11) == 0) {
+			char v[400];
+			size_t vl = ll - 11 < sizeof(v) - 1 ? ll - 11 :
+			    sizeof(v) - 1;
+			memcpy(v, msg + i + 11, vl);
+			v[vl] = '\0';
+			char *lt = strchr(v, '<'), *at = strrchr(v, '@'),
+			    *gt = strrchr(v, '>');
+			if (lt == NULL || at == NULL || gt == NULL || at < lt ||
+			    gt < at)
+				return false;
+			*at = '\0';
+			*gt = '\0';
+			if (strcasecmp(at + 1, domain) != 0 ||
+			    !safe_mid(lt + 1))
+				return false;
+			snprintf(mid, 13, "%s", lt + 1);
+			return true;
+		}
+		i = e + 1;
+	}
+	return false;
+}
+
 void
 b2f_inbound_fini(struct b2f_inbound *in)
 {

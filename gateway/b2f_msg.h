@@ -13,10 +13,11 @@
  * (deliver_to); "SMTP:user@host" is user@host. Back the other way an
  * address in DOMAIN is its callsign and anything else is "SMTP:addr".
  *
- * The B2F message id is kept as Message-ID <MID@DOMAIN>; a message from
- * skywave gets the MID that b2f_mid_from_id() derives from its queue id,
- * so every attempt of the same message proposes the same MID (duplicate
- * refusal and resume work across sessions).
+ * The B2F message id is kept as Message-ID <MID@DOMAIN>, and such a
+ * message carried on to another station keeps its MID; any other message
+ * gets the MID that b2f_mid_from_id() derives from its queue id, so every
+ * attempt of the same message proposes the same MID (duplicate refusal and
+ * resume work across sessions).
  *
  * Pure code (GMime for parsing MIME); any thread once GMime is
  * initialised (b2f_msg_init).
@@ -26,6 +27,7 @@
 
 #include "common/buf.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,6 +67,13 @@ int b2f_msg_from_mail(const uint8_t *msg, size_t n, const char *mid,
 
 /* The 12-character MID for a 16-byte queue id (base32 of its digest). */
 void b2f_mid_from_id(const uint8_t id[16], char mid[13]);
+
+/* The MID a message already had: its Message-ID is <MID@domain> (as
+ * b2f_msg_to_mail writes it) with a valid MID. true and mid filled, else
+ * false. Keeps a Winlink message's id when skywave carries it on to
+ * another station, so that station can refuse it as a duplicate. */
+bool b2f_mid_from_message_id(const uint8_t *msg, size_t n,
+    const char *domain, char mid[13]);
 
 /* addr in the b2f domain -> its callsign (upper case); else "SMTP:addr".
  * 0, or GW_EINVAL when it is neither. */

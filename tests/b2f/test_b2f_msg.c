@@ -192,6 +192,22 @@ test_mid(void **state)
 	(void)state;
 	uint8_t id[16] = { 1, 2, 3 };
 	char a[13], b[13];
+	const char *m1 = "From: a@b\r\nMessage-ID: <U5ZADIBM5RKU@Winlink.Test>"
+	    "\r\n\r\nbody\r\n";
+	const char *m2 = "Message-ID: <U5ZADIBM5RKU@elsewhere.test>\r\n\r\n";
+	const char *m3 = "Message-ID: <much-too-long-an-id@winlink.test>\r\n"
+	    "\r\n";
+	const char *m4 = "Subject: x\r\n\r\nMessage-ID: <ABC@winlink.test>\r\n";
+
+	assert_true(b2f_mid_from_message_id((const uint8_t *)m1, strlen(m1),
+	    "winlink.test", a));
+	assert_string_equal(a, "U5ZADIBM5RKU");
+	assert_false(b2f_mid_from_message_id((const uint8_t *)m2, strlen(m2),
+	    "winlink.test", a));
+	assert_false(b2f_mid_from_message_id((const uint8_t *)m3, strlen(m3),
+	    "winlink.test", a));
+	assert_false(b2f_mid_from_message_id((const uint8_t *)m4, strlen(m4),
+	    "winlink.test", a));
 
 	b2f_mid_from_id(id, a);
 	b2f_mid_from_id(id, b);

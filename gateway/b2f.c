@@ -804,18 +804,11 @@ s_outcome(void *arg, size_t idx, enum b2f_result r)
 		job_finish(j, DELIVER_RELAYED, "2.0.0", text);
 		break;
 	default:
-		/* deferred by the station, or the session ended first */
-		if (!c->outbound || c->b->closing) {
-			snprintf(text, sizeof(text), "Winlink station %s "
-			    "deferred %s", j->call, j->offer.mid);
-			job_finish(j, DELIVER_DEFERRED, "4.4.0", text);
-		}
-		else {
-			snprintf(text, sizeof(text), "session with Winlink "
-			    "station %s ended before %s was taken", j->call,
-			    j->offer.mid);
-			job_finish(j, DELIVER_DEFERRED, "4.4.2", text);
-		}
+		/* deferred by the station, or the session ended before the
+		 * station took it: the dispatcher tries again later */
+		snprintf(text, sizeof(text), "Winlink station %s did not take "
+		    "%s in this session", j->call, j->offer.mid);
+		job_finish(j, DELIVER_DEFERRED, "4.4.0", text);
 		break;
 	}
 }

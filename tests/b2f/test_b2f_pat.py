@@ -14,7 +14,8 @@
 6. The DSN for a station's message that cannot be delivered goes back to
    the station's callsign route over B2F.
 7. A large message cut off mid-transfer (a proxy drops the connection) is
-   resumed from its offset in the next session, intact.
+   kept on disk, and after a restart of the gateway resumed from its
+   offset in the next session, intact.
 Exit 77 (skipped) when Pat is not installed."""
 import email
 import email.policy
@@ -258,6 +259,12 @@ def test_resume(top):
             open(g.logpath).read()[-2000:]
         assert g.delivered() == []
         assert len(pat.box("out")) == 1
+        # the part received is on disk: it survives a restart
+        pdir = os.path.join(g.dir, "b2f")
+        assert gh.wait_for(lambda: any(f.endswith(".part")
+                                       for f in os.listdir(pdir)), 5)
+        assert g.stop() == 0
+        g.start()
         rc = pat.connect(g.b2f_port, "N0GW")
         assert rc == 0, pat.connect_log()
         assert "offset" in pat.connect_log()
@@ -266,7 +273,10 @@ def test_resume(top):
         assert list(m.iter_attachments())[0].get_content() == big
         log = pat.connect_log()
         assert "accepted" in log and "at offset" in log, log
-        print("ok: interrupted transfer resumed from its offset")
+        assert gh.wait_for(lambda: not any(f.endswith(".part")
+                                           for f in os.listdir(pdir)), 5)
+        print("ok: interrupted transfer resumed from its offset after a "
+              "restart")
     finally:
         g.stop()
 

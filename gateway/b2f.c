@@ -71,6 +71,8 @@ const struct cfg_field b2f_cfg_fields[] = {
 	    "how long mail for a station without an address waits for it"),
 	CFG_DUR_F(BC, linger_ms, "linger", "1s", 0, 60000,
 	    "at our turn, wait this long for more queued mail"),
+	CFG_INT_F(BC, max_sessions, "max_sessions", "8", 1, 256,
+	    "B2F sessions at once, inbound and outbound"),
 	CFG_END,
 };
 #undef BC
@@ -889,6 +891,15 @@ on_accept(uv_stream_t *srv, int status)
 	struct b2f_conn *c = conn_new(b, true);
 	if (uv_accept(srv, (uv_stream_t *)&c->tcp) != 0) {
 		conn_close(c, "accept failed");
+		return;
+	}
+	size_t live = 0;
+	for (struct b2f_conn *k = b->conns; k; k = k->next)
+		live += !k->closing;
+	if ((int64_t)live > b->cfg.max_sessions) {
+		GW_LOGW(SUB, "event=refused reason=\"max_sessions %lld "
+		    "reached\"", (long long)b->cfg.max_sessions);
+		conn_close(c, "too many sessions");
 		return;
 	}
 	GW_LOGI(SUB, "event=accepted");

@@ -22,6 +22,8 @@
  *                               is deferred
  *   linger            1s        at our turn, how long to wait for the
  *                               next queued message for the station
+ *   max_sessions      8         B2F sessions at once (in and out); a
+ *                               station beyond it is turned away
  *
  * A message from a station is answered "+" only when it can be stored
  * ("=" when larger than max_message_size, "-" when already committed:
@@ -54,6 +56,7 @@ struct b2f_cfg {
 	int64_t timeout_ms;
 	int64_t pickup_wait_ms;
 	int64_t linger_ms;
+	int64_t max_sessions;
 };
 
 extern const struct cfg_field b2f_cfg_fields[];

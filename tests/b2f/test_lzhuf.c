@@ -44,6 +44,35 @@ test_crc(void **state)
 	assert_int_equal(lzhuf_crc16(NULL, 0), 0);
 }
 
+/* A fixed vector of our encoder (guards the bit layout against change;
+ * Pat decodes this stream, test_b2f_pat). */
+static void
+test_golden(void **state)
+{
+	(void)state;
+	static const char text[] = "Hello N0CALL,\r\nthis is a test. this is a "
+	    "test. this is a test.\r\n73\r\n";
+	static const uint8_t want[] = {
+		0x11, 0x88, 0x44, 0x00, 0x00, 0x00, 0xea, 0x7c, 0x7f, 0x18,
+		0x7f, 0xbd, 0x67, 0x6b, 0x79, 0xcf, 0xe6, 0xf6, 0x2f, 0x37,
+		0x19, 0x9c, 0xb0, 0x07, 0xd3, 0xeb, 0xff, 0xc1, 0x8c, 0x01,
+		0x7b, 0x6b, 0xdc, 0x62, 0x5a, 0xd5, 0xdd, 0x59, 0xc4, 0x03,
+		0xee, 0xae, 0x78, 0x7b, 0xfa, 0x34, 0x00,
+	};
+	struct buf c, d;
+
+	buf_init(&c);
+	buf_init(&d);
+	lzhuf_encode((const uint8_t *)text, strlen(text), &c);
+	assert_int_equal(c.len, sizeof(want));
+	assert_memory_equal(c.data, want, sizeof(want));
+	assert_int_equal(lzhuf_decode(want, sizeof(want), 100, &d), 0);
+	assert_int_equal(d.len, strlen(text));
+	assert_memory_equal(d.data, text, d.len);
+	buf_fini(&c);
+	buf_fini(&d);
+}
+
 static void
 test_roundtrips(void **state)
 {
@@ -207,6 +236,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc),
+		cmocka_unit_test(test_golden),
 		cmocka_unit_test(test_roundtrips),
 		cmocka_unit_test(test_pat_vectors),
 		cmocka_unit_test(test_corrupt),

@@ -132,6 +132,9 @@ struct b2f_conn {
 	const uint8_t *pre[16];
 	size_t nprops, checks;
 	size_t writes;               /* uv_write in flight */
+	char resumed[13];            /* MID answered with an offset, or "" */
+	int end_err;                 /* how the session ended */
+	bool ended;
 };
 
 struct b2f {
@@ -410,7 +413,10 @@ conn_close(struct b2f_conn *c, const char *why)
 	c->closing = true;
 	if (!b2f_session_ended(c->s))
 		b2f_session_abort(c->s, why);
-	if (b2f_session_partial(c->s, mid, &d, &n, &csize)) {
+	/* only a connection lost mid-transfer leaves a part worth keeping;
+	 * after a protocol error the bytes are not to be trusted */
+	if ((!c->ended || c->end_err == GW_ECLOSED) &&
+	    b2f_session_partial(c->s, mid, &d, &n, &csize)) {
 		GW_LOGI(SUB, "call=%s mid=%s event=partial_kept bytes=%zu "
 		    "of=%u", c->call, mid, n, csize);
 		partial_store(c->b, mid, d, n, csize);
@@ -541,6 +547,8 @@ answer_if_ready(struct b2f_conn *c)
 		}
 		c->offs[i] = (uint32_t)pt->data.len;
 		c->pre[i] = pt->data.data;
+		snprintf(c->resumed, sizeof(c->resumed), "%s",
+		    c->props[i].mid);
 	}
 	b2f_session_answer(c->s, c->answers, c->offs, c->pre, c->nprops);
 	conn_flush(c);
@@ -820,6 +828,11 @@ s_end(void *arg, int err, const char *why)
 {
 	struct b2f_conn *c = arg;
 
+	c->ended = true;
+	c->end_err = err;
+	/* a resumed message that failed its checks starts again from 0 */
+	if (err != 0 && err != GW_ECLOSED && c->resumed[0])
+		partial_drop(c->b, c->resumed);
 	if (err == 0)
 		GW_LOGI(SUB, "call=%s event=session_done", c->call);
 	else

@@ -397,6 +397,30 @@ test_resume(void **state)
 	assert_int_equal(m2.nin, 1);
 	assert_int_equal(m2.in_msg[0].len, s.out_size[0]);
 	assert_int_equal(s2.out_state[0], B2F_SENT);
+
+	/* a kept part that does not match: the CRC check fails, the session
+	 * ends, nothing is kept and the sender's message is not sent */
+	struct side m3, s3;
+	side_init(&m3, true, "N0CALL", NULL);
+	side_init(&s3, false, "N1CALL", NULL);
+	snprintf(s3.out_mid[0], 13, "BIGONE");
+	buf_init(&s3.out_z[0]);
+	buf_append(&s3.out_z[0], s.out_z[0].data, s.out_z[0].len);
+	s3.out_size[0] = s.out_size[0];
+	s3.out_state[0] = -1;
+	s3.nout = 1;
+	keep.data[keep.len / 2] ^= 0x55;
+	m3.resume_mid = "BIGONE";
+	m3.resume_data = keep.data;
+	m3.resume_off = (uint32_t)keep.len;
+	connect(&m3, &s3);
+	pump(&m3, &s3, 0);
+	assert_int_equal(m3.end_err, GW_ECORRUPT);
+	assert_int_equal(m3.nin, 0);
+	assert_false(b2f_session_partial(m3.s, mid, &data, &len, &csize));
+	assert_int_not_equal(s3.out_state[0], B2F_SENT);
+	side_fini(&m3);
+	side_fini(&s3);
 	buf_fini(&keep);
 	side_fini(&m);
 	side_fini(&s);

@@ -293,11 +293,12 @@ on_route(struct load_ctx *c, const char *key, const char *value, int line)
 			    key, cfg->routes[i].line);
 	if (strncmp(value, "link:", 5) != 0 && strncmp(value, "smtp:", 5) != 0 &&
 	    strncmp(value, "lmtp:", 5) != 0 &&
-	    strncmp(value, "maildir:", 8) != 0)
+	    strncmp(value, "maildir:", 8) != 0 &&
+	    strncmp(value, "b2f:", 4) != 0)
 		return load_error(c, GW_EINVAL, line,
 		    "route: bad target \"%s\" (allowed: link:NAME, "
 		    "smtp:HOST:PORT[,HOST:PORT...], lmtp:HOST:PORT, "
-		    "maildir:PATH)", value);
+		    "maildir:PATH, b2f:CALL[@HOST:PORT])", value);
 	if (strchr(value, ':')[1] == '\0')
 		return load_error(c, GW_EINVAL, line,
 		    "route: empty target after \"%.*s\"",
@@ -380,6 +381,9 @@ on_key(void *user, const char *section, const char *key, const char *value,
 	if (strcasecmp(section, "delivery") == 0)
 		return set_field(c, deliver_cfg_fields, &cfg->delivery,
 		    "delivery", key, value, line);
+	if (strcasecmp(section, "b2f") == 0)
+		return set_field(c, b2f_cfg_fields, &cfg->b2f, "b2f", key,
+		    value, line);
 	if (strncasecmp(section, "link ", 5) == 0) {
 		const char *name = section + 5;
 		while (*name == ' ')
@@ -395,7 +399,7 @@ on_key(void *user, const char *section, const char *key, const char *value,
 		    "key \"%s\" outside any section", key);
 	return load_error(c, GW_EINVAL, line,
 	    "unknown section [%s] (allowed: gateway, policy, link NAME, route, "
-	    "delivery)",
+	    "delivery, b2f)",
 	    section);
 }
 
@@ -578,6 +582,7 @@ config_new_defaults(void)
 		       sizeof(err)) == 0);
 	sched_cfg_default(&cfg->sched);
 	deliver_cfg_default(&cfg->delivery);
+	b2f_cfg_default(&cfg->b2f);
 	return cfg;
 }
 
@@ -706,6 +711,8 @@ config_dump(const struct config *cfg, FILE *fp)
 	dump_table(retry_cfg_fields, &cfg->sched.retry, fp);
 	fprintf(fp, "\n[delivery]\n");
 	dump_table(deliver_cfg_fields, &cfg->delivery, fp);
+	fprintf(fp, "\n[b2f]\n");
+	dump_table(b2f_cfg_fields, &cfg->b2f, fp);
 	for (size_t i = 0; i < cfg->nlinks; i++) {
 		fprintf(fp, "\n[link %s]\n", cfg->links[i].name);
 		dump_table(config_link_fields, &cfg->links[i], fp);

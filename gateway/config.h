@@ -8,6 +8,7 @@
  *   [link NAME]   one radio link (driver, device, profile, peer, key)
  *   [delivery]    the onward SMTP/LMTP client (timeouts, connections)
  *   [route]       "domain-pattern = target" lines, in file order
+ *   [b2f]         the Winlink B2F endpoint (b2f.h), off by default
  *
  * Parse -> validate -> normalise: config_load() returns a complete, checked
  * struct or an error naming file:line and the allowed values; nothing
@@ -22,6 +23,7 @@
 #define GW_GATEWAY_CONFIG_H
 
 #include "common/cfgtab.h"
+#include "gateway/b2f.h"
 #include "gateway/deliver.h"
 #include "gateway/sched.h"
 
@@ -103,6 +105,7 @@ struct config {
 	struct config_policy policy;
 	struct sched_cfg sched;     /* [policy] scheduler, deadline, retry keys */
 	struct deliver_cfg delivery; /* [delivery] onward SMTP/LMTP client */
+	struct b2f_cfg b2f;         /* [b2f] Winlink B2F endpoint */
 	struct config_link links[CONFIG_LINKS_MAX];
 	size_t nlinks;
 	struct config_route routes[CONFIG_ROUTES_MAX];

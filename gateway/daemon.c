@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "gateway/airlink.h"
+#include "gateway/b2f.h"
 #include "gateway/conneg.h"
 #include "gateway/conv.h"
 #include "gateway/ctlops.h"
@@ -48,6 +49,7 @@ struct gw {
 	struct policy *policy;
 	struct route_table *routes;
 	struct smtp_server *smtp;
+	struct b2f *b2f;             /* Winlink B2F endpoint, or NULL */
 	struct dispatch *dispatch;
 	struct planner *planner;
 	struct drv_registry drivers;
@@ -124,6 +126,15 @@ submit_routed(void *arg, struct queue_envelope *env, struct buf *content,
 	if (gw->dispatch == NULL)
 		return GW_ECLOSED;
 	return dispatch_submit(gw->dispatch, env, content, cb, cb_arg);
+}
+
+static void
+kick_dispatch(void *arg)
+{
+	struct gw *gw = arg;
+
+	if (gw->dispatch)
+		dispatch_kick(gw->dispatch);
 }
 
 static void
@@ -405,6 +416,13 @@ gw_stop(struct gw *gw, const char *reason)
 		uv_close((uv_handle_t *)&gw->sweep_timer, on_handle_closed);
 		gw->sweep_timer_on = false;
 	}
+	/* B2F sessions end first: their waiting messages are deferred while
+	 * dispatch still stores outcomes. */
+	if (gw->b2f) {
+		dispatch_set_b2f(gw->dispatch, NULL, NULL);
+		b2f_close(gw->b2f, NULL, NULL);
+		gw->b2f = NULL;
+	}
 	/* Listener and sessions first (a session waiting for a commit gets
 	 * its reply), then the queue once nothing can submit any more. */
 	if (gw->smtp) {
@@ -443,6 +461,10 @@ gw_reload(struct gw *gw)
 		GW_LOGW("daemon",
 		    "event=reload note=\"listen, data_dir and queue_db take "
 		    "effect at the next restart\"");
+	if (memcmp(&ncfg->b2f, &gw->cfg->b2f, sizeof(ncfg->b2f)) != 0)
+		GW_LOGW("daemon",
+		    "event=reload note=\"[b2f] takes effect at the next "
+		    "restart\"");
 	struct policy *npol;
 	struct route_table *nrt;
 	rc = build_policy(ncfg, &npol, &nrt, err, sizeof(err));
@@ -493,6 +515,8 @@ gw_reload(struct gw *gw)
 	}
 	if (gw->dispatch)
 		dispatch_reconfigure(gw->dispatch, ncfg, nrt, npol);
+	if (gw->b2f)
+		b2f_set_policy(gw->b2f, npol);
 	if (gw->planner)
 		planner_reconfigure(gw->planner, &ncfg->sched);
 	if (gw->sweep_timer_on)
@@ -699,6 +723,34 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 		gw_stop(gw, "start_failed");
 		uv_run(&gw->loop, UV_RUN_DEFAULT);
 		goto out;
+	}
+	if (cfg->b2f.callsign[0]) {
+		struct b2f_env be = {
+			.loop = &gw->loop,
+			.queue = gw->queue,
+			.cfg = &cfg->b2f,
+			.hostname = gw->hostname,
+			.data_dir = cfg->gw.data_dir,
+			.policy = gw->policy,
+			.submit = submit_routed,
+			.submit_arg = gw,
+			.kick = kick_dispatch,
+			.kick_arg = gw,
+			.accept_rcpt = accept_rcpt,
+			.accept_arg = gw,
+		};
+		rc = b2f_start(&be, &gw->b2f);
+		if (rc != 0) {
+			GW_LOGE("daemon", "event=start_failed reason=\"B2F "
+			    "listener %s: %s\"", cfg->b2f.listen,
+			    rc == GW_EINVAL ? "bad address" : uv_strerror(rc));
+			gw->b2f = NULL;
+			gw->exit_code = EX_UNAVAILABLE;
+			gw_stop(gw, "start_failed");
+			uv_run(&gw->loop, UV_RUN_DEFAULT);
+			goto out;
+		}
+		dispatch_set_b2f(gw->dispatch, b2f_send, gw->b2f);
 	}
 	gw->state = GW_S_RUNNING;
 	GW_LOGI("daemon",

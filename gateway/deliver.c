@@ -211,7 +211,16 @@ struct deliver {
 	int64_t max_received;
 	bool maildir_create;
 	size_t active;
+	deliver_agent_fn b2f_send;
+	void *b2f_agent;
 };
+
+void
+deliver_set_b2f(struct deliver *d, deliver_agent_fn fn, void *agent)
+{
+	d->b2f_send = fn;
+	d->b2f_agent = agent;
+}
 
 struct dl_group {
 	struct route_target t;
@@ -455,8 +464,10 @@ launch_group(struct dl_job *j, const struct dl_group *g)
 		.rcpts = g->rcpts,
 		.nrcpts = g->n,
 	};
-	int rc = j->d->smtpc ? smtpc_client_send(j->d->smtpc, &g->t, &m,
-	    on_smtpc_done, j) : GW_ECLOSED;
+	int rc = g->t.kind == ROUTE_B2F ? (j->d->b2f_send ?
+	    j->d->b2f_send(j->d->b2f_agent, &g->t, &m, on_smtpc_done, j) :
+	    GW_ECLOSED) : j->d->smtpc ? smtpc_client_send(j->d->smtpc, &g->t,
+	    &m, on_smtpc_done, j) : GW_ECLOSED;
 	if (rc == 0) {
 		j->pending++;
 		return;

@@ -191,6 +191,16 @@ int deliver_start(struct deliver *d, const struct deliver_req *req,
 /* Jobs still running. */
 size_t deliver_active(const struct deliver *d);
 
+/* The agent for b2f: targets (b2f.h), with the contract of
+ * smtpc_client_send(); NULL fn defers b2f recipients (4.3.2). */
+struct smtpc_msg;
+struct route_target;
+typedef int (*deliver_agent_fn)(void *agent, const struct route_target *t,
+    const struct smtpc_msg *m,
+    void (*done)(void *arg, const struct deliver_outcome *o, size_t n),
+    void *arg);
+void deliver_set_b2f(struct deliver *d, deliver_agent_fn fn, void *agent);
+
 /* Use a new route table from now on (configuration reload). Running jobs
  * keep the targets they copied; the old table may be freed after this. */
 void deliver_set_routes(struct deliver *d, const struct route_table *routes);

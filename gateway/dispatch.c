@@ -1080,6 +1080,12 @@ dispatch_kick_route(struct dispatch *d, const char *spec)
 }
 
 void
+dispatch_set_b2f(struct dispatch *d, deliver_agent_fn fn, void *agent)
+{
+	deliver_set_b2f(d->deliver, fn, agent);
+}
+
+void
 dispatch_set_link_kick(struct dispatch *d, dispatch_link_kick_fn fn,
     void *arg)
 {

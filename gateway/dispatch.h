@@ -85,6 +85,9 @@ void dispatch_kick_route(struct dispatch *d, const char *spec);
  * header its primary recorded. */
 void dispatch_set_planner(struct dispatch *d, struct planner *p);
 
+/* The agent for b2f: routes (deliver_set_b2f). */
+void dispatch_set_b2f(struct dispatch *d, deliver_agent_fn fn, void *agent);
+
 /* Called when a link-routed message was committed (wake that link). */
 typedef void (*dispatch_link_kick_fn)(void *arg, const char *link_name);
 void dispatch_set_link_kick(struct dispatch *d, dispatch_link_kick_fn fn,

@@ -163,6 +163,26 @@ route_target_parse(const char *spec, struct route_target *out, char *err,
 		snprintf(out->arg, sizeof(out->arg), "%s", arg);
 		return 0;
 	}
+	if (strncmp(spec, "b2f:", 4) == 0) {
+		const char *at = strchr(arg, '@');
+		size_t cl = at ? (size_t)(at - arg) : strlen(arg);
+		out->kind = ROUTE_B2F;
+		if (cl == 0 || cl > 12)
+			goto bad;
+		for (size_t i = 0; i < cl; i++)
+			if (!isalnum((unsigned char)arg[i]) && arg[i] != '-')
+				goto bad;
+		for (size_t i = 0; i < cl; i++)
+			out->arg[i] = (char)toupper((unsigned char)arg[i]);
+		out->arg[cl] = '\0';
+		if (at != NULL) {
+			if (parse_hop(at + 1, strlen(at + 1), 8774,
+			    &out->hops[0]) != 0)
+				goto bad;
+			out->nhops = 1;
+		}
+		return 0;
+	}
 	if (strncmp(spec, "smtp:", 5) == 0)
 		out->kind = ROUTE_SMTP;
 	else if (strncmp(spec, "lmtp:", 5) == 0) {
@@ -194,7 +214,7 @@ bad:
 	snprintf(err, errlen,
 	    "bad target \"%s\" (allowed: link:NAME, "
 	    "smtp:HOST:PORT[,HOST:PORT...] (at most %d), lmtp:HOST:PORT, "
-	    "maildir:PATH with %%u/%%d)", spec, ROUTE_HOSTS_MAX);
+	    "maildir:PATH with %%u/%%d, b2f:CALL[@HOST:PORT])", spec, ROUTE_HOSTS_MAX);
 	return GW_EINVAL;
 }
 

@@ -22,6 +22,10 @@
  *   lmtp:HOST:PORT                 onward LMTP (final delivery)
  *   maildir:PATH                   local Maildir; PATH may hold %u (local
  *                                  part, lower-cased) and %d (domain)
+ *   b2f:CALL[@HOST:PORT]           to the Winlink station CALL over B2F
+ *                                  (b2f.h): arg is CALL; with a hop we
+ *                                  call its telnet listener, without one
+ *                                  the mail waits for CALL to connect
  * HOST may be a name, an IPv4 address or "[IPv6]". PORT defaults to 25 for
  * smtp and 24 for lmtp when omitted.
  *
@@ -42,7 +46,8 @@
 
 #define ROUTE_HOSTS_MAX 8
 
-enum route_kind { ROUTE_LINK = 0, ROUTE_SMTP, ROUTE_LMTP, ROUTE_MAILDIR };
+enum route_kind { ROUTE_LINK = 0, ROUTE_SMTP, ROUTE_LMTP, ROUTE_MAILDIR,
+	ROUTE_B2F };
 
 struct route_hop {
 	char host[256];   /* name or address, without brackets */

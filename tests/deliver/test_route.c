@@ -103,8 +103,25 @@ test_targets(void **state)
 	assert_int_equal(route_target_parse("lmtp:h", &t, err, sizeof(err)),
 	    0);
 	assert_int_equal(t.hops[0].port, 24);
+	/* Winlink stations: waiting for the call, or at its listener */
+	assert_int_equal(route_target_parse("b2f:n1pat", &t, err,
+	    sizeof(err)), 0);
+	assert_int_equal(t.kind, ROUTE_B2F);
+	assert_string_equal(t.arg, "N1PAT");
+	assert_int_equal(t.nhops, 0);
+	assert_int_equal(route_target_parse("b2f:N2PAT@127.0.0.1:8775", &t,
+	    err, sizeof(err)), 0);
+	assert_string_equal(t.arg, "N2PAT");
+	assert_int_equal(t.nhops, 1);
+	assert_string_equal(t.hops[0].host, "127.0.0.1");
+	assert_int_equal(t.hops[0].port, 8775);
+	assert_int_equal(route_target_parse("b2f:N2PAT@pat.test", &t, err,
+	    sizeof(err)), 0);
+	assert_int_equal(t.hops[0].port, 8774);
 
 	static const char *const bad[] = {
+		"b2f:", "b2f:@h:1", "b2f:N1/X", "b2f:TOOLONGCALLSIGN",
+		"b2f:N1@h:0",
 		"smtp:", "smtp:a:0", "smtp:a:65536", "smtp:a:x", "smtp:a b:25",
 		"smtp:a,,b", "lmtp:a:24,b:24", "link:a/b", "maildir:/x/%q",
 		"ftp:x", "smtp:[::1", "smtp:a:25,b:25,c:25,d:25,e:25,f:25,"

@@ -14,6 +14,7 @@
 #include "gateway/conneg.h"
 #include "gateway/conv.h"
 #include "gateway/ctlops.h"
+#include "gateway/monitor.h"
 #include "gateway/dispatch.h"
 #include "gateway/planner.h"
 #include "gateway/policy.h"
@@ -75,6 +76,16 @@ load_caps(const struct config *cfg, struct conneg_table **out, char *err,
 	if (cfg->gw.caps_file[0] == '\0')
 		return 0;
 	return conneg_table_load(cfg->gw.caps_file, out, err, errlen);
+}
+
+/* The alert thresholds of cfg. */
+static void
+alert_cfg(const struct config *cfg, struct monitor_cfg *mc)
+{
+	mc->link_down_ms = cfg->gw.alert_link_down_ms;
+	mc->band_age_ms = cfg->gw.alert_band_age_ms;
+	mc->queue_bytes = cfg->gw.alert_queue_bytes;
+	mc->deadline_missed = cfg->gw.alert_deadline_missed;
 }
 
 /* Build the policy and route table of cfg; 0 or an error with err set. */
@@ -491,6 +502,11 @@ gw_reload(struct gw *gw)
 		dispatch_reconfigure(gw->dispatch, ncfg, nrt, npol);
 	if (gw->planner)
 		planner_reconfigure(gw->planner, &ncfg->sched);
+	if (gw->ctl) {
+		struct monitor_cfg mc;
+		alert_cfg(ncfg, &mc);
+		ctlops_reconfigure(gw->ctl, &mc, ncfg->gw.risk_slack_ms);
+	}
 	if (gw->sweep_timer_on)
 		uv_timer_start(&gw->sweep_timer, on_sweep_tick,
 		    (uint64_t)ncfg->gw.dsn_sweep_interval_ms,
@@ -656,6 +672,8 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 		gw->nlinks++;
 	}
 	config_control_path(cfg, gw->ctl_path, sizeof(gw->ctl_path));
+	struct monitor_cfg mc;
+	alert_cfg(cfg, &mc);
 	struct ctlops_env ce = {
 		.loop = &gw->loop,
 		.clock = clk_system(),
@@ -667,6 +685,10 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 		.hostname = gw->hostname,
 		.path = gw->ctl_path,
 		.group = cfg->gw.control_group,
+		.policy = &gw->policy,
+		.alerts = &mc,
+		.risk_slack_ms = cfg->gw.risk_slack_ms,
+		.metrics_listen = cfg->gw.metrics_listen,
 	};
 	rc = ctlops_start(&ce, &gw->ctl);
 	if (rc != 0) {

@@ -625,12 +625,13 @@ monitor_metrics(struct monitor *m, const struct status *st,
 	LINK_METRIC("skywave_link_down_seconds", "gauge",
 	    "Seconds without a link session (0 when up).",
 	    l->down_ms < 0 ? 0 : l->down_ms / 1000.0);
-	LINK_METRIC("skywave_link_nominal_bits_per_second", "gauge",
-	    "The profile's air rate.", l->nominal_bps);
-	LINK_METRIC("skywave_link_measured_bits_per_second", "gauge",
-	    "Measured goodput (0: not measured yet).", l->measured_bps);
-	LINK_METRIC("skywave_link_model_bits_per_second", "gauge",
-	    "Rate the scheduler predicts with.", l->model_bps);
+	LINK_METRIC("skywave_link_nominal_bytes_per_second", "gauge",
+	    "The profile's air rate.", l->nominal_bps / 8.0);
+	LINK_METRIC("skywave_link_measured_bytes_per_second", "gauge",
+	    "Measured goodput (0: not measured yet).",
+	    l->measured_bps / 8.0);
+	LINK_METRIC("skywave_link_model_bytes_per_second", "gauge",
+	    "Rate the scheduler predicts with.", l->model_bps / 8.0);
 	LINK_METRIC("skywave_link_compression_ratio", "gauge",
 	    "Compressed over original bytes sent.", l->ratio);
 	LINK_METRIC("skywave_link_transmit_bytes_total", "counter",

@@ -473,7 +473,13 @@ validate(struct load_ctx *c)
 		if (l->profile[0] == '\0')
 			load_error(c, GW_EINVAL, l->line,
 			    "[link %s]: profile is required", l->name);
-		if (l->device[0] == '\0' && l->driver != CONFIG_DRV_SIM)
+		if (l->driver == CONFIG_DRV_SIM)
+			load_error(c, GW_EINVAL, l->line,
+			    "[link %s]: driver sim is the test suites' "
+			    "in-process simulator and is not built into "
+			    "skywaved; run skywave-sim and use driver = pty",
+			    l->name);
+		else if (l->device[0] == '\0')
 			load_error(c, GW_EINVAL, l->line,
 			    "[link %s]: device is required for driver %s",
 			    l->name, drivers[l->driver]);

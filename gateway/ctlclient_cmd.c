@@ -329,6 +329,8 @@ action_usage(FILE *fp, int code)
 	    "smtp:HOST:PORT, ...)\n"
 	    "       skywave link down|up NAME\n"
 	    "       skywave ack ALERT   (an alert id from skywave status)\n"
+	    "       skywave trace ID    (the message's life on this gateway)\n"
+	    "  ID: the whole id or a unique prefix of 4 or more hex digits\n"
 	    "  options: --json --socket PATH\n");
 	return code;
 }
@@ -372,6 +374,11 @@ action_main(int argc, char **argv)
 			return action_usage(stderr, EX_USAGE);
 		id = a.pos[0];
 		route = a.pos[1];
+	} else if (strcmp(cmd, "trace") == 0) {
+		op = cmd;
+		if (a.npos != 1 || a.link)
+			return action_usage(stderr, EX_USAGE);
+		id = a.pos[0];
 	} else if (strcmp(cmd, "ack") == 0) {
 		op = cmd;
 		if (a.npos != 1 || a.link)
@@ -398,12 +405,17 @@ action_main(int argc, char **argv)
 	ctlclient_close(c);
 	if (rep == NULL)
 		return transport_error(rc);
-	if (a.json)
+	if (a.json) {
 		print_json(rep);
-	else if (rc == 0)
-		printf("%s\n", text);
-	else
+	} else if (rc == 0) {
+		/* the whole text (a trace is longer than the buffer) */
+		const char *t = json_string_value(json_object_get(rep, "text"));
+		if (t == NULL)
+			t = text;
+		printf("%s%s", t, t[0] && t[strlen(t) - 1] == '\n' ? "" : "\n");
+	} else {
 		fprintf(stderr, "skywave %s: %s\n", cmd, text);
+	}
 	json_decref(rep);
 	return rc == 0 ? 0 : 1;
 }

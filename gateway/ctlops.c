@@ -20,10 +20,13 @@
 #include "gateway/predict.h"
 #include "gateway/status.h"
 #include "gateway/sweep.h"
+#include "queue/queue_rcpt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 struct ctlops {
 	struct ctlops_env env;
@@ -70,6 +73,12 @@ struct pending {
 	char id[STATUS_ID_MAX];
 	char route[STATUS_ADDR_MAX];
 	uid_t uid;
+	/* trace and id prefixes */
+	struct buf trace;
+	char match[STATUS_ID_MAX];
+	bool ambiguous;
+	int64_t after;
+	int pages;
 	/* queue listing */
 	size_t limit;
 	struct status_msg *msgs;
@@ -78,6 +87,8 @@ struct pending {
 
 static void fill_msg(struct status_msg *m, const struct queue_msg_info *info,
     const char *hex, int64_t now_s);
+static void act_on_id(struct pending *p);
+static void trace_start(struct pending *p);
 
 /* Band names: the STANAG 4406 and MIXER levels have names; other bands
  * are named by their priority level. */
@@ -112,6 +123,17 @@ band_name(const struct ctlops *c, int band, char *out, size_t len)
 }
 
 static struct airlink *find_link(struct ctlops *c, const char *name);
+
+static void
+name_bands(struct ctlops *c)
+{
+	char name[STATUS_NAME_MAX];
+
+	for (int b = 0; b < SCHED_BANDS; b++) {
+		band_name(c, b, name, sizeof(name));
+		monitor_set_band_name(c->mon, b, name);
+	}
+}
 
 /* The predictor's model of route (as the scheduler has it) and whether the
  * route can move traffic now; false when there is no model. */
@@ -830,19 +852,35 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 		answer(p, 0, "queue flushed");
 		return;
 	}
-	if (queue_id_parse(act->id, id) != 0) {
+	if (act->op == CONTROL_OP_TRACE || queue_id_parse(act->id, id) != 0) {
+		/* a trace, or an id given by a prefix: read the event log */
+		trace_start(p);
+		return;
+	}
+	act_on_id(p);
+}
+
+/* An action on one message, p->id being a whole id. */
+static void
+act_on_id(struct pending *p)
+{
+	struct ctlops *c = p->c;
+	uint8_t id[QUEUE_ID_LEN];
+	int rc;
+
+	if (queue_id_parse(p->id, id) != 0) {
 		answer(p, GW_EINVAL, "bad message id (want 32 hex digits)");
 		return;
 	}
-	if (act->op == CONTROL_OP_SHOW) {
+	if (p->op == CONTROL_OP_SHOW) {
 		rc = queue_load(c->env.queue, id, on_loaded, p);
 		if (rc != 0)
 			answer(p, rc, gw_strerror(rc));
 		return;
 	}
-	if (act->op == CONTROL_OP_HOLD || act->op == CONTROL_OP_CANCEL ||
-	    act->op == CONTROL_OP_REQUEUE) {
-		if (act->op == CONTROL_OP_REQUEUE && act->route[0] == '\0') {
+	if (p->op == CONTROL_OP_HOLD || p->op == CONTROL_OP_CANCEL ||
+	    p->op == CONTROL_OP_REQUEUE) {
+		if (p->op == CONTROL_OP_REQUEUE && p->route[0] == '\0') {
 			answer(p, GW_EINVAL, "requeue needs a route");
 			return;
 		}
@@ -854,6 +892,126 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 	rc = queue_action(p);
 	if (rc != 0)
 		answer(p, rc, gw_strerror(rc));
+}
+
+/* --- trace and id prefixes: the queue's event log ---------------------- */
+
+#define TRACE_PAGE 5000
+#define TRACE_PAGES_MAX 200   /* a million events at most */
+
+static bool
+is_hex_prefix(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 4 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f') ||
+		    (s[i] >= 'A' && s[i] <= 'F')))
+			return false;
+	return true;
+}
+
+static void
+fmt_wall(int64_t t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL)
+		snprintf(out, len, "-");
+	else
+		strftime(out, len, "%Y-%m-%d %H:%M:%SZ", &tm);
+}
+
+static void
+on_trace_events(int status, const struct queue_event *ev, size_t n,
+    void *arg)
+{
+	struct pending *p = arg;
+	size_t plen = strlen(p->id);
+
+	if (status != 0) {
+		buf_fini(&p->trace);
+		answer(p, status, gw_strerror(status));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char hex[33], when[32];
+		queue_id_hex(ev[i].id, hex);
+		if (strncasecmp(hex, p->id, plen) != 0)
+			continue;
+		if (p->match[0] == '\0')
+			status_strlcpy(p->match, hex, sizeof(p->match));
+		else if (strcmp(p->match, hex) != 0)
+			p->ambiguous = true;
+		if (p->ambiguous)
+			continue;
+		fmt_wall(ev[i].time, when, sizeof(when));
+		buf_appendf(&p->trace, "%s  %-8s", when, ev[i].kind ?
+		    ev[i].kind : "?");
+		if (ev[i].rid)
+			buf_appendf(&p->trace, " rcpt#%lld", (long long)ev[i].rid);
+		if (ev[i].old_state >= 0 || ev[i].new_state >= 0)
+			buf_appendf(&p->trace, " %s -> %s", ev[i].old_state >= 0 ?
+			    queue_rstate_name(ev[i].old_state) : "-",
+			    ev[i].new_state >= 0 ?
+			    queue_rstate_name(ev[i].new_state) : "-");
+		if (ev[i].reason && ev[i].reason[0])
+			buf_appendf(&p->trace, "  %s", ev[i].reason);
+		buf_append_str(&p->trace, "\n");
+	}
+	if (n > 0)
+		p->after = ev[n - 1].eid;
+	if (n == TRACE_PAGE && ++p->pages < TRACE_PAGES_MAX &&
+	    queue_events(p->c->env.queue, p->after, TRACE_PAGE,
+		on_trace_events, p) == 0)
+		return;
+	if (p->match[0] == '\0') {
+		buf_fini(&p->trace);
+		answer(p, GW_ENOENT, "no such message");
+		return;
+	}
+	if (p->ambiguous) {
+		buf_fini(&p->trace);
+		answer(p, GW_EINVAL, "ambiguous id prefix: more than one "
+		    "message matches");
+		return;
+	}
+	status_strlcpy(p->id, p->match, sizeof(p->id));
+	if (p->op != CONTROL_OP_TRACE) {
+		buf_fini(&p->trace);
+		act_on_id(p);
+		return;
+	}
+	struct buf out = BUF_INIT;
+	buf_appendf(&out, "message %s on %s\n", p->id, p->c->env.hostname);
+	buf_append(&out, p->trace.data, p->trace.len);
+	buf_fini(&p->trace);
+	answer(p, 0, buf_cstr(&out));
+	buf_fini(&out);
+}
+
+/* Find the message p->id names (whole id or unique prefix of 4+ hex
+ * digits) in the event log; for a trace, collect its life there. */
+static void
+trace_start(struct pending *p)
+{
+	int rc;
+
+	if (!is_hex_prefix(p->id)) {
+		answer(p, GW_EINVAL, "bad message id (want 32 hex digits, or "
+		    "a unique prefix of 4 or more)");
+		return;
+	}
+	buf_init(&p->trace);
+	rc = queue_events(p->c->env.queue, 0, TRACE_PAGE, on_trace_events, p);
+	if (rc != 0) {
+		buf_fini(&p->trace);
+		answer(p, rc, gw_strerror(rc));
+	}
 }
 
 /* The queue side of an action on message p->id. */
@@ -905,6 +1063,7 @@ ctlops_start(const struct ctlops_env *env, struct ctlops **out)
 		mc = *env->alerts;
 	c->mon = monitor_new(&mc, clk_wall_s(env->clock));
 	c->risk_slack_ms = env->risk_slack_ms;
+	name_bands(c);
 	o.path = env->path;
 	o.group = env->group && env->group[0] ? env->group : NULL;
 	o.log_events_level = GW_LOG_WARN;
@@ -953,6 +1112,7 @@ ctlops_reconfigure(struct ctlops *c, const struct monitor_cfg *alerts,
 {
 	monitor_reconfigure(c->mon, alerts);
 	c->risk_slack_ms = risk_slack_ms;
+	name_bands(c);
 }
 
 static void

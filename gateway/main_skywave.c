@@ -41,6 +41,7 @@ static const struct subcmd subcmds[] = {
 	{ "requeue", action_main, "ID ROUTE: send by another route" },
 	{ "link", action_main, "down|up NAME: take a link down or up" },
 	{ "ack", action_main, "ALERT: acknowledge an alert" },
+	{ "trace", action_main, "ID: a message's life on this gateway" },
 	{ "metrics", text_main, "metrics in Prometheus text format" },
 	{ "history", text_main, "per-link throughput and outages, hour/day" },
 	{ "report", text_main, "[--since T]: shift totals per band" },

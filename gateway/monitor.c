@@ -76,6 +76,7 @@ struct monitor {
 	size_t thead, tn;
 	uint64_t last_counts[BANDS][T__COUNT]; /* planner's, at last tick */
 	uint64_t missed_seen, missed_unacked;
+	char band_names[BANDS][STATUS_NAME_MAX];
 	/* from event lines (any thread that logs): under lock */
 	pthread_mutex_t lock;
 	struct line_counts lc;
@@ -109,6 +110,14 @@ void
 monitor_reconfigure(struct monitor *m, const struct monitor_cfg *cfg)
 {
 	m->cfg = *cfg;
+}
+
+void
+monitor_set_band_name(struct monitor *m, int band, const char *name)
+{
+	if (band >= 0 && band < BANDS)
+		status_strlcpy(m->band_names[band], name,
+		    sizeof(m->band_names[band]));
 }
 
 /* --- event lines ------------------------------------------------------- */
@@ -843,10 +852,8 @@ monitor_report_text(const struct monitor *m, const struct status *st,
 			any |= tot[band][k] != 0;
 		if (!any)
 			continue;
-		const char *name = NULL;
-		for (size_t i = 0; i < st->nbands; i++)
-			if (st->bands[i].band == band)
-				name = st->bands[i].name;
+		const char *name = m->band_names[band][0] ?
+		    m->band_names[band] : NULL;
 		char nb[16];
 		snprintf(nb, sizeof(nb), "%d", band);
 		buf_appendf(out, "%-10s", name ? name : nb);

@@ -60,6 +60,8 @@ struct monitor;
 struct monitor *monitor_new(const struct monitor_cfg *cfg, int64_t now_s);
 void monitor_free(struct monitor *m);
 void monitor_reconfigure(struct monitor *m, const struct monitor_cfg *cfg);
+/* The name of a band in the report ("Flash"); unnamed bands by number. */
+void monitor_set_band_name(struct monitor *m, int band, const char *name);
 
 /* Whether an event line (subsystem, text after "subsys: ") is notable;
  * *kind gets the event kind to show ("redirect", "dsn", "deadline",

@@ -687,7 +687,7 @@ char *
 status_fmt_ms(int64_t ms, char *out, size_t len)
 {
 	const char *sign = ms < 0 ? "-" : "";
-	int64_t a = ms < 0 ? -ms : ms;
+	int64_t a = ms == INT64_MIN ? INT64_MAX : ms < 0 ? -ms : ms;
 	int64_t s = a / 1000;
 
 	if (a < 1000)

@@ -82,7 +82,8 @@ test_full_file(void **state)
 	    "profile = hf-2400-hd\n"
 	    "peer = hq\n"
 	    "[link los]\n"
-	    "driver = sim\n"
+	    "driver = tcp\n"
+	    "device = 127.0.0.1:7001\n"
 	    "profile = los-9600\n"
 	    "pack = no\n"
 	    "[route]\n"
@@ -112,14 +113,14 @@ test_full_file(void **state)
 	assert_string_equal(cfg->links[0].device, "/dev/pts/7");
 	assert_true(cfg->links[0].enabled);
 	assert_int_equal(cfg->links[0].line, 18);
-	assert_int_equal(cfg->links[1].driver, CONFIG_DRV_SIM);
+	assert_int_equal(cfg->links[1].driver, CONFIG_DRV_TCP);
 	assert_true(cfg->links[0].pack);
 	assert_false(cfg->links[1].pack);
 	assert_int_equal(cfg->nroutes, 4);
 	assert_string_equal(cfg->routes[1].pattern, "*.mil.example");
 	assert_string_equal(cfg->routes[3].target,
 	    "smtp:127.0.0.1:25,127.0.0.1:2525");
-	assert_int_equal(cfg->routes[3].line, 30);
+	assert_int_equal(cfg->routes[3].line, 31);
 	char p[600];
 	config_queue_path(cfg, p, sizeof(p));
 	assert_string_equal(p, "/var/lib/skywave/queue.db");

@@ -66,6 +66,18 @@ def main():
         assert h.wait_for(relayed, 60), "alpha never heard the commits"
         time.sleep(1.5)  # one monitor tick
 
+        # trace by a unique prefix: the message's life here
+        ids = [l.split("msg=")[1].split()[0] for l in open(a.logpath)
+               if "event=queued" in l]
+        assert len(ids) == 3, ids
+        out = h.sky(a, "trace", ids[0][:8])
+        assert out.startswith("message %s on alpha.example" % ids[0]), out
+        assert "queued" in out and "-> relayed" in out, out
+        r = h.sky_run(a, "trace", "abc")
+        assert r.returncode == 1 and "prefix of 4 or more" in r.stderr, r
+        r = h.sky_run(a, "trace", "0000000000")
+        assert r.returncode == 1 and "no such message" in r.stderr, r
+
         text = h.sky(a, "metrics")
         promtool_check(text)
         assert 'skywave_link_up{link="hf"} 1' in text, text

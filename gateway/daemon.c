@@ -400,6 +400,13 @@ gw_stop(struct gw *gw, const char *reason)
 	uv_close((uv_handle_t *)&gw->sig_term, on_handle_closed);
 	uv_close((uv_handle_t *)&gw->sig_int, on_handle_closed);
 	uv_close((uv_handle_t *)&gw->sig_hup, on_handle_closed);
+	/* Closing the handles gives the signals back their default action:
+	 * a second SIGTERM/SIGINT (a supervisor or a script repeating it)
+	 * would kill us in the middle of the shutdown. The stop is under
+	 * way; further requests to stop are ignored. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	if (gw->ctl) {
 		ctlops_close(gw->ctl, NULL, NULL);
 		gw->ctl = NULL;

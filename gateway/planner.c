@@ -365,8 +365,9 @@ count(struct planner *p, const struct pjob *pj, const struct sched_decision *d)
 	switch (d->act) {
 	case SCHED_ACT_REDIRECT:
 		c->redirected[b]++;
+		/* a redirect before the deadline (predicted late) is the
+		 * alternate doing its job, not a miss */
 		if (d->cause == SCHED_CAUSE_ABY_EXPIRED ||
-		    d->cause == SCHED_CAUSE_PREDICTED ||
 		    d->cause == SCHED_CAUSE_BY_EXPIRED)
 			c->deadline_missed++;
 		break;

@@ -130,7 +130,8 @@ size_t planner_fill_risk(const struct planner *p, struct status_risk *out,
 /* Outcomes decided since start, per band (0..SCHED_BANDS-1), and deadline
  * outcomes: met = relayed or delivered by its BY (or with only an ABY),
  * missed = BY;R failed, BY;N passed (delayed DSN), or redirected because
- * the deadline was reached or predicted to be missed. */
+ * the (A)BY deadline was reached (a redirect ahead of a predicted miss is
+ * not a miss). */
 struct planner_counts {
 	uint64_t relayed[SCHED_BANDS], delivered[SCHED_BANDS];
 	uint64_t redirected[SCHED_BANDS], failed[SCHED_BANDS];

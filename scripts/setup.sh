@@ -9,7 +9,7 @@ libuv1-dev libsqlite3-dev sqlite3 zlib1g-dev libserialport-dev libinih-dev
 libsodium-dev libncurses-dev libcmocka-dev libjansson-dev
 libgmime-3.0-dev libpng-dev libjpeg62-turbo-dev xz-utils
 python3 socat swaks tmux procps util-linux postfix curl ca-certificates
-prometheus imagemagick"
+prometheus imagemagick fonts-dejavu-core"
 
 missing=""
 for p in $PKGS; do

@@ -2289,12 +2289,13 @@ status_state(struct airlink *a)
 		return STATUS_LINK_CONNECTING;
 	if (ds != DRV_S_UP)
 		return STATUS_LINK_DOWN;
-	if (link_state(a->link) != LINK_S_UP)
-		return STATUS_LINK_CONNECTING;
-	if (!link_has_turn(a->link))
-		return xfer_pending(a->xfer) ? STATUS_LINK_TURNAROUND :
-					       STATUS_LINK_RECEIVING;
-	return xfer_pending(a->xfer) ? STATUS_LINK_SENDING : STATUS_LINK_IDLE;
+	switch (link_activity(a->link, now_ms(a))) {
+	case LINK_ACT_TX: return STATUS_LINK_SENDING;
+	case LINK_ACT_RX: return STATUS_LINK_RECEIVING;
+	case LINK_ACT_TURN: return STATUS_LINK_TURNAROUND;
+	case LINK_ACT_IDLE: return STATUS_LINK_IDLE;
+	default: return STATUS_LINK_CONNECTING;
+	}
 }
 
 static void
@@ -2334,18 +2335,33 @@ airlink_fill_status(struct airlink *a, struct status_link *l,
 	l->retx_rate = ls->retrans_permille / 1000.0;
 	l->last_good_ms = a->last_good_ms < 0 ? -1 : now - a->last_good_ms;
 	l->auth_failures = (int64_t)ls->drop_auth;
+	l->retransmits = (int64_t)ls->retransmits;
+	l->turns = (int64_t)ls->turns;
+	l->sessions = (int64_t)ls->sessions;
+	l->sessions_lost = (int64_t)ls->sessions_lost;
+	l->session_up = link_state(a->link) == LINK_S_UP;
+	{
+		const struct xfer_stats *xs = xfer_get_stats(a->xfer);
+		l->saved_bytes = xs->plain_out > xs->comp_out ?
+		    (int64_t)(xs->plain_out - xs->comp_out) : 0;
+	}
 	if (wire > a->spark_seen) {
 		status_sampler_add(&a->spark, now, wire - a->spark_seen);
 		a->spark_seen = wire;
 	}
 	status_sampler_fill(&a->spark, now, l);
 
-	for (struct out_msg *o = a->outs; o && *n < max; o = o->next) {
-		struct status_xfer *x;
+	/* On the air: only the message the transfer is sending now. */
+	uint8_t cur[QUEUE_ID_LEN];
+	uint64_t off;
+	bool all_sent;
+	struct out_msg *o = NULL;
+	if (a->enabled && *n < max &&
+	    xfer_out_current(a->xfer, cur, &off, &all_sent) == 0)
+		o = out_find(a, cur);
+	if (o != NULL && o->st == OM_SENDING) {
+		struct status_xfer *x = &onair[(*n)++];
 		char hex[33];
-		if (o->st != OM_SENDING)
-			continue;
-		x = &onair[(*n)++];
 		memset(x, 0, sizeof(*x));
 		id_hex(o->id, hex);
 		status_strlcpy(x->id, hex, sizeof(x->id));
@@ -2358,14 +2374,20 @@ airlink_fill_status(struct airlink *a, struct status_link *l,
 			    i ? "," : "", o->xenv.rcpt[i].addr);
 		}
 		x->priority = o->xenv.priority;
+		x->band = o->band;
 		x->bytes_total = (int64_t)o->xenv.size; /* on the air */
-		x->bytes_sent = (int64_t)o->sent;
-		if (ls->goodput_bps > 0 && x->bytes_total > x->bytes_sent)
-			x->eta_ms = (x->bytes_total - x->bytes_sent) * 8000 /
-			    (int64_t)ls->goodput_bps;
-		else
-			x->eta_ms = -1;
+		x->bytes_sent = (int64_t)(off < o->xenv.size ? off :
+							 o->xenv.size);
+		x->committing = all_sent;
+		x->eta_ms = -1; /* the daemon predicts it (ctlops) */
 	}
+}
+
+void
+airlink_model(struct airlink *a, struct predict_link *m, const char **route)
+{
+	link_model(a, m);
+	*route = a->route;
 }
 
 void

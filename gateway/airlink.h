@@ -115,6 +115,12 @@ struct status_link;
 struct status_xfer;
 void airlink_fill_status(struct airlink *a, struct status_link *l,
     struct status_xfer *onair, size_t *n, size_t max);
+/* The route model the scheduler predicts this link with (profile, then
+ * measured rate, turnaround and compression), and its route name
+ * ("link:NAME", borrowed). */
+struct predict_link;
+void airlink_model(struct airlink *a, struct predict_link *m,
+    const char **route);
 
 /* Operator: take message id off the air (at the next segment boundary);
  * its recipients on this link are parked (deferred for an hour, so the

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "gateway/conneg.h"
+#include "gateway/metrics_http.h"
 #include "gateway/policy.h"
 #include "gateway/route.h"
 #include "firmware-profiles/profile.h"
@@ -83,6 +84,19 @@ const struct cfg_field config_gateway_fields[] = {
 	    "how long ids of committed messages are kept for duplicates"),
 	CFG_DUR_F(GW, dsn_sweep_interval_ms, "dsn_sweep_interval", "5m", 1000,
 	    86400000, "how often DSNs still owed (FAILED) are looked for"),
+	CFG_DUR_F(GW, risk_slack_ms, "risk_slack", "10m", 0, 604800000,
+	    "deadlines panel: list messages with less slack than this"),
+	CFG_DUR_F(GW, alert_link_down_ms, "alert_link_down", "5m", 0,
+	    604800000, "alert when a link is down this long (0: off)"),
+	CFG_DUR_F(GW, alert_band_age_ms, "alert_band_age", "1h", 0,
+	    2592000000LL,
+	    "alert when a band's oldest waiting message is older (0: off)"),
+	CFG_SIZE_F(GW, alert_queue_bytes, "alert_queue_bytes", "100M", 0,
+	    1099511627776LL, "alert when more bytes wait than this (0: off)"),
+	CFG_BOOL_F(GW, alert_deadline_missed, "alert_deadline_missed", "yes",
+	    "alert when a deadline is missed"),
+	CFG_STR_F(GW, metrics_listen, "metrics_listen", "", 0,
+	    "Prometheus metrics over HTTP on loopback, host:port (off)"),
 	CFG_END,
 };
 #undef GW
@@ -462,6 +476,15 @@ validate(struct load_ctx *c)
 		load_error(c, GW_EINVAL, seen_line(c, "gateway", "listen"),
 		    "listen: bad address \"%s\" (allowed: IPv4:port or "
 		    "[IPv6]:port, port 1..65535)", cfg->gw.listen);
+
+	char mhost[64];
+	int mport;
+	if (cfg->gw.metrics_listen[0] && metrics_http_parse(
+	    cfg->gw.metrics_listen, mhost, sizeof(mhost), &mport) != 0)
+		load_error(c, GW_EINVAL, seen_line(c, "gateway",
+		    "metrics_listen"), "metrics_listen: \"%s\" is not a "
+		    "loopback host:port (127.0.0.1:PORT or [::1]:PORT)",
+		    cfg->gw.metrics_listen);
 
 	struct policy_net *nets = NULL;
 	size_t nnets = 0;

@@ -67,6 +67,12 @@ struct config_gateway {
 	bool conperm;              /* advertise CONPERM */
 	int64_t dup_retention_ms;  /* how long committed ids are remembered */
 	int64_t dsn_sweep_interval_ms; /* passes over FAILED recipients */
+	int64_t risk_slack_ms;     /* deadlines panel threshold */
+	int64_t alert_link_down_ms; /* alert thresholds, 0: off */
+	int64_t alert_band_age_ms;
+	int64_t alert_queue_bytes;
+	bool alert_deadline_missed;
+	char metrics_listen[64];   /* loopback host:port, "" none */
 };
 
 struct config_policy {

@@ -276,6 +276,26 @@ start_action(struct console *c, const char *op)
 	snprintf(c->op, sizeof(c->op), "%s", op);
 	c->id[0] = c->link[0] = c->route[0] = '\0';
 	c->nroute = 0;
+	if (strcmp(op, "ack") == 0) {
+		/* the selected alert, else the first one not acknowledged */
+		if (c->focus == CONSOLE_P_ALERTS)
+			console_target(&v, CONSOLE_P_ALERTS, c->id,
+			    sizeof(c->id));
+		for (size_t i = 0; c->id[0] == '\0' && v.st &&
+		    i < v.st->nalerts; i++)
+			if (v.st->alerts[i].cleared_s == 0 &&
+			    !v.st->alerts[i].acked)
+				status_strlcpy(c->id, v.st->alerts[i].id,
+				    sizeof(c->id));
+		if (c->id[0] == '\0') {
+			set_result(c, true, "ack: no alert to acknowledge");
+			return;
+		}
+		snprintf(c->prompt, sizeof(c->prompt), "Acknowledge alert %s? "
+		    "(y/n)", c->id);
+		c->mode = UI_CONFIRM;
+		return;
+	}
 	if (link_op || c->focus == CONSOLE_P_LINKS) {
 		console_target(&v, CONSOLE_P_LINKS, c->link, sizeof(c->link));
 		if (c->link[0] == '\0') {
@@ -363,12 +383,14 @@ key_normal(struct console *c, int ch)
 		c->quit = true;
 		break;
 	case '\t':
-		c->focus = (enum console_panel)((c->focus + 1) %
-		    CONSOLE_P__COUNT);
-		break;
 	case KEY_BTAB:
-		c->focus = (enum console_panel)((c->focus + CONSOLE_P__COUNT -
-		    1) % CONSOLE_P__COUNT);
+		/* the ALERTS panel is only there when there are alerts */
+		do {
+			c->focus = (enum console_panel)((c->focus + (ch ==
+			    '\t' ? 1 : CONSOLE_P__COUNT - 1)) %
+			    CONSOLE_P__COUNT);
+		} while (c->focus == CONSOLE_P_ALERTS && (!c->have_st ||
+		    c->st->nalerts == 0));
 		break;
 	case KEY_UP: case 'k':
 		if (c->sel[c->focus] >= n && n > 0)
@@ -398,6 +420,7 @@ key_normal(struct console *c, int ch)
 	case 'R': start_action(c, "requeue"); break;
 	case 'd': start_action(c, "link_down"); break;
 	case 'u': start_action(c, "link_up"); break;
+	case 'a': start_action(c, "ack"); break;
 	case 12: /* Ctrl-L */
 		clearok(curscr, TRUE);
 		break;

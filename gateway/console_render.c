@@ -247,8 +247,8 @@ sparkline(struct console_grid *g, int row, int col, int width,
 
 /* --- panels ------------------------------------------------------------- */
 
-enum section { S_LINKS, S_QUEUE, S_ONAIR, S_RISK, S_HELD, S_EVENTS,
-	S__COUNT };
+enum section { S_ALERTS, S_LINKS, S_QUEUE, S_ONAIR, S_RISK, S_HELD,
+	S_EVENTS, S__COUNT };
 
 struct layout {
 	bool wide;
@@ -260,7 +260,7 @@ struct layout {
 };
 
 static const enum console_panel section_panel[S__COUNT] = {
-	[S_LINKS] = CONSOLE_P_LINKS, [S_QUEUE] = CONSOLE_P__COUNT,
+	[S_ALERTS] = CONSOLE_P_ALERTS, [S_LINKS] = CONSOLE_P_LINKS, [S_QUEUE] = CONSOLE_P__COUNT,
 	[S_ONAIR] = CONSOLE_P_ONAIR, [S_RISK] = CONSOLE_P_RISK,
 	[S_HELD] = CONSOLE_P_HELD, [S_EVENTS] = CONSOLE_P__COUNT,
 };
@@ -275,6 +275,7 @@ console_panel_count(const struct status *st, enum console_panel p)
 	case CONSOLE_P_ONAIR: return st->nonair;
 	case CONSOLE_P_RISK: return st->nrisk;
 	case CONSOLE_P_HELD: return st->nheld;
+	case CONSOLE_P_ALERTS: return st->nalerts;
 	default: return 0;
 	}
 }
@@ -283,7 +284,7 @@ const char *
 console_panel_name(enum console_panel p)
 {
 	static const char *const names[] = { "links", "on air", "at risk",
-		"held" };
+		"held", "alerts" };
 	return (unsigned)p < GW_ARRAY_LEN(names) ? names[p] : "?";
 }
 
@@ -310,6 +311,7 @@ console_target(const struct console_view *v, enum console_panel p,
 		case CONSOLE_P_ONAIR: s = v->st->onair[i].id; break;
 		case CONSOLE_P_RISK: s = v->st->risk[i].id; break;
 		case CONSOLE_P_HELD: s = v->st->held[i].id; break;
+		case CONSOLE_P_ALERTS: s = v->st->alerts[i].id; break;
 		default: break;
 		}
 	}
@@ -319,8 +321,8 @@ console_target(const struct console_view *v, enum console_panel p,
 static void
 plan(const struct console_view *v, int body, struct layout *L)
 {
-	static const enum section prio[] = { S_LINKS, S_ONAIR, S_RISK,
-		S_QUEUE, S_HELD };
+	static const enum section prio[] = { S_ALERTS, S_LINKS, S_ONAIR,
+		S_RISK, S_QUEUE, S_HELD };
 	const struct status *st = v->st;
 	int left;
 	bool more = true;
@@ -328,13 +330,17 @@ plan(const struct console_view *v, int body, struct layout *L)
 	L->per_item[S_LINKS] = L->wide ? 1 : 2;
 	L->per_item[S_ONAIR] = L->wide ? 1 : 2;
 	L->per_item[S_QUEUE] = L->per_item[S_RISK] = L->per_item[S_HELD] = 1;
+	L->per_item[S_ALERTS] = 1;
+	L->items[S_ALERTS] = st->nalerts;
 	L->items[S_LINKS] = st->nlinks;
 	L->items[S_QUEUE] = st->nbands;
 	L->items[S_ONAIR] = st->nonair;
 	L->items[S_RISK] = st->nrisk;
 	L->items[S_HELD] = st->nheld;
-	/* a header row for each of the six panels, and the log's minimum */
+	/* a header row for each of the seven panels, and the log's minimum */
 	left = body - S__COUNT - EVENTS_MIN;
+	if (st->nalerts == 0)
+		left++; /* no ALERTS panel without alerts */
 	while (more && left > 0) {
 		more = false;
 		for (size_t k = 0; k < GW_ARRAY_LEN(prio); k++) {
@@ -348,8 +354,9 @@ plan(const struct console_view *v, int body, struct layout *L)
 		}
 	}
 	L->rows_events = EVENTS_MIN + (left > 0 ? left : 0);
-	if (body - S__COUNT < EVENTS_MIN)
-		L->rows_events = body - S__COUNT > 0 ? body - S__COUNT : 0;
+	int headers = S__COUNT - (st->nalerts == 0);
+	if (body - headers < EVENTS_MIN)
+		L->rows_events = body - headers > 0 ? body - headers : 0;
 	for (int s = 0; s < S__COUNT; s++) {
 		enum console_panel p = section_panel[s];
 		size_t sel = p < CONSOLE_P__COUNT ? sel_of(v, p) : 0;
@@ -373,7 +380,8 @@ header(struct console_grid *g, int row, const struct console_view *v,
 	if (summary && summary[0])
 		col = putf(g, row, col, g->w, CONSOLE_A_HEADER, " %s", summary);
 	if (L->items[s] == 0 && s != S_EVENTS)
-		col = put(g, row, col, g->w, CONSOLE_A_DIM, "  none");
+		col = put(g, row, col, g->w, CONSOLE_A_DIM, s == S_QUEUE ?
+		    "  nothing waiting" : s == S_ONAIR ? "  nothing" : "  none");
 	else if (L->shown[s] < L->items[s] && s != S_EVENTS)
 		col = putf(g, row, col, g->w, CONSOLE_A_DIM, "  +%zu more",
 		    L->items[s] - L->shown[s]);
@@ -410,11 +418,21 @@ draw_link(struct console_grid *g, int row, const struct console_view *v,
 	col = putf(g, row, col, w, CONSOLE_A_NORMAL, "%-.14s -> %-.16s",
 	    l->profile[0] ? l->profile : "-", l->peer[0] ? l->peer : "-");
 	status_fmt_bps(l->nominal_bps, a, sizeof(a));
-	if (l->measured_bps > 0)
+	if (l->measured_bps > 0) {
 		status_fmt_bps(l->measured_bps, b, sizeof(b));
-	else
-		snprintf(b, sizeof(b), "?");
-	col = putf(g, row, col, w, CONSOLE_A_NORMAL, "  %s nom %s meas", a, b);
+		col = putf(g, row, col, w, CONSOLE_A_NORMAL, "  %s nom %s meas",
+		    a, b);
+	} else {
+		/* not measured yet: what the predictor assumes */
+		status_fmt_bps(l->model_bps, b, sizeof(b));
+		col = putf(g, row, col, w, CONSOLE_A_NORMAL, "  %s nom %s est",
+		    a, b);
+	}
+	if (l->down_ms > 0 && (l->state == STATUS_LINK_DOWN ||
+	    l->state == STATUS_LINK_CONNECTING)) {
+		status_fmt_ms(l->down_ms, c, sizeof(c));
+		col = putf(g, row, col, w, CONSOLE_A_BAD, "  down %s", c);
+	}
 	if (!L->wide) {
 		row++;
 		col = 4;
@@ -451,7 +469,7 @@ draw_band(struct console_grid *g, int row, const struct status_band *q,
 	status_fmt_bytes(q->bytes, a, sizeof(a));
 	status_fmt_ms(q->oldest_age_ms, b, sizeof(b));
 	if (q->drain_ms < 0)
-		snprintf(c, sizeof(c), "?");
+		snprintf(c, sizeof(c), "- (link down)");
 	else
 		status_fmt_ms(q->drain_ms, c, sizeof(c));
 	putf(g, row, 2, g->w, CONSOLE_A_NORMAL, wide ?
@@ -491,7 +509,9 @@ draw_xfer(struct console_grid *g, int row, const struct console_view *v,
 		pct = 100;
 	status_fmt_bytes(x->bytes_sent, a, sizeof(a));
 	status_fmt_bytes(x->bytes_total, b, sizeof(b));
-	if (x->eta_ms < 0)
+	if (x->committing)
+		snprintf(c, sizeof(c), "committing");
+	else if (x->eta_ms < 0)
 		snprintf(c, sizeof(c), "?");
 	else
 		status_fmt_ms(x->eta_ms, c, sizeof(c));
@@ -507,8 +527,12 @@ draw_xfer(struct console_grid *g, int row, const struct console_view *v,
 		cell(g, row, col++, k < filled ? '#' : '.', k < filled ?
 		    CONSOLE_A_BAR : CONSOLE_A_DIM);
 	col = put(g, row, col, w, CONSOLE_A_NORMAL, "]");
-	putf(g, row, col, w, CONSOLE_A_NORMAL, " %3d%%  %s / %s  ETA %s", pct,
-	    a, b, c);
+	col = putf(g, row, col, w, CONSOLE_A_NORMAL, " %3d%%  %s / %s  %s %s",
+	    pct, a, b, x->committing ? "" : "ETA", c);
+	if (x->ahead_bytes > 0) {
+		status_fmt_bytes(x->ahead_bytes, a, sizeof(a));
+		putf(g, row, col, w, CONSOLE_A_DIM, "  (+%s ahead)", a);
+	}
 }
 
 static void
@@ -523,25 +547,35 @@ draw_risk(struct console_grid *g, int row, const struct console_view *v,
 	fmt_hms(r->deadline_s, dl, sizeof(dl));
 	fmt_hms(r->predicted_s, pr, sizeof(pr));
 	status_fmt_ms(r->slack_ms, sl, sizeof(sl));
-	col = putf(g, row, col, w, CONSOLE_A_NORMAL, "%s  %-3s %s ",
+	col = putf(g, row, col, w, CONSOLE_A_NORMAL, "%s  %-4s %s ",
 	    short_id(r->id, L->wide, idb, sizeof(idb)), r->kind[0] ? r->kind :
 	    "BY", dl);
 	if (L->wide)
 		col = putf(g, row, col, w, CONSOLE_A_NORMAL, "predicted %s ",
 		    pr);
-	col = putf(g, row, col, w, at, "slack %s%s", sl, r->slack_ms < 0 ?
-	    " LATE" : "");
+	if (r->slack_ms == INT64_MIN)
+		col = put(g, row, col, w, at, "slack ? (no prediction)");
+	else
+		col = putf(g, row, col, w, at, "slack %s%s", sl,
+		    r->slack_ms < 0 ? " LATE" : "");
+	const char *when = r->slack_ms < 0 ? "  ->" : "  if missed ->";
 	switch (r->action) {
 	case STATUS_RISK_REDIRECT:
 		col = putf(g, row, col, w, CONSOLE_A_NORMAL,
-		    "  -> redirect to %s", r->target[0] ? r->target : "ARCPT");
+		    "%s redirect to %s", when, r->target[0] ? r->target :
+		    "ARCPT");
 		break;
-	case STATUS_RISK_DSN:
-		col = put(g, row, col, w, CONSOLE_A_NORMAL,
-		    "  -> fail, DSN to sender");
+	case STATUS_RISK_FAIL:
+		col = putf(g, row, col, w, CONSOLE_A_NORMAL,
+		    "%s fail %s, DSN to sender", when, r->status[0] ?
+		    r->status : "5.4.7");
+		break;
+	case STATUS_RISK_DELAY:
+		col = putf(g, row, col, w, CONSOLE_A_NORMAL,
+		    "%s delayed DSN, delivery goes on", when);
 		break;
 	default:
-		col = put(g, row, col, w, CONSOLE_A_DIM, "  -> no action yet");
+		col = put(g, row, col, w, CONSOLE_A_DIM, "  -> nothing");
 		break;
 	}
 	if (L->wide && r->sender[0])
@@ -564,6 +598,31 @@ draw_held(struct console_grid *g, int row, const struct console_view *v,
 	    h->by[0] ? h->by : "-");
 	putf(g, row, col, g->w, CONSOLE_A_NORMAL, "%s -> %s", h->sender,
 	    h->rcpts);
+}
+
+static void
+draw_alert(struct console_grid *g, int row, const struct console_view *v,
+    size_t i)
+{
+	const struct status_alert *a = &v->st->alerts[i];
+	char t[16], d[32];
+	int col = marker(g, row, v, CONSOLE_P_ALERTS, i);
+	bool active = a->cleared_s == 0;
+
+	fmt_hms(a->since_s, t, sizeof(t));
+	col = putf(g, row, col, g->w, active ? (a->acked ? CONSOLE_A_WARN :
+	    CONSOLE_A_BAD) : CONSOLE_A_DIM, "%-8s ", active ? (a->acked ?
+	    "ACKED" : "ALERT") : "cleared");
+	col = putf(g, row, col, g->w, CONSOLE_A_DIM, "%.8s ", t);
+	col = putf(g, row, col, g->w, active ? CONSOLE_A_NORMAL :
+	    CONSOLE_A_DIM, "%s", a->text);
+	if (a->acked)
+		col = putf(g, row, col, g->w, CONSOLE_A_DIM, "  (ack %s)",
+		    a->acked_by);
+	if (!active && a->cleared_s >= a->since_s) {
+		status_fmt_ms((a->cleared_s - a->since_s) * 1000, d, sizeof(d));
+		putf(g, row, col, g->w, CONSOLE_A_DIM, "  lasted %s", d);
+	}
 }
 
 static void
@@ -623,7 +682,7 @@ draw_footer(struct console_grid *g, const struct console_view *v)
 		put(g, r2, 1, g->w, CONSOLE_A_DIM,
 		    "q quit  Tab panel  j/k select  h hold  r release  "
 		    "c cancel  f flush  R requeue  d/u link down/up  "
-		    "PgUp/PgDn log");
+		    "a ack alert  PgUp/PgDn log");
 	}
 }
 
@@ -665,6 +724,22 @@ console_render(const struct console_view *v, struct console_grid *g)
 	plan(v, body, &L);
 	row = 1;
 
+	/* ALERTS, only when there are some */
+	if (row < g->h - 2 && st->nalerts > 0) {
+		size_t active = 0, unacked = 0;
+		for (size_t i = 0; i < st->nalerts; i++) {
+			active += st->alerts[i].cleared_s == 0;
+			unacked += st->alerts[i].cleared_s == 0 &&
+			    !st->alerts[i].acked;
+		}
+		snprintf(sum, sizeof(sum), "(%zu active, %zu not acknowledged)",
+		    active, unacked);
+		header(g, row++, v, S_ALERTS, &L, "ALERTS", st->nalerts ? sum :
+		    "");
+	}
+	for (size_t k = 0; k < L.shown[S_ALERTS]; k++)
+		draw_alert(g, row++, v, L.first[S_ALERTS] + k);
+
 	/* LINKS */
 	if (row < g->h - 2) {
 		size_t down = 0;
@@ -685,7 +760,8 @@ console_render(const struct console_view *v, struct console_grid *g)
 			msgs += st->bands[i].messages;
 			bytes += st->bands[i].bytes;
 		}
-		snprintf(sum, sizeof(sum), "(%" PRId64 " msgs, %s)", msgs,
+		snprintf(sum, sizeof(sum), "(%" PRId64 " msg%s waiting, %s)",
+		    msgs, msgs == 1 ? "" : "s",
 		    status_fmt_bytes(bytes, a, sizeof(a)));
 		header(g, row++, v, S_QUEUE, &L, "QUEUE", st->nbands ? sum :
 		    "");
@@ -701,8 +777,13 @@ console_render(const struct console_view *v, struct console_grid *g)
 		draw_xfer(g, row, v, &L, L.first[S_ONAIR] + k);
 
 	/* DEADLINES AT RISK */
-	if (row < g->h - 2)
-		header(g, row++, v, S_RISK, &L, "DEADLINES AT RISK", "");
+	if (row < g->h - 2) {
+		char sl[32];
+		snprintf(sum, sizeof(sum), "(slack under %s)", status_fmt_ms(
+		    st->risk_slack_ms, sl, sizeof(sl)));
+		header(g, row++, v, S_RISK, &L, "DEADLINES AT RISK",
+		    st->risk_slack_ms > 0 ? sum : "");
+	}
 	for (size_t k = 0; k < L.shown[S_RISK]; k++)
 		draw_risk(g, row++, v, &L, L.first[S_RISK] + k);
 

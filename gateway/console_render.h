@@ -9,10 +9,11 @@
  * colours or, without colour, to monochrome attributes; tests render at
  * any size with no terminal at all.
  *
- * Layout, top to bottom: a title row; panels LINKS, QUEUE, ON AIR,
- * DEADLINES AT RISK, HELD, EVENTS; a result row and a key-help/prompt row.
- * Rows are shared out item by item in priority order (links, on air, at
- * risk, queue, held) after every panel has its header and the event log
+ * Layout, top to bottom: a title row; panels ALERTS, LINKS, QUEUE (waiting
+ * traffic per band), ON AIR (what the link transmits now), DEADLINES AT
+ * RISK (slack below the daemon's risk_slack), HELD, EVENTS; a result row and a key-help/prompt row.
+ * Rows are shared out item by item in priority order (alerts, links, on
+ * air, at risk, queue, held) after every panel has its header and the event log
  * its minimum; a panel that does not fit says "+N more" in its header and
  * scrolls to keep its selection visible. From 120 columns each link and
  * each transfer takes one row instead of two and ids are shown whole.
@@ -64,6 +65,7 @@ enum console_panel {
 	CONSOLE_P_ONAIR,
 	CONSOLE_P_RISK,
 	CONSOLE_P_HELD,
+	CONSOLE_P_ALERTS,
 	CONSOLE_P__COUNT
 };
 

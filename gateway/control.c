@@ -450,18 +450,26 @@ control_log_sink(enum gw_log_level level, const char *subsys,
 	const char *text;
 	char head[STATUS_NAME_MAX + 4];
 
+	const char *kind = subsys;
+
 	/* No logging in here: we are inside gw_log. */
-	if (c == NULL || (int)level > c->log_events_level ||
-	    strcmp(subsys, "control") == 0)
+	if (c == NULL || level > GW_LOG_INFO)
 		return;
 	snprintf(head, sizeof(head), " %s: ", subsys);
 	text = strstr(line, head);
 	text = text ? text + strlen(head) : line;
+	if (c->ops.on_log)
+		c->ops.on_log(c->ops.arg, level, subsys, text);
+	if (strcmp(subsys, "control") == 0)
+		return;
+	if ((int)level > c->log_events_level && (c->ops.notable == NULL ||
+	    !c->ops.notable(subsys, text, &kind)))
+		return;
 	pthread_mutex_lock(&c->lock);
 	if (c->logq_len < CONTROL_LOGQ_MAX) {
 		struct control_logq_item *it = &c->logq[c->logq_len++];
 		it->level = level;
-		status_strlcpy(it->subsys, subsys, sizeof(it->subsys));
+		status_strlcpy(it->subsys, kind, sizeof(it->subsys));
 		status_strlcpy(it->text, text, sizeof(it->text));
 	} else {
 		c->logq_dropped++;
@@ -571,6 +579,8 @@ op_args(enum control_op op)
 	case CONTROL_OP_LINK_DOWN:
 	case CONTROL_OP_LINK_UP: return NEED_LINK;
 	case CONTROL_OP_QUEUE: return MAY_BAND;
+	case CONTROL_OP_ACK: return NEED_ID;
+	case CONTROL_OP_TRACE: return NEED_ID;
 	default: return 0;
 	}
 }
@@ -635,6 +645,15 @@ parse_action(const json_t *req, enum control_op op, struct control_action *a,
 		if (l != NULL)
 			a->limit = (size_t)json_integer_value(l);
 	}
+	a->since_s = 0;
+	if (op == CONTROL_OP_REPORT) {
+		const json_t *v = json_object_get(req, "since");
+		if (v != NULL && (!json_is_integer(v) ||
+		    json_integer_value(v) < 0))
+			return "\"since\" must be Unix seconds (an integer)";
+		if (v != NULL)
+			a->since_s = (int64_t)json_integer_value(v);
+	}
 	return NULL;
 bad_id:
 	snprintf(msg, msglen, "\"id\" %s", why);
@@ -645,6 +664,15 @@ static void client_process(struct control_client *cl);
 static void client_update_reading(struct control_client *cl);
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b);
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+
+/* Inspection only: not logged as an operator action. */
+static bool
+control_op_reads(enum control_op op)
+{
+	return op == CONTROL_OP_QUEUE || op == CONTROL_OP_SHOW ||
+	    op == CONTROL_OP_METRICS || op == CONTROL_OP_HISTORY ||
+	    op == CONTROL_OP_REPORT || op == CONTROL_OP_TRACE;
+}
 
 static void
 control_done(void *token, const struct control_result *r)
@@ -658,7 +686,7 @@ control_done(void *token, const struct control_result *r)
 
 	GW_REQUIRE(c->npending > 0);
 	c->npending--;
-	if (a->op != CONTROL_OP_QUEUE && a->op != CONTROL_OP_SHOW) {
+	if (!control_op_reads(a->op)) {
 		/* Who did what: one line per action, and an event. */
 		gw_log(r->err ? GW_LOG_WARN : GW_LOG_INFO, "control",
 		    "op=%s id=%s link=%s route=%s uid=%u pid=%ld result=%s "

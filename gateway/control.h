@@ -53,7 +53,12 @@ struct control;
 	XX(FLUSH, "flush")                 \
 	XX(REQUEUE, "requeue")             \
 	XX(LINK_DOWN, "link_down")         \
-	XX(LINK_UP, "link_up")
+	XX(LINK_UP, "link_up")             \
+	XX(ACK, "ack")                     \
+	XX(METRICS, "metrics")             \
+	XX(HISTORY, "history")             \
+	XX(REPORT, "report")               \
+	XX(TRACE, "trace")
 
 enum control_op {
 #define CONTROL__OP_ENUM(n, s) CONTROL_OP_##n,
@@ -74,6 +79,7 @@ struct control_action {
 	char route[STATUS_ADDR_MAX];  /* requeue target, route syntax */
 	char band[STATUS_NAME_MAX];   /* QUEUE: only this band ("" all) */
 	size_t limit;                 /* QUEUE: at most this many */
+	int64_t since_s;              /* REPORT: from (Unix s), 0 start */
 	uid_t uid;                    /* who asked (SO_PEERCRED) */
 	pid_t pid;
 };
@@ -99,6 +105,14 @@ struct control_ops {
 	 * on the loop thread. NULL: every action answers "not supported". */
 	void (*do_action)(void *arg, const struct control_action *act,
 	    control_done_fn done, void *token);
+	/* Optional. Every log line at info or worse, on the thread that
+	 * logged (counters; must not log). */
+	void (*on_log)(void *arg, enum gw_log_level level, const char *subsys,
+	    const char *text);
+	/* Optional, pure, any thread: an info line that is an event too
+	 * (sets *kind). */
+	bool (*notable)(const char *subsys, const char *text,
+	    const char **kind);
 };
 
 struct control_opts {

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
 
 #define CMD_POS_MAX 4
 
@@ -327,6 +328,9 @@ action_usage(FILE *fp, int code)
 	    "       skywave requeue ID ROUTE   (ROUTE: link:NAME, "
 	    "smtp:HOST:PORT, ...)\n"
 	    "       skywave link down|up NAME\n"
+	    "       skywave ack ALERT   (an alert id from skywave status)\n"
+	    "       skywave trace ID    (the message's life on this gateway)\n"
+	    "  ID: the whole id or a unique prefix of 4 or more hex digits\n"
 	    "  options: --json --socket PATH\n");
 	return code;
 }
@@ -370,6 +374,16 @@ action_main(int argc, char **argv)
 			return action_usage(stderr, EX_USAGE);
 		id = a.pos[0];
 		route = a.pos[1];
+	} else if (strcmp(cmd, "trace") == 0) {
+		op = cmd;
+		if (a.npos != 1 || a.link)
+			return action_usage(stderr, EX_USAGE);
+		id = a.pos[0];
+	} else if (strcmp(cmd, "ack") == 0) {
+		op = cmd;
+		if (a.npos != 1 || a.link)
+			return action_usage(stderr, EX_USAGE);
+		id = a.pos[0];
 	} else if (strcmp(cmd, "link") == 0) {
 		if (a.npos != 2 || a.link)
 			return action_usage(stderr, EX_USAGE);
@@ -391,12 +405,109 @@ action_main(int argc, char **argv)
 	ctlclient_close(c);
 	if (rep == NULL)
 		return transport_error(rc);
-	if (a.json)
+	if (a.json) {
 		print_json(rep);
-	else if (rc == 0)
-		printf("%s\n", text);
-	else
+	} else if (rc == 0) {
+		/* the whole text (a trace is longer than the buffer) */
+		const char *t = json_string_value(json_object_get(rep, "text"));
+		if (t == NULL)
+			t = text;
+		printf("%s%s", t, t[0] && t[strlen(t) - 1] == '\n' ? "" : "\n");
+	} else {
 		fprintf(stderr, "skywave %s: %s\n", cmd, text);
+	}
 	json_decref(rep);
 	return rc == 0 ? 0 : 1;
+}
+
+/* --since: "90m", "2h", "1d", "300s" ago, or Unix seconds. */
+static int
+parse_since(const char *s, int64_t now_s, int64_t *out)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	int64_t mul = 0;
+
+	if (end == s || v < 0)
+		return -1;
+	if (*end == '\0')
+		mul = v >= 1000000000LL ? 0 : 1;
+	else if (strcmp(end, "s") == 0)
+		mul = 1;
+	else if (strcmp(end, "m") == 0)
+		mul = 60;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600;
+	else if (strcmp(end, "d") == 0)
+		mul = 86400;
+	else
+		return -1;
+	*out = mul == 0 ? (int64_t)v : now_s - (int64_t)v * mul;
+	return 0;
+}
+
+int
+text_main(int argc, char **argv)
+{
+	const char *cmd = argc > 0 ? argv[0] : "";
+	struct cmd_args a;
+	struct ctlclient *c;
+	json_t *req, *rep = NULL;
+	const char *since = NULL;
+	int rc;
+	int n = 0;
+	char *args[16];
+
+	/* --since is ours; the rest goes to the common parser */
+	for (int i = 0; i < argc && n < 16; i++) {
+		if (strcmp(cmd, "report") == 0 && strcmp(argv[i], "--since") ==
+		    0 && i + 1 < argc) {
+			since = argv[++i];
+			continue;
+		}
+		args[n++] = argv[i];
+	}
+	rc = parse_args(n, args, &a, false, false);
+	if (rc != 0)
+		return rc;
+	if (a.help || a.npos != 0) {
+		fprintf(a.help ? stdout : stderr, "usage: skywave %s%s "
+		    "[--json] [--socket PATH]\n", cmd,
+		    strcmp(cmd, "report") == 0 ? " [--since 8h|UNIXTIME]" : "");
+		return a.help ? 0 : EX_USAGE;
+	}
+	req = json_pack("{s:s}", "op", cmd);
+	if (since != NULL) {
+		int64_t t;
+		if (parse_since(since, (int64_t)time(NULL), &t) != 0) {
+			fprintf(stderr, "skywave report: --since wants a "
+			    "duration (90m, 8h, 1d) or Unix seconds\n");
+			json_decref(req);
+			return EX_USAGE;
+		}
+		json_object_set_new(req, "since", json_integer(t < 0 ? 0 : t));
+	}
+	rc = open_client(&a, &c);
+	if (rc != 0) {
+		json_decref(req);
+		return rc;
+	}
+	rc = ctlclient_call(c, req, &rep);
+	json_decref(req);
+	ctlclient_close(c);
+	if (rc != 0)
+		return transport_error(rc);
+	if (a.json) {
+		print_json(rep);
+	} else if (json_is_true(json_object_get(rep, "ok"))) {
+		const char *t = json_string_value(json_object_get(rep, "text"));
+		fputs(t ? t : "", stdout);
+	} else {
+		const char *e = json_string_value(json_object_get(rep,
+		    "error"));
+		fprintf(stderr, "skywave %s: %s\n", cmd, e ? e : "refused");
+		rc = 1;
+	}
+	json_decref(rep);
+	return rc;
 }

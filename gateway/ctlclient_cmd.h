@@ -31,5 +31,8 @@ int queue_cmd_main(int argc, char **argv);
  * skywave link down|up NAME
  * (dispatches on argv[0]; all take [--json] [--socket PATH]) */
 int action_main(int argc, char **argv);
+/* skywave metrics | history | report [--since T]: print the daemon's
+ * text (Prometheus metrics, link history, shift totals). */
+int text_main(int argc, char **argv);
 
 #endif

@@ -13,14 +13,20 @@
 #include "gateway/airlink.h"
 #include "gateway/control.h"
 #include "gateway/dispatch.h"
+#include "gateway/metrics_http.h"
+#include "gateway/monitor.h"
 #include "gateway/planner.h"
 #include "gateway/policy.h"
+#include "gateway/predict.h"
 #include "gateway/status.h"
 #include "gateway/sweep.h"
+#include "queue/queue_rcpt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 struct ctlops {
 	struct ctlops_env env;
@@ -36,6 +42,26 @@ struct ctlops {
 	int64_t started_ms;
 	void (*done)(void *);
 	void *done_arg;
+	/* Monitoring: alerts, counters, history (monitor.h), a tick a
+	 * second, and the waiting traffic read from the queue by that tick
+	 * (the snapshot itself never waits for SQLite). */
+	struct monitor *mon;
+	int64_t risk_slack_ms;
+	uv_timer_t tick;
+	bool tick_on;
+	bool listing;        /* a queue_list of the waiting rows is running */
+	struct qrow *rows;   /* one per (message, route), held ones left out */
+	size_t nrows;
+	int64_t down_since_ms[STATUS_LINKS_MAX]; /* 0: up */
+	struct metrics_http *http;
+};
+
+/* One waiting message on one route, from the queue. */
+struct qrow {
+	uint8_t id[QUEUE_ID_LEN];
+	int band;
+	int64_t size, arrival;
+	char route[STATUS_NAME_MAX * 2];
 };
 
 /* One action waiting for the queue. */
@@ -47,6 +73,12 @@ struct pending {
 	char id[STATUS_ID_MAX];
 	char route[STATUS_ADDR_MAX];
 	uid_t uid;
+	/* trace and id prefixes */
+	struct buf trace;
+	char match[STATUS_ID_MAX];
+	bool ambiguous;
+	int64_t after;
+	int pages;
 	/* queue listing */
 	size_t limit;
 	struct status_msg *msgs;
@@ -55,24 +87,345 @@ struct pending {
 
 static void fill_msg(struct status_msg *m, const struct queue_msg_info *info,
     const char *hex, int64_t now_s);
+static void act_on_id(struct pending *p);
+static void trace_start(struct pending *p);
+
+/* Band names: the STANAG 4406 and MIXER levels have names; other bands
+ * are named by their priority level. */
+static void
+band_name(const struct ctlops *c, int band, char *out, size_t len)
+{
+	static const char *const stanag[] = { "Deferred", "Routine",
+		"Priority", "Immediate", "Flash", "Override" };
+	static const char *const mixer[] = { "Non-urgent", "Normal",
+		"Urgent" };
+	const struct policy *pol = c->env.policy ? *c->env.policy : NULL;
+	enum policy_prio pp;
+	const int *lv;
+	size_t n;
+
+	if (pol == NULL) {
+		snprintf(out, len, "band %d", band);
+		return;
+	}
+	pp = policy_prio_policy(pol);
+	lv = policy_prio_levels(pp, &n);
+	if (pp == POLICY_PRIO_STANAG4406 && band >= 0 &&
+	    (size_t)band < GW_ARRAY_LEN(stanag))
+		snprintf(out, len, "%s", stanag[band]);
+	else if (pp == POLICY_PRIO_MIXER && band >= 0 &&
+	    (size_t)band < GW_ARRAY_LEN(mixer))
+		snprintf(out, len, "%s", mixer[band]);
+	else if (band >= 0 && (size_t)band < n)
+		snprintf(out, len, "P%+d", lv[band]);
+	else
+		snprintf(out, len, "band %d", band);
+}
+
+static struct airlink *find_link(struct ctlops *c, const char *name);
+
+static void
+name_bands(struct ctlops *c)
+{
+	char name[STATUS_NAME_MAX];
+
+	for (int b = 0; b < SCHED_BANDS; b++) {
+		band_name(c, b, name, sizeof(name));
+		monitor_set_band_name(c->mon, b, name);
+	}
+}
+
+/* The predictor's model of route (as the scheduler has it) and whether the
+ * route can move traffic now; false when there is no model. */
+static bool
+route_model(struct ctlops *c, const struct status *st, const char *route,
+    struct predict_link *m, bool *up)
+{
+	*up = true;
+	if (strncmp(route, "link:", 5) == 0) {
+		struct airlink *a = find_link(c, route + 5);
+		const char *rn;
+		if (a == NULL)
+			return false;
+		airlink_model(a, m, &rn);
+		for (size_t i = 0; i < st->nlinks; i++)
+			if (strcmp(st->links[i].name, route + 5) == 0)
+				*up = st->links[i].session_up &&
+				    !st->links[i].held;
+		return true;
+	}
+	const struct predict_link *pm = c->env.planner ?
+	    planner_model(c->env.planner, route) : NULL;
+	if (pm != NULL)
+		*m = *pm;
+	else
+		planner_local_model(m);
+	return true;
+}
+
+static bool
+on_air(const struct status *st, const uint8_t id[QUEUE_ID_LEN])
+{
+	char hex[33];
+
+	queue_id_hex(id, hex);
+	for (size_t i = 0; i < st->nonair; i++)
+		if (strcmp(st->onair[i].id, hex) == 0)
+			return true;
+	return false;
+}
+
+/* Waiting traffic per band, with the predicted time to drain each band and
+ * everything above it on its route(s); and the ETA of what is on the air,
+ * counting the higher bands that will preempt it. */
+static void
+fill_traffic(struct ctlops *c, struct status *st)
+{
+	struct band_acc {
+		int64_t msgs, bytes, oldest, drain;
+		bool unknown;
+	} acc[SCHED_BANDS];
+	int64_t now_s = st->now_s;
+
+	memset(acc, 0, sizeof(acc));
+	for (size_t i = 0; i < c->nrows; i++) {
+		const struct qrow *r = &c->rows[i];
+		struct band_acc *b = &acc[r->band];
+		if (on_air(st, r->id))
+			continue;
+		b->msgs++;
+		b->bytes += r->size;
+		if (b->oldest == 0 || r->arrival < b->oldest)
+			b->oldest = r->arrival;
+	}
+	/* drain, route by route (rows are sorted by route) */
+	for (size_t i = 0; i < c->nrows;) {
+		size_t j = i;
+		int64_t air[SCHED_BANDS] = { 0 };
+		struct predict_link m;
+		bool up;
+		while (j < c->nrows && strcmp(c->rows[j].route,
+		    c->rows[i].route) == 0)
+			j++;
+		bool known = route_model(c, st, c->rows[i].route, &m, &up);
+		bool has[SCHED_BANDS] = { false };
+		for (size_t k = i; k < j; k++) {
+			if (on_air(st, c->rows[k].id))
+				continue;
+			air[c->rows[k].band] += predict_air_bytes(&m,
+			    c->rows[k].size);
+			has[c->rows[k].band] = true;
+		}
+		int64_t cum = 0;
+		for (int b = SCHED_BANDS - 1; b >= 0; b--) {
+			cum += air[b];
+			if (!has[b])
+				continue;
+			int64_t d = known && up ? predict_duration_ms(&m, cum) :
+						  PREDICT_NEVER;
+			if (d == PREDICT_NEVER)
+				acc[b].unknown = true;
+			else if (d > acc[b].drain)
+				acc[b].drain = d;
+		}
+		for (size_t k = 0; k < st->nonair; k++) {
+			struct status_xfer *x = &st->onair[k];
+			char rn[STATUS_NAME_MAX * 2];
+			int64_t ahead = 0, ahead_bytes = 0;
+			snprintf(rn, sizeof(rn), "link:%s", x->link);
+			if (strcmp(rn, c->rows[i].route) != 0)
+				continue;
+			for (int b = SCHED_BANDS - 1; b > x->band; b--)
+				ahead += air[b];
+			for (size_t r = i; r < j; r++)
+				if (c->rows[r].band > x->band)
+					ahead_bytes += c->rows[r].size;
+			x->ahead_bytes = ahead_bytes;
+			x->rate_bps = (int64_t)(m.rate_bps * 8.0);
+			int64_t d = up ? predict_duration_ms(&m, ahead +
+			    predict_air_bytes(&m, x->bytes_total -
+			    x->bytes_sent)) : PREDICT_NEVER;
+			x->eta_ms = d == PREDICT_NEVER ? -1 : d;
+		}
+		i = j;
+	}
+	/* on the air with nothing waiting on its route */
+	for (size_t k = 0; k < st->nonair; k++) {
+		struct status_xfer *x = &st->onair[k];
+		struct predict_link m;
+		char rn[STATUS_NAME_MAX * 2];
+		bool up;
+		if (x->eta_ms != -1 || x->rate_bps != 0)
+			continue;
+		snprintf(rn, sizeof(rn), "link:%s", x->link);
+		if (!route_model(c, st, rn, &m, &up))
+			continue;
+		x->rate_bps = (int64_t)(m.rate_bps * 8.0);
+		int64_t d = up ? predict_duration_ms(&m, predict_air_bytes(&m,
+		    x->bytes_total - x->bytes_sent)) : PREDICT_NEVER;
+		x->eta_ms = d == PREDICT_NEVER ? -1 : d;
+	}
+	st->nbands = 0;
+	for (int b = SCHED_BANDS - 1; b >= 0 && st->nbands < STATUS_BANDS_MAX;
+	    b--) {
+		struct status_band *q;
+		if (acc[b].msgs == 0)
+			continue;
+		q = &st->bands[st->nbands++];
+		memset(q, 0, sizeof(*q));
+		q->band = b;
+		band_name(c, b, q->name, sizeof(q->name));
+		q->messages = acc[b].msgs;
+		q->bytes = acc[b].bytes;
+		q->oldest_age_ms = (now_s - acc[b].oldest) * 1000;
+		if (q->oldest_age_ms < 0)
+			q->oldest_age_ms = 0;
+		q->drain_ms = acc[b].unknown ? -1 : acc[b].drain;
+	}
+}
+
+/* The snapshot without alerts (the tick evaluates them from it). */
+static void
+fill_core(struct ctlops *c, struct status *st)
+{
+	size_t n = *c->env.nlinks;
+	int64_t now = clk_mono_ms(c->env.clock);
+
+	status_strlcpy(st->gateway, c->env.hostname, sizeof(st->gateway));
+	st->now_s = clk_wall_s(c->env.clock);
+	st->uptime_ms = now - c->started_ms;
+	st->risk_slack_ms = c->risk_slack_ms;
+	for (size_t i = 0; i < n && i < STATUS_LINKS_MAX; i++) {
+		struct status_link *l = &st->links[st->nlinks++];
+		struct predict_link m;
+		const char *rn;
+		airlink_fill_status(c->env.links[i], l, st->onair,
+		    &st->nonair, STATUS_ONAIR_MAX);
+		airlink_model(c->env.links[i], &m, &rn);
+		l->model_bps = (int64_t)(m.rate_bps * 8.0);
+		l->ratio = m.ratio;
+		if (l->session_up) {
+			c->down_since_ms[i] = 0;
+			l->down_ms = -1;
+		} else {
+			if (c->down_since_ms[i] == 0)
+				c->down_since_ms[i] = now;
+			l->down_ms = now - c->down_since_ms[i];
+		}
+	}
+	fill_traffic(c, st);
+	if (c->env.planner)
+		st->nrisk = planner_fill_risk(c->env.planner, st->risk,
+		    STATUS_RISK_MAX, c->risk_slack_ms);
+	memcpy(st->held, c->held, c->nheld * sizeof(c->held[0]));
+	st->nheld = c->nheld;
+}
 
 static void
 fill_status(void *arg, struct status *st)
 {
 	struct ctlops *c = arg;
-	size_t n = *c->env.nlinks;
 
-	status_strlcpy(st->gateway, c->env.hostname, sizeof(st->gateway));
-	st->now_s = clk_wall_s(c->env.clock);
-	st->uptime_ms = clk_mono_ms(c->env.clock) - c->started_ms;
-	for (size_t i = 0; i < n && i < STATUS_LINKS_MAX; i++)
-		airlink_fill_status(c->env.links[i], &st->links[st->nlinks++],
-		    st->onair, &st->nonair, STATUS_ONAIR_MAX);
-	if (c->env.planner)
-		st->nrisk = planner_fill_risk(c->env.planner, st->risk,
-		    STATUS_RISK_MAX);
-	memcpy(st->held, c->held, c->nheld * sizeof(c->held[0]));
-	st->nheld = c->nheld;
+	fill_core(c, st);
+	monitor_fill(c->mon, st);
+}
+
+static void ctlops_free(struct ctlops *c);
+
+static int
+qrow_cmp(const void *a, const void *b)
+{
+	const struct qrow *x = a, *y = b;
+	int r = strcmp(x->route, y->route);
+
+	return r ? r : memcmp(x->id, y->id, QUEUE_ID_LEN);
+}
+
+/* The waiting rows, one per recipient: keep one per (message, route). */
+static void
+on_rows(int status, const struct queue_work *w, size_t n, void *arg)
+{
+	struct ctlops *c = arg;
+	struct qrow *rows;
+	size_t k = 0;
+
+	c->loads--;
+	c->listing = false;
+	if (c->closed) {
+		if (c->loads == 0)
+			ctlops_free(c);
+		return;
+	}
+	if (status != 0)
+		return; /* the last rows stay; the next tick tries again */
+	rows = n ? xcalloc(n, sizeof(*rows)) : NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (w[i].state == QUEUE_R_HELD)
+			continue;
+		struct qrow *r = &rows[k++];
+		memcpy(r->id, w[i].id, QUEUE_ID_LEN);
+		r->band = w[i].band < 0 ? 0 : w[i].band >= SCHED_BANDS ?
+		    SCHED_BANDS - 1 : w[i].band;
+		r->size = w[i].size;
+		r->arrival = w[i].arrival;
+		status_strlcpy(r->route, w[i].route ? w[i].route : "",
+		    sizeof(r->route));
+	}
+	if (k > 1)
+		qsort(rows, k, sizeof(*rows), qrow_cmp);
+	size_t u = 0;
+	for (size_t i = 0; i < k; i++)
+		if (u == 0 || qrow_cmp(&rows[u - 1], &rows[i]) != 0)
+			rows[u++] = rows[i];
+	free(c->rows);
+	c->rows = rows;
+	c->nrows = u;
+}
+
+static void
+on_tick(uv_timer_t *t)
+{
+	struct ctlops *c = t->data;
+	struct status *st;
+
+	if (c->closed)
+		return;
+	if (!c->listing && c->env.queue != NULL &&
+	    queue_list(c->env.queue, NULL, -1, QUEUE_LIST_WAITING, 10000,
+		on_rows, c) == 0) {
+		c->listing = true;
+		c->loads++;
+	}
+	st = xmalloc(sizeof(*st));
+	status_init(st);
+	fill_core(c, st);
+	monitor_tick(c->mon, st, c->env.planner ?
+	    planner_get_counts(c->env.planner) : NULL, st->now_s);
+	free(st);
+}
+
+/* The Prometheus text of a fresh snapshot (control op and HTTP). */
+static void
+metrics_text(void *arg, struct buf *out)
+{
+	struct ctlops *c = arg;
+	struct status *st = xmalloc(sizeof(*st));
+
+	status_init(st);
+	fill_status(c, st);
+	monitor_metrics(c->mon, st, c->env.planner ?
+	    planner_get_counts(c->env.planner) : NULL, out);
+	free(st);
+}
+
+static void
+on_log(void *arg, enum gw_log_level level, const char *subsys,
+    const char *text)
+{
+	struct ctlops *c = arg;
+
+	(void)level;
+	monitor_count(c->mon, subsys, text);
 }
 
 static void
@@ -96,8 +449,6 @@ struct held_load {
 	int64_t since;  /* at_start: when and why, from the queue's log */
 	char reason[64];
 };
-
-static void ctlops_free(struct ctlops *c);
 
 /* Who held a message that was held before start: the reason the queue
  * logged with the hold ("operator uid=N"). */
@@ -484,6 +835,36 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 		answer(p, 0, up ? "link up" : "link down");
 		return;
 	}
+	if (act->op == CONTROL_OP_ACK) {
+		rc = monitor_ack(c->mon, act->id, act->uid,
+		    clk_wall_s(c->env.clock));
+		answer(p, rc, rc == GW_ENOENT ? "no such active alert" :
+		    rc == GW_ESTATE ? "already acknowledged" :
+		    "alert acknowledged");
+		return;
+	}
+	if (act->op == CONTROL_OP_METRICS || act->op == CONTROL_OP_HISTORY ||
+	    act->op == CONTROL_OP_REPORT) {
+		struct buf out = BUF_INIT;
+		if (act->op == CONTROL_OP_METRICS) {
+			metrics_text(c, &out);
+		} else {
+			struct status *st = xmalloc(sizeof(*st));
+			status_init(st);
+			fill_status(c, st);
+			if (act->op == CONTROL_OP_HISTORY)
+				monitor_history_text(c->mon, st->now_s, &out);
+			else
+				monitor_report_text(c->mon, st,
+				    c->env.planner ? planner_get_counts(
+				    c->env.planner) : NULL, act->since_s,
+				    st->now_s, &out);
+			free(st);
+		}
+		answer(p, 0, buf_cstr(&out));
+		buf_fini(&out);
+		return;
+	}
 	if (act->op == CONTROL_OP_QUEUE) {
 		p->limit = act->limit ? act->limit : 100;
 		int band = -1;
@@ -519,19 +900,35 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 		answer(p, 0, "queue flushed");
 		return;
 	}
-	if (queue_id_parse(act->id, id) != 0) {
+	if (act->op == CONTROL_OP_TRACE || queue_id_parse(act->id, id) != 0) {
+		/* a trace, or an id given by a prefix: read the event log */
+		trace_start(p);
+		return;
+	}
+	act_on_id(p);
+}
+
+/* An action on one message, p->id being a whole id. */
+static void
+act_on_id(struct pending *p)
+{
+	struct ctlops *c = p->c;
+	uint8_t id[QUEUE_ID_LEN];
+	int rc;
+
+	if (queue_id_parse(p->id, id) != 0) {
 		answer(p, GW_EINVAL, "bad message id (want 32 hex digits)");
 		return;
 	}
-	if (act->op == CONTROL_OP_SHOW) {
+	if (p->op == CONTROL_OP_SHOW) {
 		rc = queue_load(c->env.queue, id, on_loaded, p);
 		if (rc != 0)
 			answer(p, rc, gw_strerror(rc));
 		return;
 	}
-	if (act->op == CONTROL_OP_HOLD || act->op == CONTROL_OP_CANCEL ||
-	    act->op == CONTROL_OP_REQUEUE) {
-		if (act->op == CONTROL_OP_REQUEUE && act->route[0] == '\0') {
+	if (p->op == CONTROL_OP_HOLD || p->op == CONTROL_OP_CANCEL ||
+	    p->op == CONTROL_OP_REQUEUE) {
+		if (p->op == CONTROL_OP_REQUEUE && p->route[0] == '\0') {
 			answer(p, GW_EINVAL, "requeue needs a route");
 			return;
 		}
@@ -546,6 +943,126 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 	rc = queue_action(p);
 	if (rc != 0)
 		answer(p, rc, gw_strerror(rc));
+}
+
+/* --- trace and id prefixes: the queue's event log ---------------------- */
+
+#define TRACE_PAGE 5000
+#define TRACE_PAGES_MAX 200   /* a million events at most */
+
+static bool
+is_hex_prefix(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 4 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f') ||
+		    (s[i] >= 'A' && s[i] <= 'F')))
+			return false;
+	return true;
+}
+
+static void
+fmt_wall(int64_t t, char *out, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL)
+		snprintf(out, len, "-");
+	else
+		strftime(out, len, "%Y-%m-%d %H:%M:%SZ", &tm);
+}
+
+static void
+on_trace_events(int status, const struct queue_event *ev, size_t n,
+    void *arg)
+{
+	struct pending *p = arg;
+	size_t plen = strlen(p->id);
+
+	if (status != 0) {
+		buf_fini(&p->trace);
+		answer(p, status, gw_strerror(status));
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char hex[33], when[32];
+		queue_id_hex(ev[i].id, hex);
+		if (strncasecmp(hex, p->id, plen) != 0)
+			continue;
+		if (p->match[0] == '\0')
+			status_strlcpy(p->match, hex, sizeof(p->match));
+		else if (strcmp(p->match, hex) != 0)
+			p->ambiguous = true;
+		if (p->ambiguous)
+			continue;
+		fmt_wall(ev[i].time, when, sizeof(when));
+		buf_appendf(&p->trace, "%s  %-8s", when, ev[i].kind ?
+		    ev[i].kind : "?");
+		if (ev[i].rid)
+			buf_appendf(&p->trace, " rcpt#%lld", (long long)ev[i].rid);
+		if (ev[i].old_state >= 0 || ev[i].new_state >= 0)
+			buf_appendf(&p->trace, " %s -> %s", ev[i].old_state >= 0 ?
+			    queue_rstate_name(ev[i].old_state) : "-",
+			    ev[i].new_state >= 0 ?
+			    queue_rstate_name(ev[i].new_state) : "-");
+		if (ev[i].reason && ev[i].reason[0])
+			buf_appendf(&p->trace, "  %s", ev[i].reason);
+		buf_append_str(&p->trace, "\n");
+	}
+	if (n > 0)
+		p->after = ev[n - 1].eid;
+	if (n == TRACE_PAGE && ++p->pages < TRACE_PAGES_MAX &&
+	    queue_events(p->c->env.queue, p->after, TRACE_PAGE,
+		on_trace_events, p) == 0)
+		return;
+	if (p->match[0] == '\0') {
+		buf_fini(&p->trace);
+		answer(p, GW_ENOENT, "no such message");
+		return;
+	}
+	if (p->ambiguous) {
+		buf_fini(&p->trace);
+		answer(p, GW_EINVAL, "ambiguous id prefix: more than one "
+		    "message matches");
+		return;
+	}
+	status_strlcpy(p->id, p->match, sizeof(p->id));
+	if (p->op != CONTROL_OP_TRACE) {
+		buf_fini(&p->trace);
+		act_on_id(p);
+		return;
+	}
+	struct buf out = BUF_INIT;
+	buf_appendf(&out, "message %s on %s\n", p->id, p->c->env.hostname);
+	buf_append(&out, p->trace.data, p->trace.len);
+	buf_fini(&p->trace);
+	answer(p, 0, buf_cstr(&out));
+	buf_fini(&out);
+}
+
+/* Find the message p->id names (whole id or unique prefix of 4+ hex
+ * digits) in the event log; for a trace, collect its life there. */
+static void
+trace_start(struct pending *p)
+{
+	int rc;
+
+	if (!is_hex_prefix(p->id)) {
+		answer(p, GW_EINVAL, "bad message id (want 32 hex digits, or "
+		    "a unique prefix of 4 or more)");
+		return;
+	}
+	buf_init(&p->trace);
+	rc = queue_events(p->c->env.queue, 0, TRACE_PAGE, on_trace_events, p);
+	if (rc != 0) {
+		buf_fini(&p->trace);
+		answer(p, rc, gw_strerror(rc));
+	}
 }
 
 /* The queue side of an action on message p->id. */
@@ -586,11 +1103,18 @@ ctlops_start(const struct ctlops_env *env, struct ctlops **out)
 {
 	struct ctlops *c = xcalloc(1, sizeof(*c));
 	struct control_opts o = { 0 };
-	struct control_ops ops = { c, fill_status, do_action };
+	struct control_ops ops = { c, fill_status, do_action, on_log,
+		monitor_notable };
+	struct monitor_cfg mc = { 0 };
 	int rc;
 
 	c->env = *env;
 	c->started_ms = clk_mono_ms(env->clock);
+	if (env->alerts)
+		mc = *env->alerts;
+	c->mon = monitor_new(&mc, clk_wall_s(env->clock));
+	c->risk_slack_ms = env->risk_slack_ms;
+	name_bands(c);
 	o.path = env->path;
 	o.group = env->group && env->group[0] ? env->group : NULL;
 	o.log_events_level = GW_LOG_WARN;
@@ -599,8 +1123,23 @@ ctlops_start(const struct ctlops_env *env, struct ctlops **out)
 	if (rc != 0) {
 		GW_LOGE("daemon", "event=control_failed path=%s error=%s",
 		    env->path, gw_errname(rc));
+		monitor_free(c->mon);
 		free(c);
 		return rc;
+	}
+	uv_timer_init(env->loop, &c->tick);
+	c->tick.data = c;
+	uv_timer_start(&c->tick, on_tick, 0, 1000);
+	c->tick_on = true;
+	if (env->metrics_listen && env->metrics_listen[0]) {
+		rc = metrics_http_start(env->loop, env->metrics_listen,
+		    metrics_text, c, &c->http);
+		if (rc != 0) {
+			GW_LOGE("daemon", "event=metrics_listen_failed "
+			    "listen=%s error=%s", env->metrics_listen,
+			    gw_strerror(rc));
+			c->http = NULL;
+		}
 	}
 	GW_LOGI("daemon", "event=control_listening path=%s", env->path);
 	if (env->queue != NULL &&
@@ -613,7 +1152,38 @@ ctlops_start(const struct ctlops_env *env, struct ctlops **out)
 static void
 ctlops_free(struct ctlops *c)
 {
+	free(c->rows);
+	monitor_free(c->mon);
 	free(c);
+}
+
+void
+ctlops_reconfigure(struct ctlops *c, const struct monitor_cfg *alerts,
+    int64_t risk_slack_ms)
+{
+	monitor_reconfigure(c->mon, alerts);
+	c->risk_slack_ms = risk_slack_ms;
+	name_bands(c);
+}
+
+static void
+on_tick_closed(uv_handle_t *h)
+{
+	struct ctlops *c = h->data;
+
+	c->loads--;
+	if (c->closed && c->loads == 0)
+		ctlops_free(c);
+}
+
+static void
+on_http_closed(void *arg)
+{
+	struct ctlops *c = arg;
+
+	c->loads--;
+	if (c->closed && c->loads == 0)
+		ctlops_free(c);
 }
 
 /* The control socket is closed; queue loads may still be under way (the
@@ -641,5 +1211,16 @@ ctlops_close(struct ctlops *c, void (*done)(void *), void *arg)
 {
 	c->done = done;
 	c->done_arg = arg;
+	if (c->tick_on) {
+		c->tick_on = false;
+		uv_timer_stop(&c->tick);
+		c->loads++;
+		uv_close((uv_handle_t *)&c->tick, on_tick_closed);
+	}
+	if (c->http != NULL) {
+		c->loads++;
+		metrics_http_close(c->http, on_http_closed, c);
+		c->http = NULL;
+	}
 	control_close(c->ctl, on_closed, c);
 }

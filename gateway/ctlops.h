@@ -17,7 +17,9 @@
 struct airlink;
 struct dispatch;
 struct planner;
+struct policy;
 struct ctlops;
+struct monitor_cfg;
 
 struct ctlops_env {
 	uv_loop_t *loop;
@@ -30,10 +32,18 @@ struct ctlops_env {
 	const char *hostname;
 	const char *path;            /* socket path */
 	const char *group;           /* operator group, "" or NULL: none */
+	struct policy *const *policy; /* band names; the daemon's, read each
+					time (a reload replaces it) */
+	const struct monitor_cfg *alerts; /* thresholds (copied) */
+	int64_t risk_slack_ms;       /* deadlines panel: slack below this */
+	const char *metrics_listen;  /* "host:port" on loopback, "" none */
 };
 
 /* Create the socket and serve. 0, or the control_new error (logged). */
 int ctlops_start(const struct ctlops_env *env, struct ctlops **out);
 void ctlops_close(struct ctlops *c, void (*done)(void *), void *arg);
+/* A reload: new alert thresholds and risk slack. */
+void ctlops_reconfigure(struct ctlops *c, const struct monitor_cfg *alerts,
+    int64_t risk_slack_ms);
 
 #endif

@@ -15,6 +15,7 @@
 #include "gateway/conneg.h"
 #include "gateway/conv.h"
 #include "gateway/ctlops.h"
+#include "gateway/monitor.h"
 #include "gateway/dispatch.h"
 #include "gateway/planner.h"
 #include "gateway/policy.h"
@@ -77,6 +78,16 @@ load_caps(const struct config *cfg, struct conneg_table **out, char *err,
 	if (cfg->gw.caps_file[0] == '\0')
 		return 0;
 	return conneg_table_load(cfg->gw.caps_file, out, err, errlen);
+}
+
+/* The alert thresholds of cfg. */
+static void
+alert_cfg(const struct config *cfg, struct monitor_cfg *mc)
+{
+	mc->link_down_ms = cfg->gw.alert_link_down_ms;
+	mc->band_age_ms = cfg->gw.alert_band_age_ms;
+	mc->queue_bytes = cfg->gw.alert_queue_bytes;
+	mc->deadline_missed = cfg->gw.alert_deadline_missed;
 }
 
 /* Build the policy and route table of cfg; 0 or an error with err set. */
@@ -404,6 +415,13 @@ gw_stop(struct gw *gw, const char *reason)
 	uv_close((uv_handle_t *)&gw->sig_term, on_handle_closed);
 	uv_close((uv_handle_t *)&gw->sig_int, on_handle_closed);
 	uv_close((uv_handle_t *)&gw->sig_hup, on_handle_closed);
+	/* Closing the handles gives the signals back their default action:
+	 * a second SIGTERM/SIGINT (a supervisor or a script repeating it)
+	 * would kill us in the middle of the shutdown. The stop is under
+	 * way; further requests to stop are ignored. */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	if (gw->ctl) {
 		ctlops_close(gw->ctl, NULL, NULL);
 		gw->ctl = NULL;
@@ -519,6 +537,11 @@ gw_reload(struct gw *gw)
 		b2f_set_policy(gw->b2f, npol);
 	if (gw->planner)
 		planner_reconfigure(gw->planner, &ncfg->sched);
+	if (gw->ctl) {
+		struct monitor_cfg mc;
+		alert_cfg(ncfg, &mc);
+		ctlops_reconfigure(gw->ctl, &mc, ncfg->gw.risk_slack_ms);
+	}
 	if (gw->sweep_timer_on)
 		uv_timer_start(&gw->sweep_timer, on_sweep_tick,
 		    (uint64_t)ncfg->gw.dsn_sweep_interval_ms,
@@ -684,6 +707,8 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 		gw->nlinks++;
 	}
 	config_control_path(cfg, gw->ctl_path, sizeof(gw->ctl_path));
+	struct monitor_cfg mc;
+	alert_cfg(cfg, &mc);
 	struct ctlops_env ce = {
 		.loop = &gw->loop,
 		.clock = clk_system(),
@@ -695,6 +720,10 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 		.hostname = gw->hostname,
 		.path = gw->ctl_path,
 		.group = cfg->gw.control_group,
+		.policy = &gw->policy,
+		.alerts = &mc,
+		.risk_slack_ms = cfg->gw.risk_slack_ms,
+		.metrics_listen = cfg->gw.metrics_listen,
 	};
 	rc = ctlops_start(&ce, &gw->ctl);
 	if (rc != 0) {

@@ -73,6 +73,7 @@ struct planner {
 	bool timer_closed;
 	void (*done)(void *);
 	void *done_arg;
+	struct planner_counts counts;
 };
 
 static int64_t
@@ -360,6 +361,67 @@ do_dsn_only(struct planner *p, const struct pjob *pj,
 	store(p, pj, d, NULL, 0, r);
 }
 
+/* The operator's counters (planner_counts): outcomes, and deadline
+ * outcomes of recipients that had a BY or ABY. */
+static void
+count(struct planner *p, const struct pjob *pj, const struct sched_decision *d)
+{
+	struct planner_counts *c = &p->counts;
+	bool deadline = pj->env->by_deadline != 0 ||
+	    pj->env->aby_deadline != 0;
+	int b = d->band < 0 ? 0 : d->band >= SCHED_BANDS ? SCHED_BANDS - 1 :
+							  d->band;
+
+	switch (d->act) {
+	case SCHED_ACT_REDIRECT:
+		c->redirected[b]++;
+		/* a redirect before the deadline (predicted late) is the
+		 * alternate doing its job, not a miss */
+		if (d->cause == SCHED_CAUSE_ABY_EXPIRED ||
+		    d->cause == SCHED_CAUSE_BY_EXPIRED)
+			c->deadline_missed++;
+		break;
+	case SCHED_ACT_FAIL:
+		c->failed[b]++;
+		if (d->cause == SCHED_CAUSE_BY_EXPIRED ||
+		    d->cause == SCHED_CAUSE_CERTAIN_MISS)
+			c->deadline_missed++;
+		break;
+	case SCHED_ACT_DELAYED:
+		if (d->cause == SCHED_CAUSE_BY_PASSED) {
+			c->deadline_missed++;
+			c->delayed_dsn[b]++;
+		} else if (d->dsn) {
+			c->delayed_dsn[b]++;
+		}
+		break;
+	case SCHED_ACT_RELAYED:
+	case SCHED_ACT_DELIVERED:
+		if (d->act == SCHED_ACT_RELAYED)
+			c->relayed[b]++;
+		else
+			c->delivered[b]++;
+		if (deadline && (pj->env->by_deadline == 0 ||
+		    clk_wall_s(p->env.clock) <= pj->env->by_deadline))
+			c->deadline_met++;
+		break;
+	}
+}
+
+const struct planner_counts *
+planner_get_counts(const struct planner *p)
+{
+	return &p->counts;
+}
+
+const struct predict_link *
+planner_model(const struct planner *p, const char *route)
+{
+	int r = sched_route_find(p->s, route);
+
+	return r < 0 ? NULL : sched_route_model(p->s, r);
+}
+
 static void
 carry_out(struct planner *p, struct sched_decision *d)
 {
@@ -370,6 +432,7 @@ carry_out(struct planner *p, struct sched_decision *d)
 	if (pj == NULL || d->rcpt_idx >= pj->env->nrcpts)
 		return;
 	rid = pj->rid_of[d->rcpt_idx];
+	count(p, pj, d);
 	switch (d->act) {
 	case SCHED_ACT_REDIRECT:
 		if (rid)
@@ -694,6 +757,7 @@ struct risk_walk {
 	struct status_risk *out;
 	size_t n, max;
 	int64_t now_ms, now_s;
+	int64_t slack_below_ms;
 };
 
 static int64_t
@@ -730,36 +794,44 @@ risk_one(const struct sched_job *job, void *arg)
 	dl = aby ? job->aby_ms : job->by_ms;
 	if (dl == 0)
 		return;
+	if (job->pred_ms != PREDICT_NEVER &&
+	    dl - job->pred_ms >= w->slack_below_ms)
+		return; /* ample slack: not at risk */
 	r = &w->out[w->n++];
 	memset(r, 0, sizeof(*r));
 	queue_id_hex(job->id, r->id);
 	if (pj)
 		status_strlcpy(r->sender, pj->env->reverse_path ?
 		    pj->env->reverse_path : "", sizeof(r->sender));
-	snprintf(r->kind, sizeof(r->kind), "%s", aby ? "ABY" : "BY");
+	snprintf(r->kind, sizeof(r->kind), "%s", aby ? "ABY" :
+	    job->by_mode == 'R' ? "BY;R" : "BY;N");
 	r->deadline_s = to_wall(w, dl);
 	r->predicted_s = job->pred_ms == PREDICT_NEVER ? 0 :
 	    to_wall(w, job->pred_ms);
 	r->slack_ms = job->pred_ms == PREDICT_NEVER ? INT64_MIN :
 	    dl - job->pred_ms;
-	if (job->pred_ms != PREDICT_NEVER && job->pred_ms <= dl) {
-		r->action = STATUS_RISK_NONE;
-	} else if (arcpt) {
+	/* What a miss does (sched_rules): the alternate first, else by the
+	 * BY mode. */
+	if (arcpt && (aby || job->by_mode == 'R')) {
 		char alt[STATUS_ADDR_MAX];
 		r->action = STATUS_RISK_REDIRECT;
 		if (sched_redirect_alt_addr(arcpt, alt, sizeof(alt)) == 0)
 			status_strlcpy(r->target, alt, sizeof(r->target));
+	} else if (job->by_mode == 'R') {
+		r->action = STATUS_RISK_FAIL;
+		snprintf(r->status, sizeof(r->status), "5.4.7");
 	} else {
-		r->action = STATUS_RISK_DSN;
+		r->action = STATUS_RISK_DELAY;
+		snprintf(r->status, sizeof(r->status), "4.4.7");
 	}
 }
 
 size_t
 planner_fill_risk(const struct planner *p, struct status_risk *out,
-    size_t max)
+    size_t max, int64_t slack_below_ms)
 {
 	struct risk_walk w = { p, out, 0, max, now_ms(p),
-		clk_wall_s(p->env.clock) };
+		clk_wall_s(p->env.clock), slack_below_ms };
 
 	for (int r = 0; r < SCHED_ROUTES_MAX && w.n < max; r++) {
 		if (sched_route_model(p->s, r) == NULL)

@@ -129,10 +129,28 @@ bool planner_alternates(const struct planner *p);
 void planner_note_reply(struct planner *p, const uint8_t id[QUEUE_ID_LEN],
     int route, uint32_t rcpt_idx, const char *text);
 
-/* For the console: deadline jobs of every route with their prediction and
- * planned action, up to max entries; returns how many were written. */
+/* For the console: deadline jobs of every route whose slack (deadline -
+ * predicted completion) is below slack_below_ms (or that cannot be
+ * predicted), with what a miss does, up to max entries; returns how many
+ * were written. */
 size_t planner_fill_risk(const struct planner *p, struct status_risk *out,
-    size_t max);
+    size_t max, int64_t slack_below_ms);
+
+/* Outcomes decided since start, per band (0..SCHED_BANDS-1), and deadline
+ * outcomes: met = relayed or delivered by its BY (or with only an ABY),
+ * missed = BY;R failed, BY;N passed (delayed DSN), or redirected because
+ * the (A)BY deadline was reached (a redirect ahead of a predicted miss is
+ * not a miss). */
+struct planner_counts {
+	uint64_t relayed[SCHED_BANDS], delivered[SCHED_BANDS];
+	uint64_t redirected[SCHED_BANDS], failed[SCHED_BANDS];
+	uint64_t delayed_dsn[SCHED_BANDS];
+	uint64_t deadline_met, deadline_missed;
+};
+const struct planner_counts *planner_get_counts(const struct planner *p);
+/* The model a route is predicted with (NULL: no such route). */
+const struct predict_link *planner_model(const struct planner *p,
+    const char *route);
 
 /* Stop the timer and take no more work; done(arg) once the queue requests
  * the planner made have completed. Callers may still call in (ignored). */

@@ -230,8 +230,9 @@ conn_close(struct conn *c, const char *reason)
 	c->closing = true;
 	if (c->s != NULL)
 		GW_LOGI("smtp", "session=%s event=close reason=\"%s\" "
-		    "messages=%llu", smtp_session_id(c->s), reason,
-		    (unsigned long long)smtp_session_messages(c->s));
+		    "messages=%llu errors=%d", smtp_session_id(c->s), reason,
+		    (unsigned long long)smtp_session_messages(c->s),
+		    smtp_session_errors(c->s));
 	uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 	uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
 }

@@ -1270,6 +1270,12 @@ smtp_session_id(const struct smtp_session *s)
 	return s->id;
 }
 
+int
+smtp_session_errors(const struct smtp_session *s)
+{
+	return s->errors;
+}
+
 uint64_t
 smtp_session_messages(const struct smtp_session *s)
 {

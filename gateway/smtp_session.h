@@ -136,6 +136,8 @@ enum smtp_state smtp_session_state(const struct smtp_session *s);
 const char *smtp_session_id(const struct smtp_session *s);
 /* Messages committed in this session. */
 uint64_t smtp_session_messages(const struct smtp_session *s);
+/* Error replies sent in this session (refused commands). */
+int smtp_session_errors(const struct smtp_session *s);
 
 /* Debug check of the per-state invariants; aborts on violation. */
 void smtp_session_check_state(const struct smtp_session *s);

@@ -201,12 +201,22 @@ static const struct field link_fields[] = {
 	FT(status_link, retx_rate, F_DBL),
 	FT(status_link, last_good_ms, F_I64),
 	FT(status_link, auth_failures, F_I64),
+	FT(status_link, retransmits, F_I64),
+	FT(status_link, turns, F_I64),
+	FT(status_link, sessions, F_I64),
+	FT(status_link, sessions_lost, F_I64),
+	FT(status_link, session_up, F_BOOL),
+	FT(status_link, model_bps, F_I64),
+	FT(status_link, ratio, F_DBL),
+	FT(status_link, down_ms, F_I64),
+	FT(status_link, saved_bytes, F_I64),
 	FT(status_link, spark_interval_ms, F_I64),
 	{ NULL, F_STR, 0, 0 },
 };
 
 static const struct field band_fields[] = {
 	FS(status_band, name),
+	FT(status_band, band, F_INT),
 	FT(status_band, messages, F_I64),
 	FT(status_band, bytes, F_I64),
 	FT(status_band, oldest_age_ms, F_I64),
@@ -220,8 +230,12 @@ static const struct field xfer_fields[] = {
 	FS(status_xfer, sender),
 	FS(status_xfer, rcpts),
 	FT(status_xfer, priority, F_INT),
+	FT(status_xfer, band, F_INT),
 	FT(status_xfer, bytes_sent, F_I64),
 	FT(status_xfer, bytes_total, F_I64),
+	FT(status_xfer, committing, F_BOOL),
+	FT(status_xfer, rate_bps, F_I64),
+	FT(status_xfer, ahead_bytes, F_I64),
 	FT(status_xfer, eta_ms, F_I64),
 	{ NULL, F_STR, 0, 0 },
 };
@@ -234,6 +248,7 @@ static const struct field risk_fields[] = {
 	FT(status_risk, predicted_s, F_I64),
 	FT(status_risk, slack_ms, F_I64),
 	FT(status_risk, action, F_RACTION),
+	FS(status_risk, status),
 	FS(status_risk, target),
 	{ NULL, F_STR, 0, 0 },
 };
@@ -254,6 +269,17 @@ static const struct field event_fields[] = {
 	FS(status_event, level),
 	FS(status_event, kind),
 	FS(status_event, text),
+	{ NULL, F_STR, 0, 0 },
+};
+
+static const struct field alert_fields[] = {
+	FS(status_alert, id),
+	FS(status_alert, kind),
+	FS(status_alert, text),
+	FT(status_alert, since_s, F_I64),
+	FT(status_alert, cleared_s, F_I64),
+	FT(status_alert, acked, F_BOOL),
+	FS(status_alert, acked_by),
 	{ NULL, F_STR, 0, 0 },
 };
 
@@ -280,6 +306,7 @@ static const struct field top_fields[] = {
 	FS(status, gateway),
 	FT(status, now_s, F_I64),
 	FT(status, uptime_ms, F_I64),
+	FT(status, risk_slack_ms, F_I64),
 	{ NULL, F_STR, 0, 0 },
 };
 
@@ -460,6 +487,8 @@ status_to_json(const struct status *st)
 	    CLAMP(st->nheld, STATUS_HELD_MAX));
 	ARRAY_ENCODE(o, "events", event_fields, st->events,
 	    CLAMP(st->nevents, STATUS_EVENTS_MAX));
+	ARRAY_ENCODE(o, "alerts", alert_fields, st->alerts,
+	    CLAMP(st->nalerts, STATUS_ALERTS_MAX));
 	return o;
 }
 
@@ -550,6 +579,10 @@ status_from_json(const json_t *j, struct status *st, char *err, size_t errlen)
 	if (rc == 0)
 		rc = array_decode(j, "events", event_fields, st->events,
 		    sizeof(st->events[0]), STATUS_EVENTS_MAX, &st->nevents,
+		    err, errlen);
+	if (rc == 0)
+		rc = array_decode(j, "alerts", alert_fields, st->alerts,
+		    sizeof(st->alerts[0]), STATUS_ALERTS_MAX, &st->nalerts,
 		    err, errlen);
 	return rc;
 }
@@ -654,7 +687,7 @@ char *
 status_fmt_ms(int64_t ms, char *out, size_t len)
 {
 	const char *sign = ms < 0 ? "-" : "";
-	int64_t a = ms < 0 ? -ms : ms;
+	int64_t a = ms == INT64_MIN ? INT64_MAX : ms < 0 ? -ms : ms;
 	int64_t s = a / 1000;
 
 	if (a < 1000)
@@ -726,7 +759,17 @@ status_format_text(const struct status *st, struct buf *out)
 		    "rx %s in %" PRId64 " frames\n", a, l->tx_frames, b,
 		    l->rx_frames);
 	}
-	buf_appendf(out, "\nqueue:%s\n", st->nbands ? "" : " empty");
+	buf_appendf(out, "\nalerts:%s\n", st->nalerts ? "" : " none");
+	for (size_t i = 0; i < st->nalerts; i++) {
+		const struct status_alert *al = &st->alerts[i];
+		fmt_time(al->since_s, a, sizeof(a));
+		buf_appendf(out, "  %-7s %-20s since %s  %s%s%s\n",
+		    al->cleared_s ? "cleared" : al->acked ? "acked" : "ACTIVE",
+		    al->id, a, al->text, al->acked ? "  ack by " : "",
+		    al->acked ? al->acked_by : "");
+	}
+	buf_appendf(out, "\nqueue (waiting):%s\n", st->nbands ? "" :
+	    " nothing");
 	for (size_t i = 0; i < st->nbands; i++) {
 		const struct status_band *q = &st->bands[i];
 		buf_appendf(out, "  %-10s %6" PRId64 " msg%s %10s  oldest %-8s"
@@ -734,7 +777,7 @@ status_format_text(const struct status *st, struct buf *out)
 		    q->messages == 1 ? " " : "s",
 		    status_fmt_bytes(q->bytes, a, sizeof(a)),
 		    status_fmt_ms(q->oldest_age_ms, b, sizeof(b)),
-		    q->drain_ms < 0 ? "?" :
+		    q->drain_ms < 0 ? "- (link down)" :
 		    status_fmt_ms(q->drain_ms, c, sizeof(c)));
 	}
 	buf_appendf(out, "\non air:%s\n", st->nonair ? "" : " nothing");
@@ -744,21 +787,26 @@ status_format_text(const struct status *st, struct buf *out)
 		    (int)(x->bytes_sent * 100 / x->bytes_total) : 0;
 		buf_appendf(out, "  %s link=%s prio=%d from=%s to=%s\n", x->id,
 		    x->link, x->priority, x->sender, x->rcpts);
-		buf_appendf(out, "    %s of %s (%d%%) eta %s\n",
+		buf_appendf(out, "    %s of %s (%d%%) eta %s at %s\n",
 		    status_fmt_bytes(x->bytes_sent, a, sizeof(a)),
 		    status_fmt_bytes(x->bytes_total, b, sizeof(b)), pct,
-		    x->eta_ms < 0 ? "?" : status_fmt_ms(x->eta_ms, c,
-		    sizeof(c)));
+		    x->committing ? "committing" : x->eta_ms < 0 ? "?" :
+		    status_fmt_ms(x->eta_ms, c, sizeof(c)),
+		    status_fmt_bps(x->rate_bps, d, sizeof(d)));
 	}
-	buf_appendf(out, "\ndeadlines at risk:%s\n", st->nrisk ? "" : " none");
+	buf_appendf(out, "\ndeadlines at risk (slack under %s):%s\n",
+	    status_fmt_ms(st->risk_slack_ms, d, sizeof(d)), st->nrisk ? "" :
+	    " none");
 	for (size_t i = 0; i < st->nrisk; i++) {
 		const struct status_risk *r = &st->risk[i];
 		fmt_time(r->deadline_s, a, sizeof(a));
 		fmt_time(r->predicted_s, b, sizeof(b));
-		buf_appendf(out, "  %s %s=%s predicted=%s slack=%s action=%s%s"
-		    "%s\n", r->id, r->kind[0] ? r->kind : "BY", a, b,
+		buf_appendf(out, "  %s %s=%s predicted=%s slack=%s on_miss=%s"
+		    "%s%s%s%s\n", r->id, r->kind[0] ? r->kind : "BY", a, b,
+		    r->slack_ms == INT64_MIN ? "?" :
 		    status_fmt_ms(r->slack_ms, c, sizeof(c)),
 		    status_risk_action_name(r->action),
+		    r->status[0] ? " status=" : "", r->status,
 		    r->target[0] ? " to=" : "", r->target);
 	}
 	buf_appendf(out, "\nheld:%s\n", st->nheld ? "" : " none");

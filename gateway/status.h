@@ -40,6 +40,7 @@
 #define STATUS_HELD_MAX 32
 #define STATUS_EVENTS_MAX 64
 #define STATUS_SPARK_MAX 120
+#define STATUS_ALERTS_MAX 32
 
 #define STATUS_ID_MAX 48    /* message id: 32 hex digits today */
 #define STATUS_NAME_MAX 32  /* link, band, profile short names */
@@ -64,11 +65,14 @@ enum status_link_state {
 	STATUS_LINK__COUNT
 };
 
-/* What the scheduler will do about a deadline it cannot meet. */
+/* What the scheduler does when a deadline is missed, by mode: ARCPT
+ * given: redirect to the alternate; BY;R: fail with a 5.4.7 DSN; BY;N: a
+ * delayed DSN, and delivery goes on. */
 #define STATUS_RISK_ACTION_MAP(XX) \
 	XX(NONE, "none")           \
 	XX(REDIRECT, "redirect")   \
-	XX(DSN, "dsn")
+	XX(FAIL, "fail")           \
+	XX(DELAY, "delay")
 
 enum status_risk_action {
 #define STATUS__RA_ENUM(n, s) STATUS_RISK_##n,
@@ -104,17 +108,31 @@ struct status_link {
 	double retx_rate;           /* retransmitted / sent frames, 0..1 */
 	int64_t last_good_ms;       /* since the last good frame; -1 never */
 	int64_t auth_failures;
+	int64_t retransmits;        /* DATA frames sent again */
+	int64_t turns;              /* times the turn was handed over */
+	int64_t sessions;           /* link sessions established */
+	int64_t sessions_lost;      /* sessions lost (peer silent) */
+	bool session_up;            /* a link session is established */
+	int64_t model_bps;          /* rate the predictor uses, bit/s */
+	double ratio;               /* compressed/original seen, 0..1 */
+	int64_t down_ms;            /* how long down, -1 up */
+	int64_t saved_bytes;        /* stream bytes saved by compression */
 	int64_t spark_interval_ms;
 	size_t nspark;
 	uint32_t spark[STATUS_SPARK_MAX]; /* bytes/s, oldest first */
 };
 
+/* Waiting traffic of one band (everything queued, deferred or handed to
+ * a link but not on the air now; held messages are in held). */
 struct status_band {
-	char name[STATUS_NAME_MAX]; /* "flash", "routine", ... */
+	char name[STATUS_NAME_MAX]; /* "Flash", "Routine", "P+3"... */
+	int band;                   /* 0 = lowest */
 	int64_t messages;
 	int64_t bytes;
 	int64_t oldest_age_ms;
-	int64_t drain_ms;           /* -1: link rate unknown */
+	int64_t drain_ms;           /* predicted time to send it and what
+				       is ahead of it; -1: its link is down
+				       or the rate is unknown */
 };
 
 struct status_xfer {
@@ -123,20 +141,38 @@ struct status_xfer {
 	char sender[STATUS_ADDR_MAX];
 	char rcpts[STATUS_ADDR_MAX]; /* comma-joined, truncated */
 	int priority;                /* MT-PRIORITY -9..9 */
-	int64_t bytes_sent;
+	int band;
+	int64_t bytes_sent;          /* handed to the link so far */
 	int64_t bytes_total;
+	bool committing;             /* all sent, far end committing */
+	int64_t rate_bps;            /* link rate the ETA uses, bit/s */
+	int64_t ahead_bytes;         /* higher-band bytes that preempt it */
 	int64_t eta_ms;              /* -1: unknown */
 };
 
 struct status_risk {
 	char id[STATUS_ID_MAX];
 	char sender[STATUS_ADDR_MAX];
-	char kind[8];                /* "BY" or "ABY" */
+	char kind[8];                /* "BY;R", "BY;N" or "ABY" */
 	int64_t deadline_s;          /* Unix seconds */
 	int64_t predicted_s;         /* predicted completion, Unix seconds */
 	int64_t slack_ms;            /* deadline - predicted; < 0 late */
-	enum status_risk_action action;
+	enum status_risk_action action; /* what a miss does */
+	char status[12];             /* FAIL: the DSN's status, "5.4.7" */
 	char target[STATUS_ADDR_MAX]; /* ARCPT address for a redirect */
+};
+
+/* An operator alert (monitor.h): raised when a threshold is crossed,
+ * cleared when it no longer is, acknowledged by an operator. */
+struct status_alert {
+	char id[STATUS_NAME_MAX * 2]; /* "link_down:hf", "band_age:4" */
+	char kind[STATUS_NAME_MAX];  /* link_down, band_age, queue_bytes,
+					deadline_missed */
+	char text[STATUS_TEXT_MAX];
+	int64_t since_s;             /* raised, Unix seconds */
+	int64_t cleared_s;           /* 0: still active */
+	bool acked;
+	char acked_by[STATUS_NAME_MAX]; /* "uid=1000" */
 };
 
 struct status_held {
@@ -161,13 +197,15 @@ struct status {
 	char gateway[STATUS_PEER_MAX];
 	int64_t now_s;               /* when the snapshot was taken */
 	int64_t uptime_ms;
-	size_t nlinks, nbands, nonair, nrisk, nheld, nevents;
+	int64_t risk_slack_ms;       /* risk lists slack below this */
+	size_t nlinks, nbands, nonair, nrisk, nheld, nevents, nalerts;
 	struct status_link links[STATUS_LINKS_MAX];
 	struct status_band bands[STATUS_BANDS_MAX];
 	struct status_xfer onair[STATUS_ONAIR_MAX];
 	struct status_risk risk[STATUS_RISK_MAX];
 	struct status_held held[STATUS_HELD_MAX];
 	struct status_event events[STATUS_EVENTS_MAX]; /* oldest first */
+	struct status_alert alerts[STATUS_ALERTS_MAX];
 };
 
 /* One message in the queue (`skywave queue list|show`). */

@@ -142,6 +142,11 @@ struct xfer {
 	size_t ncands;
 	bool cut; /* end the current frame: an urgent message just ended */
 	size_t frame_cap; /* zstd: bytes per pull (frame_ms of airtime) */
+	/* The message whose segment went out last (the one on the air now),
+	 * for the operator's console; cleared when it leaves or the session
+	 * ends. */
+	uint8_t cur_id[XFER_ID_BYTES];
+	bool has_cur;
 	uint64_t ratio_plain, ratio_comp; /* compressed rounds, for sizing */
 	struct xfer_stats stats;
 
@@ -316,6 +321,26 @@ size_t
 xfer_out_count(const struct xfer *x)
 {
 	return x->nout;
+}
+
+int
+xfer_out_current(const struct xfer *x, uint8_t id[XFER_ID_BYTES],
+    uint64_t *next_off, bool *all_sent)
+{
+	if (!x->up || !x->has_cur)
+		return GW_ENOENT;
+	for (size_t i = 0; i < x->nout; i++) {
+		const struct xout *o = &x->outs[i];
+		if (memcmp(o->env.id, x->cur_id, XFER_ID_BYTES) != 0)
+			continue;
+		if (o->st == XO_QUEUED)
+			return GW_ENOENT;
+		memcpy(id, o->env.id, XFER_ID_BYTES);
+		*next_off = o->next_off;
+		*all_sent = o->st == XO_SENT;
+		return 0;
+	}
+	return GW_ENOENT;
 }
 
 static void
@@ -584,6 +609,7 @@ xfer_link_down(struct xfer *x)
 	buf_reset(&x->inplain);
 	x->nhm = 0;
 	x->peer_caps_known = false;
+	x->has_cur = false;
 	for (size_t i = 0; i < x->nout; i++) {
 		x->outs[i].st = XO_QUEUED;
 		x->outs[i].handle = 0;
@@ -632,6 +658,8 @@ static void
 out_del(struct xfer *x, struct xout *o)
 {
 	size_t i = (size_t)(o - x->outs);
+	if (x->has_cur && memcmp(x->cur_id, o->env.id, XFER_ID_BYTES) == 0)
+		x->has_cur = false;
 	xfer_env_fini(&o->env);
 	memmove(&x->outs[i], &x->outs[i + 1],
 	    (x->nout - i - 1) * sizeof(*x->outs));
@@ -916,6 +944,8 @@ produce_round(struct xfer *x, size_t want)
 			}
 			x->rec.len = hdr + (size_t)got;
 			emit_rec(x, XFER_R_SEG, &x->rec);
+			memcpy(x->cur_id, o->env.id, XFER_ID_BYTES);
+			x->has_cur = true;
 			o->next_off += (uint64_t)got;
 			plain += (size_t)got;
 		}

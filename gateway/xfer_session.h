@@ -151,6 +151,12 @@ int xfer_out_add(struct xfer *x, const struct xfer_env *env);
 /* Sender: withdraw a message (cancelled, redirected); 0 or GW_ENOENT. */
 int xfer_out_remove(struct xfer *x, const uint8_t id[XFER_ID_BYTES]);
 size_t xfer_out_count(const struct xfer *x);
+/* Sender, for the console: the message whose segment went out last while
+ * the session is up (the one on the air now). Its id, the content offset
+ * handed to the link so far and whether all of it was sent (waiting for
+ * the far end's commit). 0, or GW_ENOENT when nothing is being sent. */
+int xfer_out_current(const struct xfer *x, uint8_t id[XFER_ID_BYTES],
+    uint64_t *next_off, bool *all_sent);
 
 /* Receiver: after a restart, a partial transfer from the store: content
  * [0, len) is durable. */

@@ -59,6 +59,7 @@
 #include <string.h>
 
 #define SEEN_NONCES 16
+#define GOODPUT_SAMPLE_BYTES 1024
 #define EWMA(old, sample) ((old) ? ((old) * 3 + (sample)) / 4 : (sample))
 
 struct link {
@@ -112,8 +113,15 @@ struct link {
 	int64_t nosession_next; /* responder: next REJECT 5 allowed */
 	bool probe;      /* after a timeout: hand the turn straight back */
 
-	/* Measurement. */
+	/* Measurement. Goodput is acknowledged bytes over the time data was
+	 * outstanding (from the first new frame sent with nothing in flight,
+	 * or the previous acknowledgement, whichever is later), summed until
+	 * GOODPUT_SAMPLE_BYTES are behind it, so idle gaps and the few bytes
+	 * of control records at session start do not count as a slow link. */
 	int64_t last_sack_ms;
+	int64_t busy_since_ms;  /* 0: nothing outstanding */
+	uint64_t gp_bytes;      /* acknowledged, not yet in a sample */
+	int64_t gp_ms;          /* outstanding time of gp_bytes */
 	uint64_t data_frames;
 	struct link_stats stats;
 	struct buf tmp, rx;
@@ -269,6 +277,9 @@ session_reset(struct link *l)
 	link_arq_tx_reset(&l->atx);
 	link_arq_rx_reset(&l->arx);
 	link_replay_init(&l->rwin);
+	l->busy_since_ms = 0;
+	l->gp_bytes = 0;
+	l->gp_ms = 0;
 	l->fctr_tx = 0;
 	l->turn = false;
 	l->closing_burst = false;
@@ -533,6 +544,8 @@ emit_data(struct link *l, int64_t now, struct buf *out, size_t room_wire,
 		return 0;
 	GW_REQUIRE(n <= room);
 	l->stats.stream_bytes_out += n;
+	if (link_arq_tx_inflight(&l->atx) == 0 || l->busy_since_ms == 0)
+		l->busy_since_ms = now > 0 ? now : 1;
 	seq = link_arq_tx_push(&l->atx, l->tmp.data, n, now);
 	struct link_arq_slot *s = link_arq_tx_slot(&l->atx, seq);
 	s->tries = 1;
@@ -1114,11 +1127,18 @@ on_sack(struct link *l, int64_t now, const uint8_t *p, size_t n,
 	size_t acked = link_arq_tx_sack(&l->atx, next, bm, nb, all_heard);
 	l->stats.acked_bytes = l->atx.acked_bytes;
 	if (acked) {
-		if (l->last_sack_ms && now > l->last_sack_ms) {
-			uint64_t bps = (uint64_t)acked * 8000 /
-			    (uint64_t)(now - l->last_sack_ms);
+		int64_t from = l->last_sack_ms > l->busy_since_ms ?
+		    l->last_sack_ms : l->busy_since_ms;
+		if (from > 0 && now > from) {
+			l->gp_bytes += acked;
+			l->gp_ms += now - from;
+		}
+		if (l->gp_bytes >= GOODPUT_SAMPLE_BYTES && l->gp_ms > 0) {
+			uint64_t bps = l->gp_bytes * 8000 / (uint64_t)l->gp_ms;
 			l->stats.goodput_bps = (uint32_t)EWMA(
 			    (uint64_t)l->stats.goodput_bps, bps);
+			l->gp_bytes = 0;
+			l->gp_ms = 0;
 		}
 		int64_t rtt = half_duplex(l) ? now - l->handed_ms : 0;
 		if (rtt > 0)
@@ -1126,6 +1146,8 @@ on_sack(struct link *l, int64_t now, const uint8_t *p, size_t n,
 			    (int64_t)l->stats.rtt_ms, rtt);
 	}
 	l->last_sack_ms = now;
+	if (link_arq_tx_inflight(&l->atx) == 0)
+		l->busy_since_ms = 0;
 	if (l->data_frames)
 		l->stats.retrans_permille = (uint32_t)(l->stats.retransmits *
 		    1000 / l->data_frames);
@@ -1378,6 +1400,25 @@ const char *
 link_peer_identity(const struct link *l)
 {
 	return l->peer_id;
+}
+
+enum link_activity
+link_activity(const struct link *l, int64_t now_ms)
+{
+	if (l->st != LINK_S_UP)
+		return LINK_ACT_NONE;
+	if (l->tx_end_ms > now_ms)
+		return LINK_ACT_TX; /* our transmission is still on the air */
+	if (!half_duplex(l))
+		return link_arq_tx_inflight(&l->atx) > 0 ? LINK_ACT_TX :
+							   LINK_ACT_IDLE;
+	if (l->turn)
+		return l->burst_bytes > 0 || link_arq_tx_inflight(&l->atx) > 0 ?
+		    LINK_ACT_TX : LINK_ACT_IDLE;
+	if (l->open)
+		return LINK_ACT_IDLE;
+	/* the far end holds the turn: hearing it, or waiting for it */
+	return l->heard_in_wait ? LINK_ACT_RX : LINK_ACT_TURN;
 }
 
 bool

@@ -182,6 +182,16 @@ uint32_t link_features(const struct link *l);
 const char *link_peer_identity(const struct link *l);
 /* true while this side may transmit (half duplex: holds the turn). */
 bool link_has_turn(const struct link *l);
+/* What the channel is doing now, for the operator (session UP only):
+ *   TX    our transmission is on the air, or we hold the turn with data
+ *         in flight
+ *   RX    the far end holds the turn and we have heard it
+ *   TURN  we handed the turn over and wait for the far end to answer
+ *   IDLE  nobody has anything to send (or we hold an empty turn)
+ *   NONE  no session */
+enum link_activity { LINK_ACT_NONE = 0, LINK_ACT_IDLE, LINK_ACT_TX,
+	LINK_ACT_RX, LINK_ACT_TURN };
+enum link_activity link_activity(const struct link *l, int64_t now_ms);
 /* Largest upper-layer payload per DATA frame. */
 size_t link_payload_max(const struct link *l);
 

@@ -33,16 +33,26 @@ rm -rf "$dir"
 mkdir -p "$dir/alpha" "$dir/bravo"
 
 pids=""
+sim=""
+# Ctrl-C: the gateways first (each finishes its shutdown and logs
+# event=stopped), then the simulator, so no gateway loses its modem while
+# it stops.
 cleanup() {
 	trap - INT TERM EXIT
 	for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
 	for p in $pids; do wait "$p" 2>/dev/null || true; done
+	if [ -n "$sim" ]; then
+		kill -TERM "$sim" 2>/dev/null || true
+		wait "$sim" 2>/dev/null || true
+	fi
 }
 trap cleanup INT TERM EXIT
 
-"$build/hw-sim/skywave-sim" --profile hf-2400-hd --dir "$dir" --seed 1 \
+# in a session of its own, so a Ctrl-C at the terminal reaches the
+# gateways only; cleanup stops the simulator after them
+setsid "$build/hw-sim/skywave-sim" --profile hf-2400-hd --dir "$dir" --seed 1 \
 	>"$dir/sim.out" 2>"$dir/sim.log" &
-pids="$pids $!"
+sim=$!
 i=0
 while [ ! -e "$dir/b0" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 [ -e "$dir/b0" ] || { echo "demo: skywave-sim did not start" >&2; exit 1; }

@@ -8,7 +8,8 @@ PKGS="build-essential cmake pkg-config git
 libuv1-dev libsqlite3-dev sqlite3 zlib1g-dev libzstd-dev zstd libserialport-dev libinih-dev
 libsodium-dev libncurses-dev libcmocka-dev libjansson-dev
 libgmime-3.0-dev libpng-dev libjpeg62-turbo-dev xz-utils
-python3 socat swaks tmux procps util-linux postfix curl ca-certificates pat"
+python3 socat swaks tmux procps util-linux postfix curl ca-certificates pat
+prometheus imagemagick fonts-dejavu-core"
 
 missing=""
 for p in $PKGS; do

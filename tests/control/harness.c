@@ -50,7 +50,8 @@ harness_start(struct harness *h, const char *dir,
     const struct control_opts *opts)
 {
 	struct control_opts o;
-	struct control_ops ops = { h, fake_fill_status, fake_do_action };
+	struct control_ops ops = { h, fake_fill_status, fake_do_action, NULL,
+		NULL };
 	int rc;
 
 	memset(h, 0, sizeof(*h));

@@ -148,10 +148,10 @@ t_80x24(void **state)
 	assert_non_null(strstr(row(&g, 5), "last never  auth 3"));
 	/* the sparkline is ASCII without unicode */
 	assert_non_null(strstr(row(&g, 3), "#"));
-	r = find(&g, "QUEUE (14 msgs, 1.3 MB)");
+	r = find(&g, "QUEUE (14 msgs waiting, 1.3 MB)");
 	assert_int_equal(r, 6);
 	assert_non_null(strstr(row(&g, 7), "flash"));
-	assert_non_null(strstr(row(&g, 8), "drain ?"));
+	assert_non_null(strstr(row(&g, 8), "drain - (link down)"));
 	r = find(&g, "ON AIR");
 	assert_int_equal(r, 9);
 	assert_non_null(strstr(row(&g, 10), "3f2a9c0e11d8  P+2 hf1"));
@@ -163,8 +163,8 @@ t_80x24(void **state)
 	r = find(&g, "DEADLINES AT RISK");
 	assert_int_equal(r, 12);
 	/* clipped at the right edge */
-	assert_string_equal(row(&g, 13), "  9c1d77e2a0b3  ABY 11:06:40Z slack"
-	    " -11m10s LATE  -> redirect to duty@charlie.te");
+	assert_string_equal(row(&g, 13), "  9c1d77e2a0b3  ABY  11:06:40Z slack"
+	    " -11m10s LATE  -> redirect to duty@charlie.t");
 	assert_int_equal(find(&g, "HELD  none"), 14);
 	assert_int_equal(find(&g, "EVENTS"), 15);
 	/* the newest events fill the rest, newest at the bottom */

@@ -151,7 +151,7 @@ def main():
         t.keys("h")
         wait_for("hold prompt", screen_has(t, "Hold message"))
         t.keys("y")
-        s = wait_for("held", screen_has(t, "held message", "ON AIR  none"))
+        s = wait_for("held", screen_has(t, "held message", "ON AIR  nothing"))
         assert actions(alog) == [
             "action op=hold id=%s link=- route=- uid=%d" % (
                 ONAIR, os.getuid())], actions(alog)
@@ -165,7 +165,7 @@ def main():
             t, "Release message %s? (y/n)" % ONAIR))
         t.keys("y")
         s = wait_for("released", screen_has(t, "released message"))
-        wait_for("back on air", lambda: "ON AIR  none" not in t.capture()
+        wait_for("back on air", lambda: "ON AIR  nothing" not in t.capture()
                  and "kB / 60.0 kB" in t.capture())
         assert actions(alog)[-1] == \
             "action op=release id=%s link=- route=- uid=%d" % (

@@ -51,7 +51,7 @@ def main():
         assert rc == 0, err
         assert "gateway alpha.test" in out, out
         assert re.search(r"^  hf1\s+sending\s+profile=pactor3", out, re.M)
-        assert "action=redirect to=duty@charlie.test" in out, out
+        assert "on_miss=redirect to=duty@charlie.test" in out, out
         assert "link=vhf2 event=down" in out, out  # recent events
 
         rc, out, err = run(sock, "status", "--json")

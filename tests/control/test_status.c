@@ -319,7 +319,7 @@ t_text(void **state)
 	assert_non_null(strstr(s, "gateway alpha.test"));
 	assert_non_null(strstr(s, "link1      connecting HELD"));
 	assert_non_null(strstr(s, "risk0 ABY="));
-	assert_non_null(strstr(s, "action=redirect to=alt@z.test"));
+	assert_non_null(strstr(s, "on_miss=redirect to=alt@z.test"));
 	assert_non_null(strstr(s, "\non air:\n"));
 	buf_fini(&out);
 	status_init(st);

@@ -155,3 +155,32 @@ def cleanup(top, ok):
         shutil.rmtree(top, ignore_errors=True)
     else:
         print("work files kept in", top)
+
+
+class Tmux:
+    def __init__(self, name):
+        self.base = ["tmux", "-L", name, "-f", "/dev/null"]
+
+    def run(self, *args, check=True):
+        return subprocess.run(self.base + list(args), capture_output=True,
+                              text=True, check=check, timeout=10)
+
+    def capture(self):
+        return self.run("capture-pane", "-p", "-t", "main").stdout
+
+    def keys(self, *keys):
+        self.run("send-keys", "-t", "main", *keys)
+
+    def kill(self):
+        self.run("kill-server", check=False)
+
+
+def wait_screen(t, pred, what, timeout=40):
+    end = time.time() + timeout
+    s = ""
+    while time.time() < end:
+        s = t.capture()
+        if pred(s):
+            return s
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for %s:\n%s" % (what, s))

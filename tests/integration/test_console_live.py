@@ -18,35 +18,6 @@ import gwharness as h  # noqa: E402
 SKY = os.path.join(h.BUILD, "gateway", "skywave")
 
 
-class Tmux:
-    def __init__(self, name):
-        self.base = ["tmux", "-L", name, "-f", "/dev/null"]
-
-    def run(self, *args, check=True):
-        return subprocess.run(self.base + list(args), capture_output=True,
-                              text=True, check=check, timeout=10)
-
-    def capture(self):
-        return self.run("capture-pane", "-p", "-t", "main").stdout
-
-    def keys(self, *keys):
-        self.run("send-keys", "-t", "main", *keys)
-
-    def kill(self):
-        self.run("kill-server", check=False)
-
-
-def wait_screen(t, pred, what, timeout=30):
-    end = time.time() + timeout
-    s = ""
-    while time.time() < end:
-        s = t.capture()
-        if pred(s):
-            return s
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for %s:\n%s" % (what, s))
-
-
 def select(t, panel, msg_id):
     """Tab to panel (its title is marked when current) and move the
     selection (the '>' row) to msg_id."""
@@ -89,7 +60,7 @@ def main():
     b = h.Gateway(top, "bravo.example",
                   [("hf", sim.dev("b"), "hf-2400-hd", "alpha.example")],
                   "bravo.example = maildir:%s/bravo.example/mail\n" % top)
-    t = Tmux("skywave-live-%d" % os.getpid())
+    t = h.Tmux("skywave-live-%d" % os.getpid())
     try:
         a.start()
         b.start()
@@ -109,7 +80,7 @@ def main():
         t.run("new-session", "-d", "-s", "main", "-x", "80", "-y", "24",
               "-e", "LANG=C.UTF-8", cmd)
 
-        s = wait_screen(t, lambda s: re.search(
+        s = h.wait_screen(t, lambda s: re.search(
             r"hf\s+(SENDING|TURNAROUND|RECEIVING|IDLE)", s) and
             bulk_id[:12] in s, "link and on-air message")
         print(s)
@@ -124,12 +95,12 @@ def main():
                     return (m.group(1), m.group(3)) if m else None
             return None
         first = sent(s)
-        wait_screen(t, lambda s: sent(s) is not None and first is not None
+        h.wait_screen(t, lambda s: sent(s) is not None and first is not None
                     and sent(s)[1] != first[1] and
                     len(sent(s)[0]) > len(first[0]),
                     "the progress bar to move", 60)
 
-        s = wait_screen(t, lambda s: "DEADLINES AT RISK" in s and
+        s = h.wait_screen(t, lambda s: "DEADLINES AT RISK" in s and
                         risky_id[:12] in s[s.index("DEADLINES AT RISK"):],
                         "the message at risk", 40)
         print(s)
@@ -137,7 +108,7 @@ def main():
         # hold the bulk message from the ON AIR panel, then release it
         select(t, "ON AIR", bulk_id)
         t.keys("h")
-        wait_screen(t, lambda s: "Hold message %s? (y/n)" % bulk_id in s,
+        h.wait_screen(t, lambda s: "Hold message %s? (y/n)" % bulk_id in s,
                     "hold prompt")
         t.keys("y")
         def held_row(s):
@@ -146,23 +117,23 @@ def main():
                 if line.startswith("HELD"):
                     return "none" not in line and bulk_id[:12] in lines[i + 1]
             return False
-        s = wait_screen(t, held_row, "the held message in the HELD panel")
+        s = h.wait_screen(t, held_row, "the held message in the HELD panel")
         print(s)
         st = subprocess.run([SKY, "queue", "show", bulk_id, "--socket",
                              sock], capture_output=True, text=True)
         assert "held" in st.stdout, st.stdout + st.stderr
         t.run("resize-window", "-t", "main", "-x", "200", "-y", "60")
-        wait_screen(t, lambda s: bulk_id in s, "whole id at 200x60")
+        h.wait_screen(t, lambda s: bulk_id in s, "whole id at 200x60")
         t.run("resize-window", "-t", "main", "-x", "80", "-y", "24")
-        wait_screen(t, lambda s: len(s.splitlines()[0]) <= 80 and
+        h.wait_screen(t, lambda s: len(s.splitlines()[0]) <= 80 and
                     "LINKS" in s, "80x24 again")
         select(t, "HELD", bulk_id)
         t.keys("r")
-        wait_screen(t, lambda s: "Release message %s? (y/n)" % bulk_id in s,
+        h.wait_screen(t, lambda s: "Release message %s? (y/n)" % bulk_id in s,
                     "release prompt")
         t.keys("y")
-        wait_screen(t, lambda s: "release: 1 recipient" in s, "released")
-        wait_screen(t, lambda s: bulk_id[:12] in s[s.index("ON AIR"):
+        h.wait_screen(t, lambda s: "release: 1 recipient" in s, "released")
+        h.wait_screen(t, lambda s: bulk_id[:12] in s[s.index("ON AIR"):
                                                    s.index("ON AIR") + 400],
                     "the bulk message back on the air", 40)
         st = subprocess.run([SKY, "queue", "show", bulk_id, "--socket",

@@ -307,6 +307,33 @@ store_relayed(void *arg, const uint8_t id[XFER_ID_BYTES], bool duplicate)
 		a->pending++;
 }
 
+/* What goes on the air for o: the packed form when there is one. */
+static const struct buf *
+air_form(const struct out_msg *o)
+{
+	return (o->xenv.mflags & XFER_ENV_PACKED) ? &o->packed : &o->content;
+}
+
+/* The transfer looks at the content (its compressibility sample): a copy,
+ * nothing goes on the air, so no progress and no final segment. */
+static long
+store_sample(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off,
+    uint8_t *p, size_t len)
+{
+	struct out_msg *o = out_find(arg, id);
+	const struct buf *w;
+
+	if (o == NULL)
+		return GW_ENOENT;
+	w = air_form(o);
+	if (off > w->len)
+		return GW_ENOENT;
+	if (len > w->len - off)
+		len = (size_t)(w->len - off);
+	memcpy(p, w->data + off, len);
+	return (long)len;
+}
+
 static long
 store_read(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off,
     uint8_t *p, size_t len)
@@ -317,8 +344,7 @@ store_read(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off,
 
 	if (o == NULL)
 		return GW_ENOENT;
-	/* what goes on the air: the packed form when there is one */
-	w = (o->xenv.mflags & XFER_ENV_PACKED) ? &o->packed : &o->content;
+	w = air_form(o);
 	if (off > w->len)
 		return GW_ENOENT;
 	if (len > w->len - off)
@@ -331,10 +357,16 @@ store_read(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off,
 		 * here the far end decides (no redirect may race it), and a
 		 * BY;R message it could not hold in time is withdrawn. */
 		if (job && off + len >= w->len &&
-		    job->state != SCHED_JOB_COMMITTING &&
-		    planner_commit_begin(pl, job, planner_eta_ms(pl, a->proute,
-			(int64_t)len)) == GW_ETIMEDOUT)
-			return GW_ETIMEDOUT;
+		    job->state != SCHED_JOB_COMMITTING) {
+			char hex[33];
+			if (planner_commit_begin(pl, job, planner_eta_ms(pl,
+			    a->proute, (int64_t)len)) == GW_ETIMEDOUT)
+				return GW_ETIMEDOUT;
+			id_hex(o->id, hex);
+			GW_LOGI("link", "link=%s msg=%s event=final_segment "
+			    "off=%llu", a->cfg.name, hex,
+			    (unsigned long long)off);
+		}
 	}
 	memcpy(p, w->data + off, len);
 	if (off + len > o->sent)
@@ -2178,6 +2210,7 @@ airlink_start(const struct airlink_env *env, const struct config_link *cfg,
 	xc.rate_bps = caps.rate_bps;
 	xc.name = a->cfg.name;
 	a->xfer = xfer_new(&xc, &store);
+	xfer_set_sample(a->xfer, store_sample);
 	xfer_set_caps_cb(a->xfer, on_peer_caps, a);
 	if (env->data_dir && env->data_dir[0])
 		snprintf(a->caps_path, sizeof(a->caps_path), "%s/peer-caps-%s",

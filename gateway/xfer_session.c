@@ -108,6 +108,7 @@ struct hmap {
 struct xfer {
 	struct xfer_config cfg;
 	struct xfer_store store;
+	xfer_sample_fn sample; /* NULL: store.read */
 	char name[32];
 	int err;
 
@@ -308,6 +309,12 @@ xfer_codec_bytes(const struct xfer *x)
 		return ((size_t)1 << 17) + ((size_t)1 << 18) +
 		    ((size_t)1 << 15) + 7 * 1024;
 	return 0;
+}
+
+void
+xfer_set_sample(struct xfer *x, xfer_sample_fn fn)
+{
+	x->sample = fn;
 }
 
 void
@@ -733,8 +740,8 @@ is_incompressible(struct xfer *x, struct xout *o)
 	uint8_t sample[4096];
 	size_t want = o->env.size < sizeof(sample) ? (size_t)o->env.size :
 	    sizeof(sample);
-	long got = want ? x->store.read(x->store.arg, o->env.id, 0, sample,
-	    want) : 0;
+	xfer_sample_fn rd = x->sample ? x->sample : x->store.read;
+	long got = want ? rd(x->store.arg, o->env.id, 0, sample, want) : 0;
 	o->incompressible = 0;
 	if (got >= 512) {
 		uLongf dl = compressBound((uLong)got);

@@ -205,6 +205,14 @@ size_t xfer_codec_bytes(const struct xfer *x);
 int xfer_check_state(const struct xfer *x);
 /* Replace the scheduler hook (NULL: the default policy). */
 void xfer_set_pick(struct xfer *x, xfer_pick_fn pick, void *arg);
+/* The copy used for a look at the content (the compressibility sample,
+ * at most 4 KiB from offset 0), with store.arg; same contract as
+ * store.read. It puts nothing on the air, so an owner that counts reads as
+ * progress or as the final segment going out gives one that does not.
+ * NULL (the default): store.read. */
+typedef long (*xfer_sample_fn)(void *arg, const uint8_t id[XFER_ID_BYTES],
+    uint64_t off, uint8_t *p, size_t len);
+void xfer_set_sample(struct xfer *x, xfer_sample_fn fn);
 
 /* SHA-256 helper for callers building envelopes. */
 void xfer_sha256(uint8_t out[XFER_SHA_BYTES], const uint8_t *p, size_t n);

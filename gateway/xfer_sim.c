@@ -48,6 +48,8 @@ struct side {
 	struct xfer *xfer;
 	xfer_pick_fn pick;
 	void *pick_arg;
+	xsim_read_fn read_hook;
+	void *read_arg;
 	int64_t reopen_at;
 	/* driver queue */
 	struct buf *q;
@@ -157,8 +159,8 @@ find_msg(struct xsim_msg **v, size_t n, const uint8_t *id)
 }
 
 static long
-st_read(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off, uint8_t *p,
-    size_t len)
+st_sample(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off,
+    uint8_t *p, size_t len)
 {
 	struct side *sd = arg;
 	struct xsim_msg *m = find_msg(sd->sent, sd->nsent, id);
@@ -169,6 +171,18 @@ st_read(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off, uint8_t *p,
 		n = len;
 	memcpy(p, m->content.data + off, n);
 	return (long)n;
+}
+
+static long
+st_read(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off, uint8_t *p,
+    size_t len)
+{
+	struct side *sd = arg;
+	long n = st_sample(arg, id, off, p, len);
+	if (n >= 0 && sd->read_hook)
+		sd->read_hook(sd->read_arg, sd->idx, id, off, (size_t)n,
+		    find_msg(sd->sent, sd->nsent, id)->content.len);
+	return n;
 }
 
 static void
@@ -377,6 +391,7 @@ side_build(struct side *sd)
 		.pick_arg = sd->pick_arg,
 	};
 	sd->xfer = xfer_new(&xc, &store);
+	xfer_set_sample(sd->xfer, st_sample);
 	for (size_t i = 0; i < sd->nsent; i++)
 		if (!sd->sent[i]->relayed)
 			xfer_out_add(sd->xfer, &sd->sent[i]->env);
@@ -567,6 +582,13 @@ xsim_at(struct xsim *s, int64_t t_ms, void (*fn)(struct xsim *s, void *arg),
 	s->timed[s->ntimed].fn = fn;
 	s->timed[s->ntimed].arg = arg;
 	s->ntimed++;
+}
+
+void
+xsim_set_read_hook(struct xsim *s, int side, xsim_read_fn fn, void *arg)
+{
+	s->side[side].read_hook = fn;
+	s->side[side].read_arg = arg;
 }
 
 void

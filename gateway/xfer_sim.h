@@ -133,6 +133,15 @@ void xsim_at(struct xsim *s, int64_t t_ms, void (*fn)(struct xsim *s,
 
 /* The scheduler hook of side's transfer (kept across restarts). */
 void xsim_set_pick(struct xsim *s, int side, xfer_pick_fn pick, void *arg);
+/* Called for every content read side's transfer makes for the air
+ * (store.read: off, len read, the message's size), as the daemon's glue
+ * sees them; the compressibility sample is not one (xfer_set_sample).
+ * Kept across restarts; NULL: none. */
+typedef void (*xsim_read_fn)(void *arg, int side,
+    const uint8_t id[XFER_ID_BYTES], uint64_t off, size_t len,
+    uint64_t size);
+void xsim_set_read_hook(struct xsim *s, int side, xsim_read_fn fn,
+    void *arg);
 
 int64_t xsim_now(const struct xsim *s);
 struct link *xsim_link(struct xsim *s, int side);

@@ -104,6 +104,7 @@ struct link {
 	int64_t t_wait;     /* WAIT/HELLO_SENT deadline, INT64_MAX: none */
 	bool heard_in_wait; /* a peer frame arrived since we handed over */
 	int64_t handed_ms;  /* tx_end when we handed the turn over */
+	int64_t burst_ms;   /* airtime allowed for our next burst */
 
 	/* Full duplex. */
 	int64_t t_ack;      /* send a SACK by then */
@@ -177,6 +178,36 @@ static bool
 half_duplex(const struct link *l)
 {
 	return !l->cfg.caps.full_duplex;
+}
+
+/* Longest burst: the profile's max_tx (0: none; an hour stands for
+ * unbounded). */
+static int64_t
+burst_max_ms(const struct link *l)
+{
+	return l->cfg.caps.max_tx_ms ? (int64_t)l->cfg.caps.max_tx_ms :
+	    3600000;
+}
+
+/* The first burst of a session and the first after silence: two
+ * turnarounds or two full frames, whichever is longer (never above
+ * max_tx). A peer that restarted can answer only when our burst ends, so
+ * this bounds the airtime sent into a session that no longer exists. */
+static int64_t
+burst_short_ms(const struct link *l)
+{
+	int64_t t = 2 * (int64_t)l->cfg.caps.turnaround_ms;
+	if (t < 2 * frame_air(l))
+		t = 2 * frame_air(l);
+	return t < burst_max_ms(l) ? t : burst_max_ms(l);
+}
+
+/* The peer answered a burst: the next may be twice as long. */
+static void
+burst_grow(struct link *l)
+{
+	l->burst_ms = l->burst_ms > burst_max_ms(l) / 2 ? burst_max_ms(l) :
+	    2 * l->burst_ms;
 }
 
 static void
@@ -291,6 +322,7 @@ session_reset(struct link *l)
 	l->since_poll = 0;
 	l->silent = 0;
 	l->open = false;
+	l->burst_ms = burst_short_ms(l);
 }
 
 int
@@ -577,15 +609,19 @@ quiet(const struct link *l)
 static int
 poll_half(struct link *l, int64_t now, struct buf *out)
 {
-	if (l->open && !quiet(l))
-		take_turn(l, now); /* break in on an idle link */
+	if (l->open && !quiet(l)) {
+		/* break in on an idle link: after silence, start short */
+		take_turn(l, now);
+		l->burst_ms = burst_short_ms(l);
+	}
 	if (!l->turn)
 		return 0;
-	/* 2 % below max_tx: the modem's own pauses and framing we were
-	 * not told about must not make it cut the burst. */
-	size_t budget = l->cfg.caps.max_tx_ms ?
-	    (size_t)((uint64_t)l->cfg.caps.max_tx_ms *
-	    l->cfg.caps.rate_bps / 8000 * 49 / 50) : SIZE_MAX;
+	/* The burst allowance (slow start, below), 2 % below max_tx: the
+	 * modem's own pauses and framing we were not told about must not
+	 * make it cut the burst. */
+	uint32_t rate = l->cfg.caps.rate_bps ? l->cfg.caps.rate_bps : 2400;
+	size_t budget = (size_t)((uint64_t)l->burst_ms * rate / 8000 *
+	    49 / 50);
 	size_t sack_reserve = link_frame_wire_bytes(3 + l->cfg.window / 8,
 	    l->keyed) + l->cfg.frame_overhead_bytes;
 
@@ -602,9 +638,11 @@ poll_half(struct link *l, int64_t now, struct buf *out)
 			room = l->frame_max;
 		if (emit_data(l, now, out, room, 0))
 			return 1;
-		bool more = has_lost(l) ||
-		    (l->up.pending && l->up.pending(l->up.arg) &&
-		    !link_arq_tx_full(&l->atx));
+		/* A lost frame that emit_data did not resend is one the
+		 * budget left has no room for: it goes in the next burst. */
+		bool more = !has_lost(l) &&
+		    l->up.pending && l->up.pending(l->up.arg) &&
+		    !link_arq_tx_full(&l->atx);
 		bool budget_left = budget > used + link_frame_wire_bytes(64,
 		    l->keyed);
 		if (more && budget_left)
@@ -789,9 +827,11 @@ link_tick(struct link *l, int64_t now_ms)
 				return;
 			}
 			/* Do not resend a whole burst into silence: ask for
-			 * the peer's SACK first (a SACK|TURN of our own). */
+			 * the peer's SACK first (a SACK|TURN of our own),
+			 * and start short again. */
 			take_turn(l, now_ms);
 			l->probe = true;
+			l->burst_ms = burst_short_ms(l);
 		}
 		return;
 	}
@@ -1261,9 +1301,12 @@ link_input(struct link *l, int64_t now_ms, const uint8_t *p, size_t n)
 	if (!(rule->states & (1u << l->st))) {
 		l->stats.drop_state++;
 		if (rule->session && l->st == LINK_S_LISTEN &&
-		    !l->cfg.initiator && now_ms >= l->nosession_next) {
+		    !l->cfg.initiator && now_ms >= l->nosession_next &&
+		    (!half_duplex(l) || (f.flags & LINK_FL_TURN))) {
 			/* We restarted; the initiator still thinks it has a
-			 * session. Tell it (at most every 10 s). */
+			 * session. Tell it (at most every 10 s), in half
+			 * duplex when its burst ends: it hears nothing while
+			 * it transmits. */
 			l->send_reject = LINK_REJ_NOSESSION;
 			snprintf(l->reject_text, sizeof(l->reject_text),
 			    "no session");
@@ -1310,6 +1353,10 @@ link_input(struct link *l, int64_t now_ms, const uint8_t *p, size_t n)
 			l->open = true; /* both idle: nobody holds the turn */
 			l->t_wait = INT64_MAX;
 		} else {
+			/* the peer answered our burst: the next may be
+			 * longer */
+			if (l->heard_in_wait)
+				burst_grow(l);
 			take_turn(l, now_ms);
 		}
 	}

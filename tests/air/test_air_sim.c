@@ -708,6 +708,119 @@ test_idle_quiet_and_break_in(void **state)
 	}
 }
 
+/* Dead air after the far side restarts: A learns of it when its burst
+ * ends (half duplex: nothing reaches a transmitter), and bursts start
+ * short after set-up, so a restart early in a session costs a short burst
+ * and two turnarounds, not max_tx. */
+struct dead_air {
+	int64_t restart_ms, resumed_ms;
+	uint64_t sessions0;
+	int stage;
+};
+
+static bool
+restart_early(struct xsim *s, void *arg)
+{
+	struct dead_air *d = arg;
+	const struct link_stats *la = link_get_stats(xsim_link(s, XSIM_A));
+	if (d->stage == 0 && xfer_get_stats(xsim_xfer(s, XSIM_B))->plain_in >
+	    0) {
+		/* A's first data burst is on the air */
+		d->restart_ms = xsim_now(s);
+		d->sessions0 = la->sessions;
+		xsim_restart(s, XSIM_B);
+		d->stage = 1;
+	} else if (d->stage == 1 && la->sessions > d->sessions0 &&
+	    link_state(xsim_link(s, XSIM_A)) == LINK_S_UP) {
+		d->resumed_ms = xsim_now(s);
+		d->stage = 2;
+	}
+	return d->stage == 2 && both_done(s, NULL);
+}
+
+static void
+test_restart_dead_air(void **state)
+{
+	(void)state;
+	struct xsim_config c = { .dict_id = AIR_DICT_HEADERS };
+	struct xsim *s = sim_new(&c);
+	uint64_t r = g_seed * 13 + 5;
+	struct dead_air d = { 0 };
+	for (int i = 0; i < 8; i++)
+		make_msg(s, XSIM_A, &r, 20000, 0, true); /* 530 s of air */
+	bool ok = xsim_run(s, 6 * 3600 * 1000LL, restart_early, &d);
+	assert_invariant(s, "dead_air");
+	if (!ok) {
+		fprintf(stderr, "dead_air: stage %d, not done (seed=%llu)\n",
+		    d.stage, (unsigned long long)g_seed);
+		fail();
+	}
+	assert_all_delivered(s, "dead_air");
+	/* hf-2400: short burst 2 frames (6.9 s), grown once by then (13.8
+	 * s), then the turnaround, B's REJECT, the turnaround, HELLO and
+	 * ACCEPT: well under 30 s, where max_tx alone is 120 s. */
+	int64_t dt = d.resumed_ms - d.restart_ms;
+	printf("dead_air: resumed %lld ms after the restart\n", (long long)dt);
+	if (dt > 30000) {
+		fprintf(stderr, "dead_air: resumed after %lld ms (seed=%llu)\n",
+		    (long long)dt, (unsigned long long)g_seed);
+		fail();
+	}
+	xsim_free(s);
+}
+
+/* The far side restarts every 2-20 s of channel time for ten minutes:
+ * every session starts with short bursts, so messages keep crossing
+ * (with 2 s turnarounds a set-up costs about three of them, so a session
+ * of ten seconds carries little), and each crosses exactly once. */
+struct churn {
+	uint64_t r;
+	int64_t next_ms, until_ms;
+	int restarts;
+};
+
+static bool
+churn_step(struct xsim *s, void *arg)
+{
+	struct churn *c = arg;
+	if (xsim_now(s) >= c->next_ms && xsim_now(s) < c->until_ms) {
+		xsim_restart(s, XSIM_B);
+		c->restarts++;
+		c->next_ms = xsim_now(s) + 2000 + (int64_t)(rnd(&c->r) %
+		    18000);
+	}
+	return xsim_now(s) >= c->until_ms;
+}
+
+static void
+test_restart_churn(void **state)
+{
+	(void)state;
+	struct xsim_config c = { .dict_id = AIR_DICT_HEADERS };
+	struct xsim *s = sim_new(&c);
+	uint64_t r = g_seed * 19 + 3;
+	for (int i = 0; i < 60; i++)
+		make_msg(s, XSIM_A, &r, 1000 + rnd(&r) % 3000, 0, false);
+	struct churn ch = { g_seed | 1, 10000, 610000, 0 };
+	xsim_run(s, 700000, churn_step, &ch);
+	size_t crossed = 0;
+	for (size_t i = 0; i < xsim_sent_count(s, XSIM_A); i++)
+		if (xsim_delivered(s, XSIM_A, i))
+			crossed++;
+	printf("churn: %d restarts in 10 min, %zu of 60 messages crossed\n",
+	    ch.restarts, crossed);
+	assert_invariant(s, "churn");
+	bool ok = xsim_run(s, 6 * 3600 * 1000LL, both_done, NULL);
+	if (!ok || crossed == 0) {
+		fprintf(stderr, "churn: %zu crossed during the restarts, done "
+		    "%d (seed=%llu)\n", crossed, ok,
+		    (unsigned long long)g_seed);
+		fail();
+	}
+	assert_all_delivered(s, "churn");
+	xsim_free(s);
+}
+
 int
 main(void)
 {
@@ -734,6 +847,8 @@ main(void)
 		cmocka_unit_test(test_hwsim_restarts),
 		cmocka_unit_test(test_hwsim_every_profile),
 		cmocka_unit_test(test_idle_quiet_and_break_in),
+		cmocka_unit_test(test_restart_dead_air),
+		cmocka_unit_test(test_restart_churn),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -932,8 +932,8 @@ act_on_id(struct pending *p)
 			answer(p, GW_EINVAL, "requeue needs a route");
 			return;
 		}
-		if (act->op == CONTROL_OP_REQUEUE &&
-		    !requeue_target_ok(c, act->route, p))
+		if (p->op == CONTROL_OP_REQUEUE &&
+		    !requeue_target_ok(c, p->route, p))
 			return;
 		for (size_t i = 0; i < *c->env.nlinks; i++)
 			if (airlink_withdraw(c->env.links[i], id, on_withdrawn,

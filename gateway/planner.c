@@ -405,6 +405,9 @@ count(struct planner *p, const struct pjob *pj, const struct sched_decision *d)
 		    clk_wall_s(p->env.clock) <= pj->env->by_deadline))
 			c->deadline_met++;
 		break;
+	case SCHED_ACT_CLOSED: /* failed by its owner, DSN sent there */
+		c->failed[b]++;
+		break;
 	}
 }
 

@@ -314,6 +314,20 @@ air_form(const struct out_msg *o)
 	return (o->xenv.mflags & XFER_ENV_PACKED) ? &o->packed : &o->content;
 }
 
+/* What goes on the air for o, with len cut to what it holds from off;
+ * NULL when off is past its end. */
+static const struct buf *
+air_slice(const struct out_msg *o, uint64_t off, size_t *len)
+{
+	const struct buf *w = air_form(o);
+
+	if (off > w->len)
+		return NULL;
+	if (*len > w->len - off)
+		*len = (size_t)(w->len - off);
+	return w;
+}
+
 /* The transfer looks at the content (its compressibility sample): a copy,
  * nothing goes on the air, so no progress and no final segment. */
 static long
@@ -321,15 +335,10 @@ store_sample(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off,
     uint8_t *p, size_t len)
 {
 	struct out_msg *o = out_find(arg, id);
-	const struct buf *w;
+	const struct buf *w = o ? air_slice(o, off, &len) : NULL;
 
-	if (o == NULL)
+	if (w == NULL)
 		return GW_ENOENT;
-	w = air_form(o);
-	if (off > w->len)
-		return GW_ENOENT;
-	if (len > w->len - off)
-		len = (size_t)(w->len - off);
 	memcpy(p, w->data + off, len);
 	return (long)len;
 }
@@ -340,15 +349,10 @@ store_read(void *arg, const uint8_t id[XFER_ID_BYTES], uint64_t off,
 {
 	struct airlink *a = arg;
 	struct out_msg *o = out_find(a, id);
-	const struct buf *w;
+	const struct buf *w = o ? air_slice(o, off, &len) : NULL;
 
-	if (o == NULL)
+	if (w == NULL)
 		return GW_ENOENT;
-	w = air_form(o);
-	if (off > w->len)
-		return GW_ENOENT;
-	if (len > w->len - off)
-		len = (size_t)(w->len - off);
 	if (a->env.planner && o->st == OM_SENDING) {
 		struct planner *pl = a->env.planner;
 		struct sched_job *job = planner_find(pl, o->id, a->proute);

@@ -50,18 +50,25 @@ lower(char *s)
 		*s = (char)tolower((unsigned char)*s);
 }
 
+/* 1..12 characters, each a letter, a digit or one of extra. */
 static bool
-valid_call(const char *c)
+short_token(const char *s, const char *extra)
 {
-	size_t n = strlen(c);
+	size_t n = strlen(s);
 
 	if (n == 0 || n > 12)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)c[i]) && c[i] != '-' &&
-		    c[i] != '/')
+		if (!isalnum((unsigned char)s[i]) && strchr(extra, s[i]) == NULL)
 			return false;
 	return true;
+}
+
+/* A callsign, with an SSID or a portable suffix ("N0CALL-1", "N0CALL/P"). */
+static bool
+valid_call(const char *c)
+{
+	return short_token(c, "-/");
 }
 
 static bool
@@ -230,6 +237,20 @@ append_text_field(struct buf *o, const char *name, const char *v,
 
 /* Body text as a MIME leaf: 7bit/8bit when it is CRLF lines of at most
  * 998 bytes without NUL, else base64. */
+/* "Content-Transfer-Encoding: base64", the blank line, then b in lines
+ * of 76. */
+static void
+append_base64(struct buf *o, const uint8_t *b, size_t n)
+{
+	buf_append_str(o, "Content-Transfer-Encoding: base64\r\n\r\n");
+	gchar *e = g_base64_encode(b, n);
+	for (size_t i = 0, el = strlen(e); i < el; i += 76) {
+		buf_append(o, e + i, el - i < 76 ? el - i : 76);
+		buf_append_str(o, "\r\n");
+	}
+	g_free(e);
+}
+
 static void
 append_text_part(struct buf *o, const uint8_t *b, size_t n,
     const char *charset)
@@ -256,13 +277,7 @@ append_text_part(struct buf *o, const uint8_t *b, size_t n,
 			buf_append_str(o, "\r\n");
 		return;
 	}
-	buf_append_str(o, "Content-Transfer-Encoding: base64\r\n\r\n");
-	gchar *e = g_base64_encode(b, n);
-	for (size_t i = 0, el = strlen(e); i < el; i += 76) {
-		buf_append(o, e + i, el - i < 76 ? el - i : 76);
-		buf_append_str(o, "\r\n");
-	}
-	g_free(e);
+	append_base64(o, b, n);
 }
 
 static void
@@ -282,13 +297,7 @@ append_file_part(struct buf *o, const char *name, const uint8_t *b,
 	    "name=\"%s\"\r\n", safe);
 	buf_appendf(o, "Content-Disposition: attachment; "
 	    "filename=\"%s\"\r\n", safe);
-	buf_append_str(o, "Content-Transfer-Encoding: base64\r\n\r\n");
-	gchar *e = g_base64_encode(b, n);
-	for (size_t i = 0, el = strlen(e); i < el; i += 76) {
-		buf_append(o, e + i, el - i < 76 ? el - i : 76);
-		buf_append_str(o, "\r\n");
-	}
-	g_free(e);
+	append_base64(o, b, n);
 }
 
 struct wl_file {
@@ -300,15 +309,7 @@ struct wl_file {
 static bool
 safe_mid(const char *mid)
 {
-	size_t n = strlen(mid);
-
-	if (n == 0 || n > 12)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)mid[i]) && mid[i] != '_' &&
-		    mid[i] != '-')
-			return false;
-	return true;
+	return short_token(mid, "_-");
 }
 
 static void

@@ -504,9 +504,8 @@ validate(struct load_ctx *c)
 		    seen_line(c, "policy", "priority_limits"),
 		    "priority_limits: %s", msg);
 	free(nets);
-	struct policy_draft draft;
-	if (policy_parse_draft(cfg->policy.priority_draft_bands, &draft, msg,
-		sizeof(msg)) != 0)
+	if (policy_parse_draft(cfg->policy.priority_draft_bands,
+		&cfg->prio_draft, msg, sizeof(msg)) != 0)
 		load_error(c, GW_EINVAL,
 		    seen_line(c, "policy", "priority_draft_bands"),
 		    "priority_draft_bands: %s", msg);

@@ -25,6 +25,7 @@
 #include "common/cfgtab.h"
 #include "gateway/b2f.h"
 #include "gateway/deliver.h"
+#include "gateway/policy.h"
 #include "gateway/sched.h"
 
 #include <limits.h>
@@ -119,6 +120,7 @@ struct config {
 	/* normalised */
 	char listen_host[256];
 	int listen_port;
+	struct policy_draft prio_draft; /* priority_draft_bands, parsed */
 };
 
 /* Load and validate path into a new struct. Returns 0 and *out, or

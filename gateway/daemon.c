@@ -212,9 +212,7 @@ smtp_opts_from_config(struct gw *gw, struct smtp_server_opts *o)
 	o->conneg = cfg->gw.conneg;
 	o->conperm = cfg->gw.conperm;
 	o->prio_draft = cfg->policy.priority_draft;
-	if (policy_parse_draft(cfg->policy.priority_draft_bands,
-	    &o->prio_draft_map, NULL, 0) != 0)
-		o->prio_draft = false; /* config_load refused it already */
+	o->prio_draft_map = cfg->prio_draft;
 	o->accept_rcpt = accept_rcpt;
 	o->accept_arg = gw;
 	o->submit = submit_routed;

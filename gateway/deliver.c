@@ -315,9 +315,8 @@ deliver_stack_open(struct deliver_stack *st, uv_loop_t *loop,
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';
 	deliver_cfg_smtpc(dc, host, &so);
-	so.prio_draft = cfg->policy.priority_draft &&
-	    policy_parse_draft(cfg->policy.priority_draft_bands,
-		&so.prio_draft_map, NULL, 0) == 0;
+	so.prio_draft = cfg->policy.priority_draft;
+	so.prio_draft_map = cfg->prio_draft;
 	st->smtpc = smtpc_client_new(loop, clock, &so);
 	struct deliver_opts dopt = { host, cfg->policy.max_received,
 		dc->maildir_create };

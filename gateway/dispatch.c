@@ -1006,9 +1006,8 @@ dispatch_new(const struct dispatch_env *env, const struct config *cfg,
 	d->policy = policy;
 	d->retry = cfg->sched.retry; /* [policy] retry_* keys */
 	deliver_cfg_smtpc(&cfg->delivery, env->hostname, &so);
-	so.prio_draft = cfg->policy.priority_draft &&
-	    policy_parse_draft(cfg->policy.priority_draft_bands,
-		&so.prio_draft_map, NULL, 0) == 0;
+	so.prio_draft = cfg->policy.priority_draft;
+	so.prio_draft_map = cfg->prio_draft;
 	d->smtpc = smtpc_client_new(env->loop, env->clock, &so);
 	dopt.hostname = env->hostname;
 	dopt.max_received = cfg->policy.max_received;

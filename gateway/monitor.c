@@ -183,24 +183,36 @@ monitor_notable(const char *subsys, const char *text, const char **kind)
 	return false;
 }
 
+/* Rings of MONITOR_HISTORY_MIN minutes, oldest at *head, *n in use: the
+ * newest slot, and a new slot at the end (dropping the oldest when full). */
+static size_t
+ring_newest(size_t head, size_t n)
+{
+	return (head + n - 1) % MONITOR_HISTORY_MIN;
+}
+
+static size_t
+ring_push(size_t *head, size_t *n)
+{
+	size_t i;
+
+	if (*n < MONITOR_HISTORY_MIN)
+		return (*head + (*n)++) % MONITOR_HISTORY_MIN;
+	i = *head;
+	*head = (*head + 1) % MONITOR_HISTORY_MIN;
+	return i;
+}
+
 static struct minute_tally *
 tally_at(struct monitor *m, int64_t now_s)
 {
 	int64_t start = now_s - now_s % 60;
 	struct minute_tally *t;
 
-	if (m->tn > 0) {
-		t = &m->tally[(m->thead + m->tn - 1) % MONITOR_HISTORY_MIN];
-		if (t->start_s == start)
-			return t;
-	}
-	if (m->tn < MONITOR_HISTORY_MIN) {
-		t = &m->tally[(m->thead + m->tn) % MONITOR_HISTORY_MIN];
-		m->tn++;
-	} else {
-		t = &m->tally[m->thead];
-		m->thead = (m->thead + 1) % MONITOR_HISTORY_MIN;
-	}
+	if (m->tn > 0 && m->tally[ring_newest(m->thead, m->tn)].start_s ==
+	    start)
+		return &m->tally[ring_newest(m->thead, m->tn)];
+	t = &m->tally[ring_push(&m->thead, &m->tn)];
 	memset(t, 0, sizeof(*t));
 	t->start_s = start;
 	return t;
@@ -371,18 +383,9 @@ sample_at(struct link_hist *h, int64_t now_s)
 	int64_t start = now_s - now_s % 60;
 	struct monitor_sample *s;
 
-	if (h->n > 0) {
-		s = &h->ring[(h->head + h->n - 1) % MONITOR_HISTORY_MIN];
-		if (s->start_s == start)
-			return s;
-	}
-	if (h->n < MONITOR_HISTORY_MIN) {
-		s = &h->ring[(h->head + h->n) % MONITOR_HISTORY_MIN];
-		h->n++;
-	} else {
-		s = &h->ring[h->head];
-		h->head = (h->head + 1) % MONITOR_HISTORY_MIN;
-	}
+	if (h->n > 0 && h->ring[ring_newest(h->head, h->n)].start_s == start)
+		return &h->ring[ring_newest(h->head, h->n)];
+	s = &h->ring[ring_push(&h->head, &h->n)];
 	memset(s, 0, sizeof(*s));
 	s->start_s = start;
 	return s;

@@ -18,28 +18,17 @@
 static const struct b2f_addrmap map = { "N0CALL", "winlink.test",
 	"ops@example.org", "gw.test" };
 
+/* A fixture file (tests/b2f/fixtures/NAME). */
 static uint8_t *
 slurp(const char *name, size_t *n)
 {
-	char path[1024];
-	const char *src = getenv("SKYWAVE_SRC");
-	FILE *f;
+	char rel[256], *path;
 	uint8_t *p;
-	long len;
 
-	snprintf(path, sizeof(path), "%s/tests/b2f/fixtures/%s",
-	    src ? src : ".", name);
-	f = fopen(path, "rb");
-	if (f == NULL)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	len = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	p = xmalloc((size_t)len + 1);
-	assert_int_equal(fread(p, 1, (size_t)len, f), (size_t)len);
-	fclose(f);
-	p[len] = 0;
-	*n = (size_t)len;
+	snprintf(rel, sizeof(rel), "tests/b2f/fixtures/%s", name);
+	path = tu_src_path(rel);
+	p = (uint8_t *)tu_read_file(path, n);
+	free(path);
 	return p;
 }
 

@@ -231,12 +231,8 @@ test_file_errors(void **state)
 	    "00112233445566778899aabbccddeeff\n"), 0);
 	for (size_t i = 0; i < sizeof(examples) / sizeof(examples[0]); i++) {
 		char *ex = tu_src_path(examples[i]);
-		char text[16384], out[17000], *k;
-		FILE *f = fopen(ex, "r");
-		assert_non_null(f);
-		size_t n = fread(text, 1, sizeof(text) - 1, f);
-		fclose(f);
-		text[n] = '\0';
+		size_t n;
+		char *text = tu_read_file(ex, &n), out[17000], *k;
 		k = strstr(text, "key_file = ");
 		if (k != NULL) {
 			*k = '\0';
@@ -252,6 +248,7 @@ test_file_errors(void **state)
 		assert_true(cfg->nlinks >= 1 || cfg->b2f.callsign[0]);
 		assert_true(cfg->nroutes >= 2);
 		config_free(cfg);
+		free(text);
 		free(ex);
 	}
 	/* what the daemon refuses at start, the check refuses too, and all

@@ -20,6 +20,9 @@ char *tu_mkdtemp(const char *tag);
 void tu_rmtree(const char *path);
 /* Write text to path; returns 0 or -errno. */
 int tu_write_file(const char *path, const char *text);
+/* The whole file at path, NUL-terminated (not counted in *len); fails
+ * the test when it cannot be read. Caller frees. */
+char *tu_read_file(const char *path, size_t *len);
 /* A TCP port on 127.0.0.1 that was free a moment ago. */
 int tu_free_port(void);
 /* Path of a built binary: $SKYWAVE_BUILD/<rel>; caller frees. */

@@ -38,11 +38,11 @@
  */
 #include "common/buf.h"
 #include "common/xmalloc.h"
-#include "gateway/air_dict.h"
-#include "gateway/conv.h"
-#include "gateway/mime_reencode.h"
-#include "gateway/xfer_sim.h"
+#include "gateway/air/air_dict.h"
+#include "gateway/air/mime_reencode.h"
+#include "gateway/conneg/conv.h"
 #include "tests/air/air_hwchan.h"
+#include "tests/lib/xfer_sim.h"
 
 #include <dirent.h>
 #include <sodium.h>

@@ -5,7 +5,7 @@
  * hf-1200-hd channel (from its firmware profile: 150 bytes/s, half duplex,
  * 2000 ms per direction change, 120 s maximum transmission); route hf2 is a
  * second, faster route (hf-2400-hd) that carries alternates plus its own
- * background load. The real scheduler (gateway/sched.c) picks every segment
+ * background load. The real scheduler (gateway/sched/sched.c) picks every segment
  * at its boundary, exactly as the transfer protocol asks it; deadline,
  * alternate and DSN decisions are the real ones. Each burst on a link
  * costs two direction changes (hand over for the acknowledgement and take
@@ -29,7 +29,7 @@
 #include "common/err.h"
 #include "common/xmalloc.h"
 #include "firmware-profiles/profile.h"
-#include "gateway/sched.h"
+#include "gateway/sched/sched.h"
 
 #include <stdio.h>
 #include <stdlib.h>

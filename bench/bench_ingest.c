@@ -12,8 +12,8 @@
  */
 #include "common/err.h"
 #include "common/log.h"
-#include "gateway/policy.h"
-#include "gateway/smtp_server.h"
+#include "gateway/mail/policy.h"
+#include "gateway/smtp/smtp_server.h"
 #include "queue/queue.h"
 
 #include <signal.h>

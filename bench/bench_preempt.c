@@ -22,9 +22,9 @@
  */
 #include "common/buf.h"
 #include "common/xmalloc.h"
-#include "gateway/air_dict.h"
-#include "gateway/xfer_sim.h"
+#include "gateway/air/air_dict.h"
 #include "tests/air/air_hwchan.h"
+#include "tests/lib/xfer_sim.h"
 
 #include <sodium.h>
 #include <stdio.h>

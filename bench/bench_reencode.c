@@ -9,8 +9,8 @@
  * that every packed message unpacks to the original octets.
  */
 #include "common/buf.h"
-#include "gateway/conv.h"
-#include "gateway/mime_reencode.h"
+#include "gateway/air/mime_reencode.h"
+#include "gateway/conneg/conv.h"
 
 #include <dirent.h>
 #include <stdio.h>

@@ -195,3 +195,41 @@ gw_log(enum gw_log_level level, const char *subsys, const char *fmt, ...)
 	}
 	pthread_mutex_unlock(&lg.lock);
 }
+
+const char *
+gw_logq(const char *s)
+{
+	static _Thread_local char slots[GW_LOGQ_SLOTS][GW_LOGQ_MAX + 8];
+	static _Thread_local unsigned next;
+	char *out = slots[next++ % GW_LOGQ_SLOTS];
+	size_t o = 0;
+
+	if (s == NULL)
+		s = "";
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[5];
+		size_t n;
+		if (c == '"' || c == '\\')
+			n = (size_t)snprintf(esc, sizeof(esc), "\\%c", c);
+		else if (c == '\n')
+			n = (size_t)snprintf(esc, sizeof(esc), "\\n");
+		else if (c == '\r')
+			n = (size_t)snprintf(esc, sizeof(esc), "\\r");
+		else if (c == '\t')
+			n = (size_t)snprintf(esc, sizeof(esc), "\\t");
+		else if (c < 0x20 || c == 0x7f)
+			n = (size_t)snprintf(esc, sizeof(esc), "\\x%02x", c);
+		else
+			n = (esc[0] = (char)c, 1);
+		if (o + n > GW_LOGQ_MAX) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		memcpy(out + o, esc, n);
+		o += n;
+	}
+	out[o] = '\0';
+	return out;
+}

@@ -53,6 +53,17 @@ void gw_log_set_sink(gw_log_sink_fn fn, void *arg);
 int gw_log_level_parse(const char *s, enum gw_log_level *out);
 const char *gw_log_level_name(enum gw_log_level level);
 
+/* A value for a quoted field (key="..."): '"' and '\\' escaped with a
+ * backslash, CR, LF and tab as \\r \\n \\t, other control bytes as \\xHH,
+ * so a line stays one line and a tool can split it on key="value" pairs.
+ * Long values are cut at GW_LOGQ_MAX bytes with "...". The text lives in
+ * one of GW_LOGQ_SLOTS buffers of the calling thread: use it as an
+ * argument of the next gw_log call (at most GW_LOGQ_SLOTS per call).
+ * NULL gives "". */
+#define GW_LOGQ_MAX 600
+#define GW_LOGQ_SLOTS 8
+const char *gw_logq(const char *s);
+
 #define GW_LOGE(sub, ...) gw_log(GW_LOG_ERR, sub, __VA_ARGS__)
 #define GW_LOGW(sub, ...) gw_log(GW_LOG_WARN, sub, __VA_ARGS__)
 #define GW_LOGI(sub, ...) gw_log(GW_LOG_INFO, sub, __VA_ARGS__)

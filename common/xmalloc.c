@@ -72,7 +72,7 @@ void
 gw__require_fail(const char *expr, const char *file, int line)
 {
 	gw_log(GW_LOG_ERR, "core", "event=require_failed expr=\"%s\" at=%s:%d",
-	    expr, file, line);
+	    gw_logq(expr), file, line);
 	abort();
 }
 
@@ -80,6 +80,6 @@ int
 gw__assert_fail(const char *expr, const char *file, int line)
 {
 	gw_log(GW_LOG_ERR, "core", "event=assert_failed expr=\"%s\" at=%s:%d",
-	    expr, file, line);
+	    gw_logq(expr), file, line);
 	return 1;
 }

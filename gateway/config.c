@@ -11,11 +11,11 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "gateway/conneg.h"
-#include "gateway/metrics_http.h"
-#include "gateway/policy.h"
-#include "gateway/route.h"
 #include "firmware-profiles/profile.h"
+#include "gateway/conneg/conneg.h"
+#include "gateway/control/metrics_http.h"
+#include "gateway/mail/policy.h"
+#include "gateway/mail/route.h"
 #include "link-drivers/drv.h"
 #include "link-drivers/tcp.h"
 
@@ -34,8 +34,6 @@
 static const char *const log_levels[] = { "err", "warn", "info", "debug",
 	NULL };
 static const char *const prio_policies[] = { "STANAG4406", "MIXER", "NSEP",
-	NULL };
-static const char *const drivers[] = { "serial", "pty", "kiss", "tcp", "sim",
 	NULL };
 
 #define GW struct config_gateway
@@ -125,9 +123,9 @@ const struct cfg_field config_policy_fields[] = {
 };
 #undef PO
 
-#define LI struct config_link
+#define LI struct airlink_cfg
 const struct cfg_field config_link_fields[] = {
-	CFG_ENUM_F(LI, driver, "driver", "serial", drivers,
+	CFG_ENUM_F(LI, driver, "driver", "serial", airlink_driver_names,
 	    "how the modem is reached"),
 	CFG_STR_F(LI, device, "device", "", 0,
 	    "serial device path, or host:port for tcp"),
@@ -157,7 +155,7 @@ struct load_ctx {
 	char seen[SEEN_MAX][96]; /* "section/key" already set */
 	int seen_line[SEEN_MAX];
 	int nseen;
-	struct config_link *link; /* the [link NAME] being read */
+	struct airlink_cfg *link; /* the [link NAME] being read */
 };
 
 static int
@@ -267,7 +265,7 @@ valid_link_name(const char *s)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n >= sizeof(((struct config_link *)0)->name))
+	if (n == 0 || n >= sizeof(((struct airlink_cfg *)0)->name))
 		return false;
 	for (; *s; s++)
 		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
@@ -294,7 +292,7 @@ static int
 on_route(struct load_ctx *c, const char *key, const char *value, int line)
 {
 	struct config *cfg = c->cfg;
-	struct config_route *r;
+	struct route_line *r;
 
 	if (!valid_domain_pattern(key))
 		return load_error(c, GW_EINVAL, line,
@@ -330,11 +328,11 @@ on_route(struct load_ctx *c, const char *key, const char *value, int line)
 	return 0;
 }
 
-static struct config_link *
+static struct airlink_cfg *
 begin_link(struct load_ctx *c, const char *name, int line)
 {
 	struct config *cfg = c->cfg;
-	struct config_link *l;
+	struct airlink_cfg *l;
 	char err[200];
 
 	for (size_t i = 0; i < cfg->nlinks; i++)
@@ -402,7 +400,7 @@ on_key(void *user, const char *section, const char *key, const char *value,
 		const char *name = section + 5;
 		while (*name == ' ')
 			name++;
-		struct config_link *l = begin_link(c, name, line);
+		struct airlink_cfg *l = begin_link(c, name, line);
 		if (l == NULL)
 			return GW_EINVAL;
 		return set_field(c, config_link_fields, l, section, key, value,
@@ -531,8 +529,8 @@ validate(struct load_ctx *c)
 	drv_registry_init(&reg);
 	drv_registry_add_builtin(&reg);
 	for (size_t i = 0; i < cfg->nlinks; i++) {
-		const struct config_link *l = &cfg->links[i];
-		uint8_t key[CONFIG_KEY_BYTES];
+		const struct airlink_cfg *l = &cfg->links[i];
+		uint8_t key[AIRLINK_KEY_BYTES];
 		char sec[48];
 		int pl, kl;
 		snprintf(sec, sizeof(sec), "link %s", l->name);
@@ -552,24 +550,24 @@ validate(struct load_ctx *c)
 			else
 				prof_free(&prof);
 		}
-		if (l->key_file[0] && config_load_key(l->key_file, key, msg,
+		if (l->key_file[0] && airlink_load_key(l->key_file, key, msg,
 			sizeof(msg)) != 0)
 			load_error(c, GW_EINVAL, kl ? kl : l->line,
 			    "[link %s]: %s", l->name, msg);
 		sodium_memzero(key, sizeof(key));
-		if (l->device[0] == '\0' && l->driver != CONFIG_DRV_SIM)
+		if (l->device[0] == '\0' && l->driver != AIRLINK_DRV_SIM)
 			load_error(c, GW_EINVAL, l->line,
 			    "[link %s]: device is required for driver %s",
-			    l->name, drivers[l->driver]);
+			    l->name, airlink_driver_names[l->driver]);
 		/* the drivers the daemon has (as it will look them up) */
-		if (drv_find(&reg, drivers[l->driver]) == NULL)
+		if (drv_find(&reg, airlink_driver_names[l->driver]) == NULL)
 			load_error(c, GW_EINVAL, seen_line(c, sec, "driver") ?
 			    seen_line(c, sec, "driver") : l->line,
 			    "[link %s]: driver %s is not built into skywaved "
 			    "(use pty with skywave-sim, serial, kiss or tcp)",
-			    l->name, drivers[l->driver]);
+			    l->name, airlink_driver_names[l->driver]);
 		char th[256], tp[16];
-		if (l->driver == CONFIG_DRV_TCP && l->device[0] &&
+		if (l->driver == AIRLINK_DRV_TCP && l->device[0] &&
 		    tcp_split_hostport(l->device, th, sizeof(th), tp,
 			sizeof(tp)) < 0)
 			load_error(c, GW_EINVAL, seen_line(c, sec, "device") ?
@@ -578,17 +576,18 @@ validate(struct load_ctx *c)
 			    "driver tcp", l->name, l->device);
 	}
 	for (size_t i = 0; i < cfg->nroutes; i++) {
-		const struct config_route *r = &cfg->routes[i];
-		if (strncmp(r->target, "link:", 5) != 0)
+		const struct route_line *r = &cfg->routes[i];
+		const char *link = route_link_name(r->target);
+		if (link == NULL)
 			continue;
 		bool found = false;
 		for (size_t j = 0; j < cfg->nlinks; j++)
-			if (strcmp(cfg->links[j].name, r->target + 5) == 0)
+			if (strcmp(cfg->links[j].name, link) == 0)
 				found = true;
 		if (!found)
 			load_error(c, GW_EINVAL, r->line,
 			    "route %s: no [link %s] is declared", r->pattern,
-			    r->target + 5);
+			    link);
 	}
 }
 
@@ -745,44 +744,4 @@ config_dump(const struct config *cfg, FILE *fp)
 			fprintf(fp, "%s = %s\n", cfg->routes[i].pattern,
 			    cfg->routes[i].target);
 	}
-}
-
-int
-config_load_key(const char *path, uint8_t key[CONFIG_KEY_BYTES], char *why,
-    size_t whylen)
-{
-	char text[256];
-	size_t n, k = 0;
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL) {
-		snprintf(why, whylen, "cannot open key_file %s: %s", path,
-		    strerror(errno));
-		return GW_ECONFIG;
-	}
-	n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[n] = '\0';
-	/* 64 hex digits (whitespace ignored) */
-	for (size_t i = 0; text[i] && k < 2 * CONFIG_KEY_BYTES; i++) {
-		int c = (unsigned char)text[i];
-		if (isspace(c))
-			continue;
-		if (!isxdigit(c)) {
-			snprintf(why, whylen, "key_file %s: not hex", path);
-			return GW_ECONFIG;
-		}
-		int v = isdigit(c) ? c - '0' : tolower(c) - 'a' + 10;
-		if (k % 2 == 0)
-			key[k / 2] = (uint8_t)(v << 4);
-		else
-			key[k / 2] |= (uint8_t)v;
-		k++;
-	}
-	if (k != 2 * CONFIG_KEY_BYTES) {
-		snprintf(why, whylen, "key_file %s: want %u hex digits", path,
-		    2 * CONFIG_KEY_BYTES);
-		return GW_ECONFIG;
-	}
-	return 0;
 }

@@ -23,10 +23,12 @@
 #define GW_GATEWAY_CONFIG_H
 
 #include "common/cfgtab.h"
-#include "gateway/b2f.h"
-#include "gateway/deliver.h"
-#include "gateway/policy.h"
-#include "gateway/sched.h"
+#include "gateway/air/airlink.h"
+#include "gateway/b2f/b2f.h"
+#include "gateway/deliver/deliver.h"
+#include "gateway/mail/policy.h"
+#include "gateway/mail/route.h"
+#include "gateway/sched/sched.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -35,14 +37,11 @@
 #include <stdint.h>
 
 #define CONFIG_LINKS_MAX 16
-#define CONFIG_ROUTES_MAX 256
+#define CONFIG_ROUTES_MAX ROUTE_LINES_MAX
 #define CONFIG_PATH_MAX 512
 
 enum config_prio_policy { CONFIG_PRIO_STANAG4406 = 0, CONFIG_PRIO_MIXER,
 	CONFIG_PRIO_NSEP };
-
-enum config_driver { CONFIG_DRV_SERIAL = 0, CONFIG_DRV_PTY, CONFIG_DRV_KISS,
-	CONFIG_DRV_TCP, CONFIG_DRV_SIM };
 
 struct config_gateway {
 	char hostname[256];        /* "" = the system's host name */
@@ -87,24 +86,7 @@ struct config_policy {
 	char priority_draft_bands[190]; /* its ranges -> MT-PRIORITY */
 };
 
-struct config_link {
-	char name[32];
-	int line;                  /* line of the first key of [link NAME] */
-	int driver;                /* enum config_driver */
-	char device[CONFIG_PATH_MAX]; /* tty path, or host:port for tcp */
-	char profile[CONFIG_PATH_MAX]; /* profile name or file */
-	char peer[64];             /* far gateway's identity */
-	char key_file[CONFIG_PATH_MAX]; /* pre-shared key, "" = none */
-	bool enabled;
-	bool pack;                 /* lossless re-encoding on the air */
-};
 
-struct config_route {
-	char pattern[256];         /* "example.org", "*.example.org", "*" */
-	char target[256];          /* "link:NAME", "smtp:host:port[,..]",
-				      "lmtp:host:port", "maildir:PATH" */
-	int line;
-};
 
 struct config {
 	char path[CONFIG_PATH_MAX]; /* "" for the built-in default */
@@ -113,9 +95,9 @@ struct config {
 	struct sched_cfg sched;     /* [policy] scheduler, deadline, retry keys */
 	struct deliver_cfg delivery; /* [delivery] onward SMTP/LMTP client */
 	struct b2f_cfg b2f;         /* [b2f] Winlink B2F endpoint */
-	struct config_link links[CONFIG_LINKS_MAX];
+	struct airlink_cfg links[CONFIG_LINKS_MAX];
 	size_t nlinks;
-	struct config_route routes[CONFIG_ROUTES_MAX];
+	struct route_line routes[CONFIG_ROUTES_MAX];
 	size_t nroutes;
 	/* normalised */
 	char listen_host[256];
@@ -138,13 +120,6 @@ void config_free(struct config *cfg);
 /* Effective paths (defaults resolved against data_dir). */
 void config_queue_path(const struct config *cfg, char *out, size_t len);
 void config_control_path(const struct config *cfg, char *out, size_t len);
-
-/* A link's pre-shared key file: 64 hex digits (white space ignored). 0, or
- * GW_ECONFIG with why set. The same check runs in config_load() (so
- * --check-config refuses what the daemon would) and at link start. */
-#define CONFIG_KEY_BYTES 32u
-int config_load_key(const char *path, uint8_t key[CONFIG_KEY_BYTES], char *why,
-    size_t whylen);
 
 /* The field tables, for documentation and the man page check. */
 extern const struct cfg_field config_gateway_fields[];

@@ -10,15 +10,16 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "gateway/airlink.h"
-#include "gateway/control.h"
-#include "gateway/dispatch.h"
-#include "gateway/metrics_http.h"
+#include "gateway/air/airlink.h"
+#include "gateway/control/control.h"
+#include "gateway/control/metrics_http.h"
+#include "gateway/control/status.h"
+#include "gateway/mail/intake.h"
+#include "gateway/mail/policy.h"
+#include "gateway/mail/route.h"
 #include "gateway/monitor.h"
-#include "gateway/planner.h"
-#include "gateway/policy.h"
-#include "gateway/predict.h"
-#include "gateway/status.h"
+#include "gateway/sched/planner.h"
+#include "gateway/sched/predict.h"
 #include "gateway/sweep.h"
 #include "queue/queue_rcpt.h"
 
@@ -142,14 +143,14 @@ route_model(struct ctlops *c, const struct status *st, const char *route,
     struct predict_link *m, bool *up)
 {
 	*up = true;
-	if (strncmp(route, "link:", 5) == 0) {
-		struct airlink *a = find_link(c, route + 5);
+	if (route_link_name(route) != NULL) {
+		struct airlink *a = find_link(c, route_link_name(route));
 		const char *rn;
 		if (a == NULL)
 			return false;
 		airlink_model(a, m, &rn);
 		for (size_t i = 0; i < st->nlinks; i++)
-			if (strcmp(st->links[i].name, route + 5) == 0)
+			if (strcmp(st->links[i].name, route_link_name(route)) == 0)
 				*up = st->links[i].session_up &&
 				    !st->links[i].held;
 		return true;
@@ -566,7 +567,7 @@ on_swept(void *arg, size_t rcpts, size_t dsns)
 static void
 start_sweep(struct ctlops *c)
 {
-	struct sweep_env se = { c->env.loop, c->env.queue, c->env.dispatch,
+	struct sweep_env se = { c->env.loop, c->env.queue, c->env.intake,
 		c->env.clock, c->env.hostname };
 	int rc;
 
@@ -612,12 +613,10 @@ on_value(int status, int64_t value, void *arg)
 	} else {
 		held_remove(p->c, p->id);
 	}
-	if (p->op == CONTROL_OP_CANCEL && p->c->env.dispatch != NULL)
+	if (p->op == CONTROL_OP_CANCEL && p->c->env.intake != NULL)
 		start_sweep(p->c);
-	if (p->c->env.dispatch)
-		dispatch_kick(p->c->env.dispatch);
-	for (size_t i = 0; i < *p->c->env.nlinks; i++)
-		airlink_kick(p->c->env.links[i]);
+	if (p->c->env.intake)
+		intake_wake_all(p->c->env.intake);
 	answer(p, 0, text);
 }
 
@@ -765,11 +764,12 @@ requeue_target_ok(struct ctlops *c, const char *route, struct pending *p)
 {
 	char msg[400];
 
-	if (strncmp(route, "link:", 5) == 0) {
-		if (find_link(c, route + 5) != NULL)
+	const char *link = route_link_name(route);
+	if (link != NULL) {
+		if (find_link(c, link) != NULL)
 			return true;
 		size_t o = (size_t)snprintf(msg, sizeof(msg), "no link named "
-		    "\"%.64s\" (configured:", route + 5);
+		    "\"%.64s\" (configured:", link);
 		for (size_t i = 0; i < *c->env.nlinks && o < sizeof(msg); i++)
 			o += (size_t)snprintf(msg + o, sizeof(msg) - o, " %s",
 			    airlink_name(c->env.links[i]));
@@ -781,7 +781,7 @@ requeue_target_ok(struct ctlops *c, const char *route, struct pending *p)
 		answer(p, GW_EINVAL, msg);
 		return false;
 	}
-	if (dispatch_serves(c->env.dispatch, route))
+	if (intake_serves(c->env.intake, route))
 		return true;
 	snprintf(msg, sizeof(msg), "route \"%.200s\" is not the target of "
 	    "any [route] line (give link:NAME or a configured smtp:, lmtp: "
@@ -870,7 +870,7 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 		int band = -1;
 		if (act->band[0] != '\0') {
 			const struct policy *pol =
-			    dispatch_policy(c->env.dispatch);
+			    intake_policy(c->env.intake);
 			band = pol ? policy_band_parse(pol, act->band) : -1;
 			if (band < 0) {
 				char msg[300];
@@ -893,10 +893,8 @@ do_action(void *arg, const struct control_action *act, control_done_fn done,
 		return;
 	}
 	if (act->op == CONTROL_OP_FLUSH && act->id[0] == '\0') {
-		if (c->env.dispatch)
-			dispatch_kick(c->env.dispatch);
-		for (size_t i = 0; i < *c->env.nlinks; i++)
-			airlink_kick(c->env.links[i]);
+		if (c->env.intake)
+			intake_wake_all(c->env.intake);
 		answer(p, 0, "queue flushed");
 		return;
 	}

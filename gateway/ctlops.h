@@ -15,7 +15,7 @@
 #include <uv.h>
 
 struct airlink;
-struct dispatch;
+struct intake;
 struct planner;
 struct policy;
 struct ctlops;
@@ -25,7 +25,7 @@ struct ctlops_env {
 	uv_loop_t *loop;
 	const struct gw_clock *clock;
 	struct queue *queue;
-	struct dispatch *dispatch;
+	struct intake *intake;       /* routes, policy, waking workers */
 	const struct planner *planner; /* deadlines at risk; may be NULL */
 	struct airlink *const *links;
 	const size_t *nlinks;        /* the daemon's count, read each time */

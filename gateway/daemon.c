@@ -10,19 +10,20 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "gateway/airlink.h"
-#include "gateway/b2f.h"
-#include "gateway/conneg.h"
-#include "gateway/conv.h"
+#include "gateway/air/airlink.h"
+#include "gateway/b2f/b2f.h"
+#include "gateway/conneg/conneg.h"
+#include "gateway/conneg/conv.h"
 #include "gateway/ctlops.h"
+#include "gateway/deliver/dispatch.h"
+#include "gateway/mail/intake.h"
+#include "gateway/mail/policy.h"
+#include "gateway/mail/route.h"
 #include "gateway/monitor.h"
-#include "gateway/dispatch.h"
-#include "gateway/planner.h"
-#include "gateway/policy.h"
-#include "link-drivers/drv.h"
-#include "gateway/route.h"
-#include "gateway/smtp_server.h"
+#include "gateway/sched/planner.h"
+#include "gateway/smtp/smtp_server.h"
 #include "gateway/sweep.h"
+#include "link-drivers/drv.h"
 #include "queue/queue.h"
 
 #include <errno.h>
@@ -51,6 +52,7 @@ struct gw {
 	struct route_table *routes;
 	struct smtp_server *smtp;
 	struct b2f *b2f;             /* Winlink B2F endpoint, or NULL */
+	struct intake *intake;      /* the front door */
 	struct dispatch *dispatch;
 	struct planner *planner;
 	struct drv_registry drivers;
@@ -134,9 +136,9 @@ submit_routed(void *arg, struct queue_envelope *env, struct buf *content,
 {
 	struct gw *gw = arg;
 
-	if (gw->dispatch == NULL)
+	if (gw->intake == NULL || gw->dispatch == NULL)
 		return GW_ECLOSED;
-	return dispatch_submit(gw->dispatch, env, content, cb, cb_arg);
+	return intake_submit(gw->intake, env, content, NULL, 0, cb, cb_arg);
 }
 
 static void
@@ -154,20 +156,22 @@ kick_link(void *arg, const char *name)
 	struct gw *gw = arg;
 
 	for (size_t i = 0; i < gw->nlinks; i++)
-		if (strcmp(airlink_name(gw->links[i]), name) == 0)
+		if (name == NULL || strcmp(airlink_name(gw->links[i]), name) == 0)
 			airlink_kick(gw->links[i]);
 }
 
+/* What the delivery runner takes from the configuration. */
 static void
-on_received(void *arg)
+dispatch_cfg_of(const struct config *cfg, struct dispatch_cfg *dc)
 {
-	struct gw *gw = arg;
-
-	if (gw->dispatch)
-		dispatch_kick(gw->dispatch);
-	/* received mail may leave by another link (multi-hop) */
-	for (size_t i = 0; i < gw->nlinks; i++)
-		airlink_kick(gw->links[i]);
+	memset(dc, 0, sizeof(*dc));
+	dc->delivery = &cfg->delivery;
+	dc->retry = cfg->sched.retry;
+	dc->max_received = cfg->policy.max_received;
+	dc->prio_draft = cfg->policy.priority_draft;
+	dc->prio_draft_map = cfg->prio_draft;
+	dc->routes = cfg->routes;
+	dc->nroutes = cfg->nroutes;
 }
 
 /* RCPT ... CONNEG answers, route-aware: a recipient routed over a link
@@ -380,7 +384,7 @@ on_swept(void *arg, size_t rcpts, size_t dsns)
 static void
 start_sweep(struct gw *gw)
 {
-	struct sweep_env swe = { &gw->loop, gw->queue, gw->dispatch,
+	struct sweep_env swe = { &gw->loop, gw->queue, gw->intake,
 		clk_system(), gw->hostname };
 	int rc;
 
@@ -468,7 +472,7 @@ gw_reload(struct gw *gw)
 		GW_LOGE("daemon",
 		    "event=reload result=rejected error=%s reason=\"%s\" "
 		    "note=\"previous configuration stays\"",
-		    gw_errname(rc), err);
+		    gw_errname(rc), gw_logq(err));
 		return;
 	}
 	if (strcmp(ncfg->gw.listen, gw->cfg->gw.listen) != 0 ||
@@ -488,7 +492,7 @@ gw_reload(struct gw *gw)
 		GW_LOGE("daemon",
 		    "event=reload result=rejected error=%s reason=\"%s\" "
 		    "note=\"previous configuration stays\"",
-		    gw_errname(rc), err);
+		    gw_errname(rc), gw_logq(err));
 		config_free(ncfg);
 		return;
 	}
@@ -529,8 +533,12 @@ gw_reload(struct gw *gw)
 			return;
 		}
 	}
-	if (gw->dispatch)
-		dispatch_reconfigure(gw->dispatch, ncfg, nrt, npol);
+	intake_set_routes(gw->intake, nrt, npol);
+	if (gw->dispatch) {
+		struct dispatch_cfg dc;
+		dispatch_cfg_of(ncfg, &dc);
+		dispatch_reconfigure(gw->dispatch, &dc, nrt);
+	}
 	if (gw->b2f)
 		b2f_set_policy(gw->b2f, npol);
 	if (gw->planner)
@@ -544,10 +552,8 @@ gw_reload(struct gw *gw)
 		uv_timer_start(&gw->sweep_timer, on_sweep_tick,
 		    (uint64_t)ncfg->gw.dsn_sweep_interval_ms,
 		    (uint64_t)ncfg->gw.dsn_sweep_interval_ms);
-	for (size_t i = 0; i < gw->nlinks; i++) {
-		airlink_set_routes(gw->links[i], nrt, npol);
+	for (size_t i = 0; i < gw->nlinks; i++)
 		airlink_caps_changed(gw->links[i]); /* publish if it changed */
-	}
 	apply_logging(ncfg, gw->opts->foreground);
 	config_free(ocfg);
 	policy_free(opol);
@@ -633,7 +639,7 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 	char err[700];
 	rc = build_policy(cfg, &gw->policy, &gw->routes, err, sizeof(err));
 	if (rc != 0) {
-		GW_LOGE("daemon", "event=start_failed reason=\"%s\"", err);
+		GW_LOGE("daemon", "event=start_failed reason=\"%s\"", gw_logq(err));
 		gw->exit_code = EX_CONFIG;
 		goto out;
 	}
@@ -666,14 +672,19 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 		uv_run(&gw->loop, UV_RUN_DEFAULT);
 		goto out;
 	}
+	struct intake_env ie = { gw->queue, clk_system(), gw->hostname };
+	gw->intake = intake_new(&ie);
+	intake_set_routes(gw->intake, gw->routes, gw->policy);
+	intake_set_wake(gw->intake, kick_link, kick_dispatch, gw);
 	struct dispatch_env de = { &gw->loop, clk_system(), gw->queue,
-		gw->hostname, &gw->caps };
-	gw->dispatch = dispatch_new(&de, cfg, gw->routes, gw->policy);
-	dispatch_set_link_kick(gw->dispatch, kick_link, gw);
+		gw->hostname, gw->intake, &gw->caps };
+	struct dispatch_cfg dc;
+	dispatch_cfg_of(cfg, &dc);
+	gw->dispatch = dispatch_new(&de, &dc, gw->routes);
 	struct planner_env pe = { &gw->loop, clk_system(), gw->queue,
 		gw->hostname, &cfg->sched };
 	gw->planner = planner_new(&pe);
-	planner_set_dispatch(gw->planner, gw->dispatch);
+	planner_set_intake(gw->planner, gw->intake);
 	dispatch_set_planner(gw->dispatch, gw->planner);
 	drv_registry_init(&gw->drivers);
 	drv_registry_add_builtin(&gw->drivers);
@@ -684,13 +695,9 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 			.queue = gw->queue,
 			.drivers = &gw->drivers,
 			.identity = gw->hostname,
-			.routes = gw->routes,
-			.policy = gw->policy,
-			.received = on_received,
-			.arg = gw,
+			.intake = gw->intake,
 			.planner = gw->planner,
 			.caps = &gw->caps,
-			.dispatch = gw->dispatch,
 			.data_dir = cfg->gw.data_dir,
 			.no_pack = !cfg->links[i].pack,
 		};
@@ -711,7 +718,7 @@ daemon_run(const struct daemon_opts *opts, struct config *cfg)
 		.loop = &gw->loop,
 		.clock = clk_system(),
 		.queue = gw->queue,
-		.dispatch = gw->dispatch,
+		.intake = gw->intake,
 		.planner = gw->planner,
 		.links = gw->links,
 		.nlinks = &gw->nlinks,
@@ -797,6 +804,7 @@ out:
 		uv_run(&gw->loop, UV_RUN_DEFAULT);
 	}
 	planner_free(gw->planner);
+	intake_free(gw->intake);
 	policy_free(gw->policy);
 	route_table_free(gw->routes);
 	conneg_table_free(gw->caps);

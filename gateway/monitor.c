@@ -20,7 +20,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "gateway/planner.h"
+#include "gateway/sched/planner.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -130,13 +130,13 @@ static const struct notable notables[] = {
 	{ "planner", "redirect", "redirect" },
 	{ "planner", "fail", "deadline" },
 	{ "planner", "dsn", "dsn" },
-	{ "dispatch", "dsn_queued", "dsn" },
+	{ "intake", "dsn_queued", "dsn" },
 	{ "sweep", "dsn_owed_queued", "dsn" },
 	{ "link", "session_up", "link" },
 	{ "link", "session_down", "link" },
 	{ "link", "session_error", "link" },
 	{ "link", "session_retry", "link" },
-	{ "link", "session-lost", "link" },
+	{ "link", "session_lost", "link" },
 	{ "link", "link_up", "link" },
 	{ "link", "link_down", "link" },
 	{ "monitor", "alert_raised", "alert" },
@@ -301,7 +301,7 @@ alert_raise(struct monitor *m, const char *id, const char *kind,
 	status_strlcpy(slot->a.kind, kind, sizeof(slot->a.kind));
 	status_strlcpy(slot->a.text, text, sizeof(slot->a.text));
 	slot->a.since_s = now_s;
-	GW_LOGW("monitor", "alert=%s event=alert_raised text=\"%s\"", id, text);
+	GW_LOGW("monitor", "alert=%s event=alert_raised text=\"%s\"", id, gw_logq(text));
 }
 
 static void

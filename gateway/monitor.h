@@ -29,7 +29,7 @@
 #define GW_GATEWAY_MONITOR_H
 
 #include "common/buf.h"
-#include "gateway/status.h"
+#include "gateway/control/status.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -3,7 +3,7 @@
  *
  *   LISTING --queue_list(FAILED)--> for each message: LOADING --queue_load-->
  *   READING --queue_read_content, until the whole content--> STORING
- *   --dispatch_submit_update (DSN owed) or queue_update (none)--> next
+ *   --intake_fail (DSN owed and the change, or the change alone)--> next
  *   message ... --> done
  *
  * A message whose step fails is logged and skipped (its rows stay FAILED
@@ -15,8 +15,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "gateway/dispatch.h"
-#include "gateway/dsn.h"
+#include "gateway/mail/dsn.h"
+#include "gateway/mail/intake.h"
 #include "queue/queue.h"
 
 #include <stdbool.h>
@@ -45,6 +45,7 @@ struct sweep {
 	int64_t total;
 	/* results */
 	size_t moved, dsns;
+	bool dsn_owed;             /* this message's store carries a DSN */
 };
 
 static void next_message(struct sweep *s);
@@ -131,20 +132,9 @@ on_stored(int status, void *arg)
 		return;
 	}
 	s->moved += s->nfailed;
-	next_message(s);
-}
-
-static void
-on_submitted(int status, const uint8_t id[QUEUE_ID_LEN], void *arg)
-{
-	struct sweep *s = arg;
-
-	(void)id;
-	if (!alive(s))
-		return;
-	if (status == 0)
+	if (s->dsn_owed)
 		s->dsns++;
-	on_stored(status, s);
+	next_message(s);
 }
 
 /* The DSN (for the recipients owed one) and FAILED -> DSN_QUEUED for all
@@ -159,6 +149,7 @@ store(struct sweep *s)
 	    s->qenv->reverse_path[0] == '\0';
 	int64_t now = clk_wall_s(s->env.clock);
 	size_t ndr = 0;
+	struct dsn_report rep = { 0 };
 	int rc;
 
 	for (size_t i = 0; i < s->nfailed; i++) {
@@ -178,49 +169,25 @@ store(struct sweep *s)
 		d->diag = diag[i];
 		d->last_attempt_s = now;
 	}
-	rc = GW_ENOENT;
-	if (ndr > 0 && s->env.dispatch != NULL) {
-		struct dsn_report rep = { 0 };
-		struct queue_envelope *denv = NULL;
-		struct buf out = BUF_INIT;
-		rep.reporting_mta = s->env.hostname;
-		rep.orig = s->qenv;
-		rep.rcpts = dr;
-		rep.nrcpts = ndr;
-		rep.content = s->content.data;
-		rep.content_len = s->content.len;
-		rep.now_s = now;
-		rc = dsn_build(&rep, &denv, &out);
-		if (rc == 0) {
-			rc = dispatch_submit_update(s->env.dispatch, denv, &out,
-			    ch, s->nfailed, on_submitted, s);
-			if (rc != 0)
-				queue_envelope_free(denv);
-		}
-		buf_fini(&out);
-		if (rc == 0) {
-			GW_LOGI("sweep", "msg=%s event=dsn_owed_queued rcpts=%zu",
-			    s->hex, ndr);
-			goto out;
-		}
-		if (rc != GW_ENOENT) {
-			free(ch);
-			free(dr);
-			free(diag);
-			skip(s, "dsn", rc);
-			return;
-		}
-	}
-	/* none owed (or none may be sent): just move on */
-	rc = queue_update(s->env.queue, ch, s->nfailed, on_stored, s);
+	rep.reporting_mta = s->env.hostname;
+	rep.orig = s->qenv;
+	rep.rcpts = dr;
+	rep.nrcpts = ndr;
+	rep.content = s->content.data;
+	rep.content_len = s->content.len;
+	rep.now_s = now;
+	s->dsn_owed = ndr > 0;
+	rc = intake_fail(s->env.intake, &rep, ch, s->nfailed, on_stored, s);
 	if (rc != 0) {
 		free(ch);
 		free(dr);
 		free(diag);
-		skip(s, "update", rc);
+		skip(s, "store", rc);
 		return;
 	}
-out:
+	if (ndr > 0)
+		GW_LOGI("sweep", "msg=%s event=dsn_owed_queued rcpts=%zu", s->hex,
+		    ndr);
 	free(ch);
 	free(dr);
 	free(diag);

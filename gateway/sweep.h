@@ -9,8 +9,8 @@
  * (queue_list), and message by message builds one failure DSN for the
  * recipients that are owed one (dsn_owed), from the status and reason the
  * queue recorded, and stores it together with FAILED -> DSN_QUEUED for
- * every FAILED recipient of the message (queue_submit_update through
- * dispatch_submit_update, so the report is routed like any other); when
+ * every FAILED recipient of the message (intake_fail, the front door,
+ * so the report is routed like any other); when
  * none is owed the recipients just move on. The message is then collected
  * by the queue once nothing else is left to do for it.
  *
@@ -27,13 +27,13 @@
 #include <stddef.h>
 #include <uv.h>
 
-struct dispatch;
+struct intake;
 struct queue;
 
 struct sweep_env {
 	uv_loop_t *loop;
 	struct queue *queue;
-	struct dispatch *dispatch; /* routes and stores the DSNs */
+	struct intake *intake;     /* routes and stores the DSNs */
 	const struct gw_clock *clock;
 	const char *hostname;      /* Reporting-MTA; borrowed for the pass */
 };

@@ -468,10 +468,10 @@ enter_state(struct drv *d, enum drv_state s, int err, const char *reason)
 	ev.err = err;
 	ev.reason = reason;
 	ev.rate_bps = c->caps.rate_bps;
-	GW_LOGD("drv", "drv=%s device=%s state=%s->%s err=%s reason=\"%s\"",
+	GW_LOGD("drv", "drv=%s device=%s state=%s->%s error=%s reason=\"%s\"",
 	    d->cls->name, d->cfg->device ? d->cfg->device : "-",
 	    drv_state_name(c->state), drv_state_name(s),
-	    err ? gw_errname(err) : "0", reason ? reason : "");
+	    err ? gw_errname(err) : "0", gw_logq(reason ? reason : ""));
 	c->state = s;
 	if (s == DRV_S_UP)
 		c->lowat_armed = true; /* tell the owner it may write */

@@ -457,7 +457,7 @@ req_exec(struct queue *q, struct req *r)
 	if (rc && storage_error(rc)) {
 		char hex[33];
 		queue_id_hex(r->env ? r->env->id : r->id, hex);
-		GW_LOGW(SUB, "msg=%s op=%s event=request_failed err=%s", hex,
+		GW_LOGW(SUB, "msg=%s op=%s event=request_failed error=%s", hex,
 		    op_names[r->op], gw_errname(rc));
 	}
 	return rc;
@@ -503,7 +503,7 @@ run_batch(struct queue *q, struct req *head)
 		q->requests++;
 	}
 	if ((rc = queue__db_begin(q->db)) != 0) {
-		GW_LOGW(SUB, "event=begin_failed err=%s", gw_errname(rc));
+		GW_LOGW(SUB, "event=begin_failed error=%s", gw_errname(rc));
 		batch_fail(head, NULL, rc);
 		return;
 	}
@@ -533,7 +533,7 @@ run_batch(struct queue *q, struct req *head)
 	if (!queue__db_in_txn(q->db))
 		return;
 	if ((rc = queue__db_commit(q->db)) != 0) {
-		GW_LOGW(SUB, "event=commit_failed err=%s", gw_errname(rc));
+		GW_LOGW(SUB, "event=commit_failed error=%s", gw_errname(rc));
 		batch_fail(txn_first, NULL, rc);
 	} else {
 		q->commits++;
@@ -562,7 +562,7 @@ owner_open(struct queue *q)
 			queue__db_rollback(q->db);
 	}
 	if (rc) {
-		GW_LOGE(SUB, "event=open_failed path=%s err=%s", q->path,
+		GW_LOGE(SUB, "event=open_failed path=%s error=%s", q->path,
 		    gw_errname(rc));
 		queue__db_close(q->db);
 		q->db = NULL;

@@ -47,8 +47,13 @@
 #include <string.h>
 
 #define SUB "queue"
-#define PENDING_SQL "(0,1,2)" /* QUEUED, DEFERRED, INFLIGHT */
-#define FINAL_SQL "(4,5,6,8)" /* RELAYED, DELIVERED, REDIRECTED, DSN */
+/* State sets as SQL lists, from queue_rcpt.h's one list. */
+#define PENDING_SQL                                                    \
+	"(" QUEUE_RS_SQL(QUEUED) "," QUEUE_RS_SQL(DEFERRED) ","        \
+	    QUEUE_RS_SQL(INFLIGHT) ")"
+#define FINAL_SQL                                                      \
+	"(" QUEUE_RS_SQL(RELAYED) "," QUEUE_RS_SQL(DELIVERED) ","      \
+	    QUEUE_RS_SQL(REDIRECTED) "," QUEUE_RS_SQL(DSN_QUEUED) ")"
 
 static void
 free_const(const void *p)
@@ -109,10 +114,10 @@ static const char schema_v1[] =
     "CREATE INDEX rcpt_mid ON rcpt(mid);"
     "CREATE INDEX rcpt_order ON rcpt(route, band DESC, deadline, mid, size)"
     " WHERE state IN " PENDING_SQL ";"
-    "CREATE INDEX rcpt_inflight ON rcpt(mid) WHERE state = 2;"
+    "CREATE INDEX rcpt_inflight ON rcpt(mid) WHERE state = " QUEUE_RS_SQL(INFLIGHT) ";"
     "CREATE INDEX rcpt_ready ON rcpt(route, band DESC, deadline, mid)"
-    " WHERE state = 0;"
-    "CREATE INDEX rcpt_retry ON rcpt(route, next_attempt) WHERE state = 1;"
+    " WHERE state = " QUEUE_RS_SQL(QUEUED) ";"
+    "CREATE INDEX rcpt_retry ON rcpt(route, next_attempt) WHERE state = " QUEUE_RS_SQL(DEFERRED) ";"
     "CREATE TABLE route_band("
     " route TEXT NOT NULL,"
     " band INTEGER NOT NULL,"
@@ -135,8 +140,8 @@ static const char schema_v1[] =
 /* Version 2: the few recipients an operator holds or whose DSN is still
  * owed are found without a scan (the held list and the DSN sweep). */
 static const char schema_v2[] =
-    "CREATE INDEX rcpt_held ON rcpt(mid) WHERE state = 3;"
-    "CREATE INDEX rcpt_failed ON rcpt(mid) WHERE state = 7;";
+    "CREATE INDEX rcpt_held ON rcpt(mid) WHERE state = " QUEUE_RS_SQL(HELD) ";"
+    "CREATE INDEX rcpt_failed ON rcpt(mid) WHERE state = " QUEUE_RS_SQL(FAILED) ";";
 
 /* migrations[v] takes the schema from version v to v + 1. */
 static const char *const migrations[] = {
@@ -202,8 +207,8 @@ static const char *const migrations[] = {
 	XX(RCPT_LIVE, "SELECT count(*) FROM rcpt WHERE mid = ?1"             \
 		      " AND state NOT IN " FINAL_SQL)                         \
 	XX(RCPT_DELETE, "DELETE FROM rcpt WHERE mid = ?1")                   \
-	XX(RCPT_FINISH, "UPDATE rcpt SET state = 0 WHERE mid = ?1"           \
-			" AND state = 9")                                    \
+	XX(RCPT_FINISH, "UPDATE rcpt SET state = " QUEUE_RS_SQL(QUEUED) " WHERE mid = ?1"           \
+			" AND state = " QUEUE_RS_SQL(INCOMING))                                    \
 	XX(PENDING_ROUTES, "SELECT DISTINCT route FROM rcpt WHERE mid = ?1"  \
 			   " AND state IN " PENDING_SQL)                      \
 	XX(RB_ADD, "INSERT INTO route_band(route, band, msgs, bytes)"        \
@@ -232,14 +237,14 @@ static const char *const migrations[] = {
 			 " m.arrival, r.state, r.attempts, r.addr, r.mid"     \
 			 " FROM rcpt r INDEXED BY rcpt_ready JOIN message m"  \
 			 " ON m.mid = r.mid WHERE r.route = ?1"               \
-			 " AND r.state = 0"                                   \
+			 " AND r.state = " QUEUE_RS_SQL(QUEUED)                                   \
 			 " ORDER BY r.band DESC, r.deadline, r.mid, r.rid"    \
 			 " LIMIT ?2")                                         \
 	XX(SELECT_RETRY, "SELECT r.rid, m.id, r.band, r.deadline, r.size,"   \
 			 " m.arrival, r.state, r.attempts, r.addr, r.mid"     \
 			 " FROM rcpt r INDEXED BY rcpt_retry JOIN message m"  \
 			 " ON m.mid = r.mid WHERE r.route = ?1"               \
-			 " AND r.state = 1 AND r.next_attempt <= ?3"          \
+			 " AND r.state = " QUEUE_RS_SQL(DEFERRED) " AND r.next_attempt <= ?3"          \
 			 " ORDER BY r.band DESC, r.deadline, r.mid, r.rid"    \
 			 " LIMIT ?2")                                         \
 	XX(EVENT_INSERT, "INSERT INTO event(t, id, rid, kind, old, new,"     \
@@ -250,9 +255,9 @@ static const char *const migrations[] = {
 			  " reason) SELECT ?1, m.id, r.rid, 'state', 2, 0,"   \
 			  " 'recovered at start' FROM rcpt r"                 \
 			  " INDEXED BY rcpt_inflight JOIN message m"          \
-			  " ON m.mid = r.mid WHERE r.state = 2")              \
-	XX(RECOVER, "UPDATE rcpt SET state = 0, next_attempt = 0"            \
-		    " WHERE state = 2")                                      \
+			  " ON m.mid = r.mid WHERE r.state = " QUEUE_RS_SQL(INFLIGHT))              \
+	XX(RECOVER, "UPDATE rcpt SET state = " QUEUE_RS_SQL(QUEUED) ", next_attempt = 0"            \
+		    " WHERE state = " QUEUE_RS_SQL(INFLIGHT))                                      \
 	XX(SEEN_INSERT, "INSERT OR REPLACE INTO seen(id, t) VALUES(?1, ?2)") \
 	XX(SEEN_PRUNE, "DELETE FROM seen WHERE id IN (SELECT id FROM seen"   \
 		       " WHERE t < ?1 LIMIT ?2)")                             \
@@ -262,16 +267,16 @@ static const char *const migrations[] = {
 		      " coalesce(sum(complete = 0), 0),"                      \
 		      " coalesce(sum(CASE WHEN complete = 1 THEN size END), 0)" \
 		      " FROM message")                                        \
-	XX(STAT_RCPTS, "SELECT coalesce(sum(state = 0), 0),"                 \
-		       " coalesce(sum(state = 1), 0), coalesce(sum(state = 2), 0)," \
-		       " coalesce(sum(state = 3), 0), coalesce(sum(state = 4), 0)," \
-		       " coalesce(sum(state = 5), 0), coalesce(sum(state = 6), 0)," \
-		       " coalesce(sum(state = 7), 0), coalesce(sum(state = 8), 0)," \
-		       " coalesce(sum(state = 9), 0) FROM rcpt")               \
+	XX(STAT_RCPTS, "SELECT coalesce(sum(state = " QUEUE_RS_SQL(QUEUED) "), 0),"                 \
+		       " coalesce(sum(state = " QUEUE_RS_SQL(DEFERRED) "), 0), coalesce(sum(state = " QUEUE_RS_SQL(INFLIGHT) "), 0)," \
+		       " coalesce(sum(state = " QUEUE_RS_SQL(HELD) "), 0), coalesce(sum(state = " QUEUE_RS_SQL(RELAYED) "), 0)," \
+		       " coalesce(sum(state = " QUEUE_RS_SQL(DELIVERED) "), 0), coalesce(sum(state = " QUEUE_RS_SQL(REDIRECTED) "), 0)," \
+		       " coalesce(sum(state = " QUEUE_RS_SQL(FAILED) "), 0), coalesce(sum(state = " QUEUE_RS_SQL(DSN_QUEUED) "), 0)," \
+		       " coalesce(sum(state = " QUEUE_RS_SQL(INCOMING) "), 0) FROM rcpt")               \
 	XX(LIST_FAILED, "SELECT r.rid, m.id, r.band, r.deadline, r.size,"    \
 			" m.arrival, r.state, r.attempts, r.addr, r.route,"   \
 			" r.next_attempt FROM rcpt r INDEXED BY rcpt_failed"  \
-			" JOIN message m ON m.mid = r.mid WHERE r.state = 7"  \
+			" JOIN message m ON m.mid = r.mid WHERE r.state = " QUEUE_RS_SQL(FAILED)  \
 			" AND m.complete = 1 ORDER BY r.mid, r.rid LIMIT ?1") \
 	XX(LIST, "SELECT r.rid, m.id, r.band, r.deadline, r.size,"           \
 		 " m.arrival, r.state, r.attempts, r.addr, r.route,"          \
@@ -289,8 +294,8 @@ static const char *const migrations[] = {
 		      " LEFT JOIN last l ON l.id = m.id"                      \
 		      " LEFT JOIN event e ON e.eid = l.eid"                   \
 		      " WHERE m.complete = 1 AND m.mid IN (SELECT mid FROM"   \
-		      " rcpt WHERE state = 3) ORDER BY m.mid LIMIT ?1")       \
-	XX(ANY_HELD, "SELECT 1 FROM rcpt WHERE state = 3 LIMIT 1")          \
+		      " rcpt WHERE state = " QUEUE_RS_SQL(HELD) ") ORDER BY m.mid LIMIT ?1")       \
+	XX(ANY_HELD, "SELECT 1 FROM rcpt WHERE state = " QUEUE_RS_SQL(HELD) " LIMIT 1")          \
 	XX(FOREACH, "SELECT mid, id FROM message WHERE complete = 1"         \
 		    " AND mid > ?1 ORDER BY mid LIMIT 256")
 
@@ -357,7 +362,7 @@ stmt(struct queue__db *d, enum stmt_id id)
 		    SQLITE_PREPARE_PERSISTENT, &d->st[id], NULL);
 		if (rc != SQLITE_OK) {
 			GW_LOGE(SUB, "event=prepare_failed stmt=%d err=\"%s\"",
-			    (int)id, sqlite3_errmsg(d->db));
+			    (int)id, gw_logq(sqlite3_errmsg(d->db)));
 			gw__require_fail("SQL statement prepares", __FILE__,
 			    __LINE__);
 		}
@@ -627,7 +632,7 @@ check_one(struct queue__db *d, const char *sql, const char *what)
 			if (*p == '\n' || *p == '"')
 				*p = ' ';
 		GW_LOGE(SUB, "event=corruption check=%s finding=\"%s\"", what,
-		    line);
+		    gw_logq(line));
 	}
 	rc = rc == SQLITE_DONE ? 0 : queue__db_err(rc);
 	sqlite3_finalize(s);
@@ -2142,7 +2147,7 @@ static const struct {
 	    " AND r.state NOT IN " FINAL_SQL ")" },
 	{ "incoming recipient of a complete message, or the reverse",
 	    "SELECT count(*) FROM rcpt r JOIN message m ON m.mid = r.mid"
-	    " WHERE (r.state = 9) <> (m.complete = 0)" },
+	    " WHERE (r.state = " QUEUE_RS_SQL(INCOMING) ") <> (m.complete = 0)" },
 	{ "rows without their message",
 	    "SELECT (SELECT count(*) FROM rcpt WHERE mid NOT IN"
 	    " (SELECT mid FROM message)) + (SELECT count(*) FROM tail"
@@ -2165,7 +2170,7 @@ queue__db_audit(struct queue__db *d)
 			return rc;
 		if (n) {
 			GW_LOGE(SUB, "event=audit_failed count=%lld what=\"%s\"",
-			    (long long)n, audits[i].what);
+			    (long long)n, gw_logq(audits[i].what));
 			bad++;
 		}
 	}

@@ -11,18 +11,37 @@
 
 #include <stdbool.h>
 
+/* The one list of recipient states. The numbers are stored in the queue
+ * database: never renumber. The SQL in queue_db.c writes them with
+ * QUEUE_RS_SQL(NAME), so the statements follow this list. */
+#define QUEUE_RV_QUEUED 0
+#define QUEUE_RV_DEFERRED 1
+#define QUEUE_RV_INFLIGHT 2
+#define QUEUE_RV_HELD 3
+#define QUEUE_RV_RELAYED 4
+#define QUEUE_RV_DELIVERED 5
+#define QUEUE_RV_REDIRECTED 6
+#define QUEUE_RV_FAILED 7
+#define QUEUE_RV_DSN_QUEUED 8
+#define QUEUE_RV_INCOMING 9
+
 /* XX(NAME, value, "name") */
 #define QUEUE_RSTATE_MAP(XX)                    \
-	XX(QUEUED, 0, "queued")                 \
-	XX(DEFERRED, 1, "deferred")             \
-	XX(INFLIGHT, 2, "inflight")             \
-	XX(HELD, 3, "held")                     \
-	XX(RELAYED, 4, "relayed")               \
-	XX(DELIVERED, 5, "delivered")           \
-	XX(REDIRECTED, 6, "redirected")         \
-	XX(FAILED, 7, "failed")                 \
-	XX(DSN_QUEUED, 8, "dsn_queued")         \
-	XX(INCOMING, 9, "incoming")
+	XX(QUEUED, QUEUE_RV_QUEUED, "queued")    \
+	XX(DEFERRED, QUEUE_RV_DEFERRED, "deferred") \
+	XX(INFLIGHT, QUEUE_RV_INFLIGHT, "inflight") \
+	XX(HELD, QUEUE_RV_HELD, "held")          \
+	XX(RELAYED, QUEUE_RV_RELAYED, "relayed") \
+	XX(DELIVERED, QUEUE_RV_DELIVERED, "delivered") \
+	XX(REDIRECTED, QUEUE_RV_REDIRECTED, "redirected") \
+	XX(FAILED, QUEUE_RV_FAILED, "failed")    \
+	XX(DSN_QUEUED, QUEUE_RV_DSN_QUEUED, "dsn_queued") \
+	XX(INCOMING, QUEUE_RV_INCOMING, "incoming")
+
+/* A state's number as an SQL literal: "2" for INFLIGHT. */
+#define QUEUE_RS_SQL(name) QUEUE__RS_STR(QUEUE_RV_##name)
+#define QUEUE__RS_STR(v) QUEUE__RS_STR2(v)
+#define QUEUE__RS_STR2(v) #v
 
 enum queue_rstate {
 #define QUEUE__RS_ENUM(name, val, str) QUEUE_R_##name = val,

@@ -16,11 +16,11 @@
 
 #include "common/buf.h"
 #include "common/xmalloc.h"
-#include "gateway/xfer_sim.h"
 #include "firmware-profiles/profile.h"
 #include "hw-sim/sim_channel.h"
 #include "link-drivers/drv.h"
 #include "link-drivers/framing.h"
+#include "tests/lib/xfer_sim.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,9 +7,9 @@
  * The first input byte picks the target (for the stream: bit 2 deflate,
  * bit 4 zstd, bit 3 the deflate dictionary). */
 #include "common/log.h"
-#include "gateway/conneg.h"
-#include "gateway/xfer_session.h"
-#include "gateway/xfer_wire.h"
+#include "gateway/air/xfer_session.h"
+#include "gateway/air/xfer_wire.h"
+#include "gateway/conneg/conneg.h"
 #include "link-drivers/link_frame.h"
 #include "link-drivers/link_session.h"
 

@@ -11,8 +11,8 @@
 
 #include "common/err.h"
 #include "common/xmalloc.h"
-#include "gateway/sched.h"
-#include "gateway/xfer_sim.h"
+#include "gateway/sched/sched.h"
+#include "tests/lib/xfer_sim.h"
 
 #include <stdio.h>
 #include <string.h>

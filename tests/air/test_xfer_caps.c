@@ -10,10 +10,10 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
-#include "gateway/air_dict.h"
-#include "gateway/conneg.h"
-#include "gateway/xfer_session.h"
-#include "gateway/xfer_wire.h"
+#include "gateway/air/air_dict.h"
+#include "gateway/air/xfer_session.h"
+#include "gateway/air/xfer_wire.h"
+#include "gateway/conneg/conneg.h"
 
 #include <sodium.h>
 

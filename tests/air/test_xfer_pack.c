@@ -14,11 +14,11 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "gateway/air_dict.h"
-#include "gateway/conv.h"
-#include "gateway/mime_reencode.h"
-#include "gateway/xfer_session.h"
-#include "gateway/xfer_wire.h"
+#include "gateway/air/air_dict.h"
+#include "gateway/air/mime_reencode.h"
+#include "gateway/air/xfer_session.h"
+#include "gateway/air/xfer_wire.h"
+#include "gateway/conneg/conv.h"
 
 #include <dirent.h>
 #include <sodium.h>

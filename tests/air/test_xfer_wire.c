@@ -6,9 +6,9 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "gateway/conneg.h"
-#include "gateway/xfer_session.h"
-#include "gateway/xfer_wire.h"
+#include "gateway/air/xfer_session.h"
+#include "gateway/air/xfer_wire.h"
+#include "gateway/conneg/conneg.h"
 
 #include <sodium.h>
 

@@ -12,10 +12,10 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "gateway/air_dict.h"
-#include "gateway/xfer_session.h"
-#include "gateway/xfer_sim.h"
+#include "gateway/air/air_dict.h"
+#include "gateway/air/xfer_session.h"
 #include "link-drivers/link_session.h"
+#include "tests/lib/xfer_sim.h"
 
 #include <sodium.h>
 #include <zlib.h>

@@ -8,9 +8,9 @@
  * Also driven by test_b2f_fuzz (random and mutated inputs) in the suite. */
 #include "common/buf.h"
 #include "common/err.h"
-#include "gateway/b2f_msg.h"
-#include "gateway/b2f_session.h"
-#include "gateway/lzhuf.h"
+#include "gateway/b2f/b2f_msg.h"
+#include "gateway/b2f/b2f_session.h"
+#include "gateway/b2f/lzhuf.h"
 
 #include <string.h>
 

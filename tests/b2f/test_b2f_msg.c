@@ -8,7 +8,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/xmalloc.h"
-#include "gateway/b2f_msg.h"
+#include "gateway/b2f/b2f_msg.h"
 
 #include <stdbool.h>
 #include <stdio.h>

@@ -9,8 +9,8 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/xmalloc.h"
-#include "gateway/b2f_session.h"
-#include "gateway/lzhuf.h"
+#include "gateway/b2f/b2f_session.h"
+#include "gateway/b2f/lzhuf.h"
 
 #include <stdbool.h>
 #include <stdio.h>

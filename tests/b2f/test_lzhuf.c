@@ -7,7 +7,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/xmalloc.h"
-#include "gateway/lzhuf.h"
+#include "gateway/b2f/lzhuf.h"
 
 #include <stdbool.h>
 

@@ -9,10 +9,10 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
-#include "gateway/caps.h"
-#include "gateway/conneg.h"
-#include "gateway/conv.h"
-#include "gateway/mime_reencode.h"
+#include "gateway/air/mime_reencode.h"
+#include "gateway/conneg/caps.h"
+#include "gateway/conneg/conneg.h"
+#include "gateway/conneg/conv.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,8 +6,8 @@
 
 #include "common/buf.h"
 #include "common/err.h"
-#include "gateway/caps.h"
-#include "gateway/conneg.h"
+#include "gateway/conneg/caps.h"
+#include "gateway/conneg/conneg.h"
 
 #include <stdbool.h>
 

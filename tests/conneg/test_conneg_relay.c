@@ -4,8 +4,8 @@
  */
 #include "tests/lib/testutil.h"
 
-#include "gateway/conneg.h"
-#include "gateway/conv.h"
+#include "gateway/conneg/conneg.h"
+#include "gateway/conneg/conv.h"
 
 #include <stdbool.h>
 

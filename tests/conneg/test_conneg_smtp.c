@@ -9,9 +9,9 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/xmalloc.h"
-#include "gateway/conneg.h"
-#include "gateway/policy.h"
-#include "gateway/smtp_session.h"
+#include "gateway/conneg/conneg.h"
+#include "gateway/mail/policy.h"
+#include "gateway/smtp/smtp_session.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -11,10 +11,10 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/xmalloc.h"
-#include "gateway/caps.h"
-#include "gateway/conv.h"
-#include "gateway/conv_image.h"
-#include "gateway/dsn.h"
+#include "gateway/conneg/caps.h"
+#include "gateway/conneg/conv.h"
+#include "gateway/conneg/conv_image.h"
+#include "gateway/mail/dsn.h"
 
 #include <glib.h>
 #include <png.h>

@@ -11,11 +11,11 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/xmalloc.h"
-#include "gateway/caps.h"
-#include "gateway/conneg.h"
-#include "gateway/conv.h"
-#include "gateway/conv_text.h"
-#include "gateway/mime_reencode.h"
+#include "gateway/air/mime_reencode.h"
+#include "gateway/conneg/caps.h"
+#include "gateway/conneg/conneg.h"
+#include "gateway/conneg/conv.h"
+#include "gateway/conneg/conv_text.h"
 
 #include <stdbool.h>
 #include <time.h>

@@ -8,9 +8,9 @@
 
 #include "common/buf.h"
 #include "common/err.h"
-#include "gateway/caps.h"
-#include "gateway/conv.h"
-#include "gateway/mime_reencode.h"
+#include "gateway/air/mime_reencode.h"
+#include "gateway/conneg/caps.h"
+#include "gateway/conneg/conv.h"
 
 #include <dirent.h>
 #include <stdbool.h>

@@ -1,11 +1,11 @@
 /*
  * ctl_tool.c - the control subcommands as the `skywave` tool will run
- * them, for tests while gateway/main_skywave.c does not list them yet:
+ * them, for tests while gateway/cli/main_skywave.c does not list them yet:
  *
  *   ctl_tool status|queue|hold|release|cancel|flush|requeue|link|console ...
  */
-#include "gateway/console.h"
-#include "gateway/ctlclient_cmd.h"
+#include "gateway/cli/console.h"
+#include "gateway/cli/ctlclient_cmd.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -10,7 +10,7 @@
 #ifndef GW_TESTS_CONTROL_HARNESS_H
 #define GW_TESTS_CONTROL_HARNESS_H
 
-#include "gateway/control.h"
+#include "gateway/control/control.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -6,7 +6,7 @@
 #include "tests/lib/testutil.h"
 
 #include "common/xmalloc.h"
-#include "gateway/console_render.h"
+#include "gateway/cli/console_render.h"
 
 #define ONAIR_ID "3f2a9c0e11d84b7a9e5c2d1f0a6b8c4d"
 #define RISK_ID "9c1d77e2a0b34f5c8d6e1a2b3c4d5e6f"

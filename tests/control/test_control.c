@@ -4,12 +4,12 @@
  * disconnects mid-stream and mid-action, limits, the socket file's
  * permissions and group, stale and live sockets.
  */
-#include "tests/lib/testutil.h"
 #include "tests/control/harness.h"
+#include "tests/lib/testutil.h"
 
 #include "common/err.h"
 #include "common/xmalloc.h"
-#include "gateway/ctlclient.h"
+#include "gateway/cli/ctlclient.h"
 
 #include <errno.h>
 #include <grp.h>

@@ -6,7 +6,7 @@
 
 #include "common/err.h"
 #include "common/xmalloc.h"
-#include "gateway/status.h"
+#include "gateway/control/status.h"
 
 /* A snapshot with every field set to something other than its default. */
 static void

@@ -17,9 +17,9 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "gateway/deliver.h"
-#include "gateway/route.h"
-#include "gateway/smtpc.h"
+#include "gateway/deliver/deliver.h"
+#include "gateway/deliver/smtpc.h"
+#include "gateway/mail/route.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -98,7 +98,7 @@ main(int argc, char **argv)
 		{ "timeout-ms", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct config_route routes[32];
+	struct route_line routes[32];
 	size_t nroutes = 0;
 	struct queue_envelope env;
 	struct queue_rcpt rcpts[64];
@@ -116,7 +116,7 @@ main(int argc, char **argv)
 			const char *eq = strchr(optarg, '=');
 			if (eq == NULL || nroutes == GW_ARRAY_LEN(routes))
 				usage();
-			struct config_route *r = &routes[nroutes];
+			struct route_line *r = &routes[nroutes];
 			snprintf(r->pattern, sizeof(r->pattern), "%.*s",
 			    (int)(eq - optarg), optarg);
 			snprintf(r->target, sizeof(r->target), "%s", eq + 1);

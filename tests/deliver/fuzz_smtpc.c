@@ -9,8 +9,8 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
-#include "gateway/smtpc.h"
-#include "gateway/smtpc_mime.h"
+#include "gateway/deliver/smtpc.h"
+#include "gateway/deliver/smtpc_mime.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -9,9 +9,10 @@
 #include "common/log.h"
 #include "common/xmalloc.h"
 #include "gateway/config.h"
-#include "gateway/deliver.h"
-#include "gateway/route.h"
-#include "gateway/smtpc.h"
+#include "gateway/deliver/deliver.h"
+#include "gateway/deliver/smtpc.h"
+#include "gateway/mail/route.h"
+#include "tests/deliver/deliver_stack.h"
 #include "tests/deliver/fakesmtp.h"
 
 #include <dirent.h>
@@ -72,7 +73,7 @@ struct world {
 	uv_loop_t loop;
 	struct fake_smtp fk;
 	char *root;
-	struct config_route routes[4];
+	struct route_line routes[4];
 	struct route_table *rt;
 	struct smtpc_client *sc;
 	struct deliver *d;
@@ -368,7 +369,7 @@ test_stack_from_config(void **state)
 	assert_int_equal(count_new(p), 1);
 
 	/* Reload: a new table, the old one freed; delivery follows it. */
-	struct config_route nr = { "*", "", 1 };
+	struct route_line nr = { "*", "", 1 };
 	snprintf(nr.target, sizeof(nr.target), "maildir:%s/b", root);
 	struct route_table *t2 = NULL;
 	assert_int_equal(route_table_new(&nr, 1, &t2, err, sizeof(err)), 0);

@@ -6,8 +6,8 @@
 
 #include "common/err.h"
 #include "common/xmalloc.h"
-#include "gateway/deliver.h"
-#include "gateway/maildir.h"
+#include "gateway/deliver/deliver.h"
+#include "gateway/deliver/maildir.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -13,7 +13,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "gateway/smtpc.h"
+#include "gateway/deliver/smtpc.h"
 #include "tests/deliver/fakesmtp.h"
 #include "tests/deliver/tclock.h"
 

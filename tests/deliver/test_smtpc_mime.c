@@ -5,7 +5,7 @@
 
 #include "common/err.h"
 #include "common/xmalloc.h"
-#include "gateway/smtpc_mime.h"
+#include "gateway/deliver/smtpc_mime.h"
 
 static int
 down(const char *in, struct buf *out)

@@ -118,11 +118,11 @@ test_full_file(void **state)
 	assert_string_equal(cfg->b2f.domain, "winlink.invalid");
 	assert_int_equal(cfg->nlinks, 2);
 	assert_string_equal(cfg->links[0].name, "hf1");
-	assert_int_equal(cfg->links[0].driver, CONFIG_DRV_PTY);
+	assert_int_equal(cfg->links[0].driver, AIRLINK_DRV_PTY);
 	assert_string_equal(cfg->links[0].device, "/dev/pts/7");
 	assert_true(cfg->links[0].enabled);
 	assert_int_equal(cfg->links[0].line, 18);
-	assert_int_equal(cfg->links[1].driver, CONFIG_DRV_TCP);
+	assert_int_equal(cfg->links[1].driver, AIRLINK_DRV_TCP);
 	assert_true(cfg->links[0].pack);
 	assert_false(cfg->links[1].pack);
 	assert_int_equal(cfg->nroutes, 4);

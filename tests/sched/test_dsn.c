@@ -2,13 +2,13 @@
  * reverse path; the redirected copy and its trace header. */
 #include "tests/lib/testutil.h"
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/xmalloc.h"
-#include "common/clock.h"
-#include "gateway/dsn.h"
-#include "gateway/sched.h"
-#include "gateway/sched_dsn.h"
-#include "gateway/sched_redirect.h"
+#include "gateway/mail/dsn.h"
+#include "gateway/sched/sched.h"
+#include "gateway/sched/sched_dsn.h"
+#include "gateway/sched/sched_redirect.h"
 
 #define T0 1800000000LL
 

@@ -8,7 +8,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/xmalloc.h"
-#include "gateway/sched.h"
+#include "gateway/sched/sched.h"
 
 #define S 1000LL
 #define MINUTE (60 * S)

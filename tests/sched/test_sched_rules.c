@@ -3,10 +3,10 @@
 #include "tests/lib/testutil.h"
 
 #include "common/err.h"
-#include "gateway/dsn.h"
-#include "gateway/predict.h"
-#include "gateway/retry.h"
-#include "gateway/sched_rules.h"
+#include "gateway/mail/dsn.h"
+#include "gateway/sched/predict.h"
+#include "gateway/sched/retry.h"
+#include "gateway/sched/sched_rules.h"
 
 #define NOW 1000000LL
 #define S 1000LL

@@ -9,10 +9,10 @@
  */
 #include "common/err.h"
 #include "common/log.h"
-#include "gateway/policy.h"
-#include "gateway/received.h"
-#include "gateway/smtp_parse.h"
-#include "gateway/smtp_session.h"
+#include "gateway/mail/policy.h"
+#include "gateway/smtp/received.h"
+#include "gateway/smtp/smtp_parse.h"
+#include "gateway/smtp/smtp_session.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

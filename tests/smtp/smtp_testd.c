@@ -19,8 +19,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "gateway/policy.h"
-#include "gateway/smtp_server.h"
+#include "gateway/mail/policy.h"
+#include "gateway/smtp/smtp_server.h"
 
 #include <getopt.h>
 #include <signal.h>

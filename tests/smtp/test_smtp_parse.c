@@ -2,8 +2,8 @@
  * each extension's value syntax, plus the Received header and scan. */
 #include "tests/lib/testutil.h"
 
-#include "gateway/received.h"
-#include "gateway/smtp_parse.h"
+#include "gateway/smtp/received.h"
+#include "gateway/smtp/smtp_parse.h"
 
 #include <string.h>
 

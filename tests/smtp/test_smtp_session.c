@@ -9,8 +9,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/xmalloc.h"
-#include "gateway/policy.h"
-#include "gateway/smtp_session.h"
+#include "gateway/mail/policy.h"
+#include "gateway/smtp/smtp_session.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

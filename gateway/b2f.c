@@ -172,7 +172,7 @@ static void conn_flush(struct b2f_conn *c);
 static void conn_close(struct b2f_conn *c, const char *why);
 static void b2f_maybe_closed(struct b2f *b);
 static void defer_target(struct b2f *b, const char *spec, const char *status,
-    const char *what, const char *detail);
+    const char *what, const char *detail, bool unreachable);
 static void conn_dial(struct b2f_conn *c);
 
 static int64_t
@@ -418,6 +418,28 @@ conn_unref(struct b2f_conn *c)
 	}
 }
 
+static int connect_out(struct b2f *b, const struct b2f_job *j);
+
+/* An outbound session is over, and jobs for its target still wait (handed
+ * over after its last turn): after a clean end, call again; after a lost
+ * session, defer them (the backoff stops a station that hangs up at once
+ * from being called in a loop). */
+static void
+conn_leftovers(struct b2f_conn *c, const char *why)
+{
+	const struct b2f_job *first = NULL;
+
+	for (const struct b2f_job *j = c->b->jobs; j && !first; j = j->next)
+		if (j->offered_on == NULL && strcmp(j->spec, c->spec) == 0)
+			first = j;
+	if (first == NULL)
+		return;
+	if (c->ended && c->end_err == 0 && connect_out(c->b, first) == 0)
+		return;
+	defer_target(c->b, c->spec, "4.4.2", "lost the session with", why,
+	    false);
+}
+
 static void
 conn_close(struct b2f_conn *c, const char *why)
 {
@@ -444,6 +466,8 @@ conn_close(struct b2f_conn *c, const char *why)
 	uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->idle, on_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->linger, on_conn_handle_closed);
+	if (c->outbound && c->connected && !c->b->closing)
+		conn_leftovers(c, why);
 }
 
 struct wreq {
@@ -976,7 +1000,7 @@ on_connected(uv_connect_t *req, int status)
 		}
 		/* the jobs for this target are deferred now */
 		defer_target(c->b, c->spec, "4.4.1", "cannot connect to",
-		    uv_strerror(status));
+		    uv_strerror(status), true);
 		conn_close(c, "connect failed");
 		return;
 	}
@@ -988,7 +1012,7 @@ on_connected(uv_connect_t *req, int status)
  * the station unreachable. */
 static void
 defer_target(struct b2f *b, const char *spec, const char *status,
-    const char *what, const char *detail)
+    const char *what, const char *detail, bool unreachable)
 {
 	for (struct b2f_job *j = b->jobs, *n; j; j = n) {
 		n = j->next;
@@ -997,7 +1021,7 @@ defer_target(struct b2f *b, const char *spec, const char *status,
 		char why[400];
 		snprintf(why, sizeof(why), "%s Winlink station %s at %s: %s",
 		    what, j->call, j->hop.host, detail);
-		j->unreachable = true;
+		j->unreachable = unreachable;
 		job_finish(j, DELIVER_DEFERRED, status, why);
 	}
 }
@@ -1011,7 +1035,7 @@ conn_dial(struct b2f_conn *c)
 	    (struct sockaddr *)&c->addrs[c->ai], on_connected);
 	if (rc != 0) {
 		defer_target(c->b, c->spec, "4.4.1", "cannot connect to",
-		    uv_strerror(rc));
+		    uv_strerror(rc), true);
 		conn_close(c, "connect failed");
 	}
 }
@@ -1034,7 +1058,7 @@ on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		    c->call, c->spec, status ? uv_strerror(status) :
 		    "no address");
 		defer_target(c->b, c->spec, "4.4.3", "no usable address for",
-		    status ? uv_strerror(status) : "no address");
+		    status ? uv_strerror(status) : "no address", true);
 		conn_close(c, "no address");
 	} else if (!c->closing) {
 		conn_dial(c);

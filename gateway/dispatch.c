@@ -824,15 +824,23 @@ batch_go(struct runner *lead)
 	for (size_t i = 0; i < n; i++)
 		if (m[i]->st != RUN_IDLE && !m[i]->ready)
 			return;
+	if (lead->d->closing) {
+		/* in flight; back to queued at the next start */
+		for (size_t i = 0; i < n; i++) {
+			if (!m[i]->ready)
+				continue;
+			m[i]->ready = false;
+			runner_reset(m[i]);
+			m[i]->st = RUN_IDLE;
+		}
+		maybe_closed(lead->d); /* may free the runners */
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (!m[i]->ready)
 			continue;
 		m[i]->ready = false;
-		if (lead->d->closing)
-			/* in flight; back to queued at the next start */
-			runner_idle(m[i], false);
-		else
-			deliver_now(m[i]);
+		deliver_now(m[i]);
 	}
 }
 

@@ -20,7 +20,8 @@
  * one loop turn (the dispatcher's batch, up to a block) joins the same
  * block. A station that dials in gets, at its first turn, the jobs that
  * waited for it handed back (requeued, not tried), so the dispatcher
- * chooses afresh what is best now. When the session ends, or the peer goes, or the
+ * chooses afresh what is best now, and its mail deferred by an earlier
+ * session is made due again. When the session ends, or the peer goes, or the
  * silence timer fires, the connection closes; a message cut off
  * mid-transfer is written to data_dir/b2f/MID.part (thread pool) so the
  * next proposal of it resumes.
@@ -769,6 +770,61 @@ job_for(const struct b2f_conn *c, const struct b2f_job *j)
 	return j->offered_on == NULL && strcasecmp(j->call, c->call) == 0;
 }
 
+/* A station dialled in: its mail deferred by an earlier session (the
+ * station said "later", or the session ended before it took it) is due
+ * again now, not at the end of its backoff. */
+static void
+on_due_again(int status, void *arg)
+{
+	struct b2f_conn *c = arg;
+
+	if (status != 0)
+		GW_LOGW(SUB, "call=%s event=redue_failed err=%s", c->call,
+		    gw_errname(status));
+	else if (c->b->env.kick && !c->closing)
+		c->b->env.kick(c->b->env.kick_arg);
+	conn_unref(c);
+}
+
+static void
+on_deferred_listed(int status, const struct queue_work *w, size_t n,
+    void *arg)
+{
+	struct b2f_conn *c = arg;
+	struct queue_change *ch = xcalloc(n ? n : 1, sizeof(*ch));
+	size_t k = 0;
+
+	for (size_t i = 0; status == 0 && !c->closing && i < n; i++) {
+		struct route_target t;
+		char why[200];
+		if (w[i].route == NULL || w[i].state != QUEUE_R_DEFERRED ||
+		    route_target_parse(w[i].route, &t, why, sizeof(why)) != 0 ||
+		    t.kind != ROUTE_B2F || t.nhops > 0 ||
+		    strcasecmp(t.arg, c->call) != 0)
+			continue;
+		ch[k].rid = w[i].rid;
+		ch[k++].to = QUEUE_R_QUEUED;
+	}
+	if (k > 0 && queue_update(c->b->env.queue, ch, k, on_due_again,
+	    c) == 0) {
+		GW_LOGI(SUB, "call=%s event=deferred_due_again rcpts=%zu",
+		    c->call, k);
+		c->refs++;
+	}
+	free(ch);
+	conn_unref(c);
+}
+
+static void
+redue_deferred(struct b2f_conn *c)
+{
+	if (c->b->env.queue == NULL ||
+	    queue_list(c->b->env.queue, NULL, -1, 1u << QUEUE_R_DEFERRED,
+	    10000, on_deferred_listed, c) != 0)
+		return;
+	c->refs++;
+}
+
 /* Our turn: offer what waits for this station, up to a block, in the
  * job list's order (skywave's: job_before). */
 static void
@@ -820,6 +876,7 @@ s_turn(void *arg)
 	 * over what is first in the queue now (during the linger below). */
 	if (!c->outbound && !c->returned && c->b->cfg.linger_ms > 0) {
 		c->returned = true;
+		redue_deferred(c);
 		for (struct b2f_job *j = c->b->jobs, *n; j; j = n) {
 			n = j->next;
 			if (!job_for(c, j) || j->has_hop)

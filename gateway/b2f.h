@@ -29,7 +29,8 @@
  * skywave's order (band, deadline, arrival); all that b2f_send receives
  * in one loop turn go in the same block. What waited for a station that
  * dials in is handed back untried at its first turn (outcome requeue),
- * for the dispatcher to choose again. b2f:CALL@host:port resolves host
+ * for the dispatcher to choose again, and its deferred mail (b2f:CALL
+ * routes) is due again at once. b2f:CALL@host:port resolves host
  * (4.4.3 when it has no usable address).
  *
  * A message from a station is answered "+" only when it can be stored

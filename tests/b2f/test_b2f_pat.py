@@ -23,7 +23,10 @@
    blocks: the first block holds the five best of seven, and a FLASH
    message queued while the station is answering that block goes first in
    the next one, before the lower ones still waiting.
-10. A b2f: route whose host name does not resolve: deferred 4.4.3 (no
+10. Mail a session did not get through (cut after the station's answer)
+   is deferred, and proposed again in the station's next session, not
+   only after its backoff.
+11. A b2f: route whose host name does not resolve: deferred 4.4.3 (no
    usable address), nothing lost.
 Exit 77 (skipped) when Pat is not installed."""
 import email
@@ -402,7 +405,7 @@ class BlockProxy:
     while that block is outstanding). Listens only from start()."""
 
     def __init__(self, dport, gateway_is_client, hold_after_first=False,
-                 gate_connect=False):
+                 gate_connect=False, cut_after_first=False):
         self.srv = socket.socket()
         self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.srv.bind(("127.0.0.1", 0))
@@ -410,6 +413,8 @@ class BlockProxy:
         self.dport = dport
         self.gw_client = gateway_is_client
         self.hold = hold_after_first
+        self.cut = cut_after_first      # drop the data after the 1st FS
+        self.answered = threading.Event()
         self.from_gw = b""
         self.first_block = threading.Event()
         self.released = threading.Event()
@@ -458,12 +463,16 @@ class BlockProxy:
                 if not d:
                     break
                 if from_gw:
+                    if self.cut and self.answered.is_set():
+                        break
                     with self.lock:
                         self.from_gw += d
                         if PROPOSALS.search(self.from_gw):
                             self.first_block.set()
-                elif self.hold and self.first_block.is_set():
-                    self.released.wait(30)
+                elif self.first_block.is_set():
+                    if self.hold:
+                        self.released.wait(30)
+                    self.answered.set()
                 y.sendall(d)
         except OSError:
             pass
@@ -571,6 +580,40 @@ def test_dialin_priority(top):
         g.stop()
 
 
+def test_deferred_next_session(top):
+    """Mail a session did not get through (cut after the station's FS)
+    is deferred, and due again when the station next calls, well before
+    its backoff (5 minutes) ends."""
+    g = gateway(top, "gw11", "example.org = maildir:%s\n"
+                "winlink.test = b2f:N6CUT\n" %
+                os.path.join(top, "gw11", "mail"))
+    g.start()
+    pat = patpeer.Station(top, "N6CUT")
+    proxy = BlockProxy(g.b2f_port, gateway_is_client=False,
+                       cut_after_first=True)
+    proxy.start()
+    try:
+        smtp_prio(g, "n6cut@winlink.test", "again p0", 0)
+        assert gh.wait_for(lambda: gh.log_has(g.logpath, "event=queued"),
+                           20)
+        pat.connect(proxy.port, "N0GW")
+        assert gh.wait_for(lambda: gh.log_has(
+            g.logpath, "event=deferred status=4.4.0 text=\"Winlink "
+            "station N6CUT did not take"), 10), open(g.logpath).read()[-3000:]
+        assert pat.box("in") == []
+        rc = pat.connect(g.b2f_port, "N0GW")
+        assert rc == 0, pat.connect_log()
+        assert gh.log_has(g.logpath, "event=deferred_due_again")
+        subj = subjects_by_mid(pat)
+        assert list(subj.values()) == ["again p0"], (subj,
+                                                     pat.connect_log())
+        print("ok: mail deferred by a cut session goes in the station's "
+              "next session")
+    finally:
+        proxy.stop()
+        g.stop()
+
+
 def test_unresolvable_route(top):
     g = gateway(top, "gw10", "example.org = maildir:%s\n"
                 "nowhere.test = b2f:N0XX@no-such-station.invalid:8774\n" %
@@ -597,7 +640,7 @@ def main():
     tests = [test_inbound_both_ways, test_secure_login, test_outbound_route,
              test_postfix_end_to_end, test_dsn_to_station, test_no_relay,
              test_resume, test_outbound_blocks, test_dialin_priority,
-             test_unresolvable_route]
+             test_deferred_next_session, test_unresolvable_route]
     only = os.environ.get("SKYWAVE_B2F_ONLY")  # e.g. "test_resume,..."
     try:
         for t in tests:

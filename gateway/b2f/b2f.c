@@ -15,7 +15,13 @@
  * the session's callbacks do the queue work: duplicate checks for the
  * proposals (queue_is_committed), submission of each message received
  * (session told only once committed), our offers from the jobs waiting
- * for the station. When the session ends, or the peer goes, or the
+ * for the station. Our offers go in skywave's order (band, then deadline,
+ * then arrival; b2f_send keeps the job list so): every job handed over in
+ * one loop turn (the dispatcher's batch, up to a block) joins the same
+ * block. A station that dials in gets, at its first turn, the jobs that
+ * waited for it handed back (requeued, not tried), so the dispatcher
+ * chooses afresh what is best now, and its mail deferred by an earlier
+ * session is made due again. When the session ends, or the peer goes, or the
  * silence timer fires, the connection closes; a message cut off
  * mid-transfer is written to data_dir/b2f/MID.part (thread pool) so the
  * next proposal of it resumes.
@@ -101,6 +107,11 @@ struct b2f_job {
 	void *arg;
 	int64_t expires_ms;
 	struct b2f_conn *offered_on;   /* offered in this session, or NULL */
+	int band;                      /* the order of offers */
+	int64_t deadline, arrival;
+	bool unreachable;              /* the outcome says the station could
+					  not be reached */
+	bool requeue;                  /* handed back untried */
 };
 
 struct partial {
@@ -115,6 +126,9 @@ struct b2f_conn {
 	uv_tcp_t tcp;
 	uv_timer_t idle, linger;
 	uv_connect_t creq;
+	uv_getaddrinfo_t gai;
+	struct sockaddr_storage addrs[8]; /* outbound: the target's addresses */
+	size_t naddrs, ai;           /* ... and the one being tried */
 	int handles;                 /* open handles */
 	int refs;                    /* queue requests in flight */
 	bool closing, connected, outbound;
@@ -124,7 +138,7 @@ struct b2f_conn {
 	struct b2f_session *s;
 	struct b2f_job *offered[B2F_BLOCK_MAX];
 	size_t noffered;
-	bool turn_waiting, lingered, sent_last_turn;
+	bool turn_waiting, lingered, sent_last_turn, returned;
 	/* proposals waiting for their duplicate checks */
 	struct b2f_proposal props[16];
 	char answers[16];
@@ -158,6 +172,9 @@ struct b2f {
 static void conn_flush(struct b2f_conn *c);
 static void conn_close(struct b2f_conn *c, const char *why);
 static void b2f_maybe_closed(struct b2f *b);
+static void defer_target(struct b2f *b, const char *spec, const char *status,
+    const char *what, const char *detail, bool unreachable);
+static void conn_dial(struct b2f_conn *c);
 
 static int64_t
 now_ms(void)
@@ -342,6 +359,8 @@ job_finish(struct b2f_job *j, enum deliver_action a, const char *status,
 	for (size_t i = 0; i < j->nrcpts; i++) {
 		o[i].rcpt = j->rcpts[i];
 		deliver_outcome_set(&o[i], a, status, "%s", text);
+		o[i].unreachable = j->unreachable;
+		o[i].requeue = j->requeue;
 		snprintf(o[i].remote_mta, sizeof(o[i].remote_mta), "%s",
 		    j->call);
 	}
@@ -400,6 +419,28 @@ conn_unref(struct b2f_conn *c)
 	}
 }
 
+static int connect_out(struct b2f *b, const struct b2f_job *j);
+
+/* An outbound session is over, and jobs for its target still wait (handed
+ * over after its last turn): after a clean end, call again; after a lost
+ * session, defer them (the backoff stops a station that hangs up at once
+ * from being called in a loop). */
+static void
+conn_leftovers(struct b2f_conn *c, const char *why)
+{
+	const struct b2f_job *first = NULL;
+
+	for (const struct b2f_job *j = c->b->jobs; j && !first; j = j->next)
+		if (j->offered_on == NULL && strcmp(j->spec, c->spec) == 0)
+			first = j;
+	if (first == NULL)
+		return;
+	if (c->ended && c->end_err == 0 && connect_out(c->b, first) == 0)
+		return;
+	defer_target(c->b, c->spec, "4.4.2", "lost the session with", why,
+	    false);
+}
+
 static void
 conn_close(struct b2f_conn *c, const char *why)
 {
@@ -426,6 +467,8 @@ conn_close(struct b2f_conn *c, const char *why)
 	uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->idle, on_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->linger, on_conn_handle_closed);
+	if (c->outbound && c->connected && !c->b->closing)
+		conn_leftovers(c, why);
 }
 
 struct wreq {
@@ -727,8 +770,63 @@ job_for(const struct b2f_conn *c, const struct b2f_job *j)
 	return j->offered_on == NULL && strcasecmp(j->call, c->call) == 0;
 }
 
-/* Our turn: offer what waits for this station, in arrival order (the
- * dispatcher hands messages over in priority order). */
+/* A station dialled in: its mail deferred by an earlier session (the
+ * station said "later", or the session ended before it took it) is due
+ * again now, not at the end of its backoff. */
+static void
+on_due_again(int status, void *arg)
+{
+	struct b2f_conn *c = arg;
+
+	if (status != 0)
+		GW_LOGW(SUB, "call=%s event=redue_failed err=%s", c->call,
+		    gw_errname(status));
+	else if (c->b->env.kick && !c->closing)
+		c->b->env.kick(c->b->env.kick_arg);
+	conn_unref(c);
+}
+
+static void
+on_deferred_listed(int status, const struct queue_work *w, size_t n,
+    void *arg)
+{
+	struct b2f_conn *c = arg;
+	struct queue_change *ch = xcalloc(n ? n : 1, sizeof(*ch));
+	size_t k = 0;
+
+	for (size_t i = 0; status == 0 && !c->closing && i < n; i++) {
+		struct route_target t;
+		char why[200];
+		if (w[i].route == NULL || w[i].state != QUEUE_R_DEFERRED ||
+		    route_target_parse(w[i].route, &t, why, sizeof(why)) != 0 ||
+		    t.kind != ROUTE_B2F || t.nhops > 0 ||
+		    strcasecmp(t.arg, c->call) != 0)
+			continue;
+		ch[k].rid = w[i].rid;
+		ch[k++].to = QUEUE_R_QUEUED;
+	}
+	if (k > 0 && queue_update(c->b->env.queue, ch, k, on_due_again,
+	    c) == 0) {
+		GW_LOGI(SUB, "call=%s event=deferred_due_again rcpts=%zu",
+		    c->call, k);
+		c->refs++;
+	}
+	free(ch);
+	conn_unref(c);
+}
+
+static void
+redue_deferred(struct b2f_conn *c)
+{
+	if (c->b->env.queue == NULL ||
+	    queue_list(c->b->env.queue, NULL, -1, 1u << QUEUE_R_DEFERRED,
+	    10000, on_deferred_listed, c) != 0)
+		return;
+	c->refs++;
+}
+
+/* Our turn: offer what waits for this station, up to a block, in the
+ * job list's order (skywave's: job_before). */
 static void
 offer_now(struct b2f_conn *c)
 {
@@ -773,6 +871,22 @@ s_turn(void *arg)
 	if (c->call[0] == '\0')
 		snprintf(c->call, sizeof(c->call), "%s",
 		    b2f_session_remote(c->s));
+	/* A station that dialled in: what waited for it was chosen when it
+	 * was handed over; give it back (untried) so the dispatcher hands
+	 * over what is first in the queue now (during the linger below). */
+	if (!c->outbound && !c->returned && c->b->cfg.linger_ms > 0) {
+		c->returned = true;
+		redue_deferred(c);
+		for (struct b2f_job *j = c->b->jobs, *n; j; j = n) {
+			n = j->next;
+			if (!job_for(c, j) || j->has_hop)
+				continue;
+			j->requeue = true;
+			job_finish(j, DELIVER_DEFERRED, "4.4.0", "handed back "
+			    "untried: the station connected, the queue "
+			    "chooses again");
+		}
+	}
 	for (struct b2f_job *j = c->b->jobs; j && !have; j = j->next)
 		have = job_for(c, j);
 	/* nothing yet: the dispatcher may be bringing more (first turn, or
@@ -929,18 +1043,21 @@ on_connected(uv_connect_t *req, int status)
 	if (status < 0) {
 		GW_LOGW(SUB, "call=%s target=%s event=connect_failed err=%s",
 		    c->call, c->spec, uv_strerror(status));
-		/* the jobs for this target are deferred now */
-		for (struct b2f_job *j = c->b->jobs, *n; j; j = n) {
-			n = j->next;
-			if (j->offered_on == NULL &&
-			    strcmp(j->spec, c->spec) == 0) {
-				char why[300];
-				snprintf(why, sizeof(why), "cannot connect "
-				    "to Winlink station %s: %s", j->call,
-				    uv_strerror(status));
-				job_finish(j, DELIVER_DEFERRED, "4.4.1", why);
-			}
+		if (c->ai + 1 < c->naddrs && !c->b->closing) {
+			/* the next address, on a fresh connection */
+			struct b2f_conn *n = conn_new(c->b, false);
+			memcpy(n->spec, c->spec, sizeof(n->spec));
+			memcpy(n->call, c->call, sizeof(n->call));
+			memcpy(n->addrs, c->addrs, sizeof(n->addrs));
+			n->naddrs = c->naddrs;
+			n->ai = c->ai + 1;
+			conn_close(c, "connect failed, next address");
+			conn_dial(n);
+			return;
 		}
+		/* the jobs for this target are deferred now */
+		defer_target(c->b, c->spec, "4.4.1", "cannot connect to",
+		    uv_strerror(status), true);
 		conn_close(c, "connect failed");
 		return;
 	}
@@ -948,30 +1065,105 @@ on_connected(uv_connect_t *req, int status)
 	conn_run(c);
 }
 
+/* The jobs waiting for outbound target spec cannot go now: deferred,
+ * the station unreachable. */
+static void
+defer_target(struct b2f *b, const char *spec, const char *status,
+    const char *what, const char *detail, bool unreachable)
+{
+	for (struct b2f_job *j = b->jobs, *n; j; j = n) {
+		n = j->next;
+		if (j->offered_on != NULL || strcmp(j->spec, spec) != 0)
+			continue;
+		char why[400];
+		snprintf(why, sizeof(why), "%s Winlink station %s at %s: %s",
+		    what, j->call, j->hop.host, detail);
+		j->unreachable = unreachable;
+		job_finish(j, DELIVER_DEFERRED, status, why);
+	}
+}
+
+/* Connect to the address c->ai of the target. */
+static void
+conn_dial(struct b2f_conn *c)
+{
+	c->creq.data = c;
+	int rc = uv_tcp_connect(&c->creq, &c->tcp,
+	    (struct sockaddr *)&c->addrs[c->ai], on_connected);
+	if (rc != 0) {
+		defer_target(c->b, c->spec, "4.4.1", "cannot connect to",
+		    uv_strerror(rc), true);
+		conn_close(c, "connect failed");
+	}
+}
+
+static void
+on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct b2f_conn *c = req->data;
+
+	for (struct addrinfo *a = res; status == 0 && a &&
+	    c->naddrs < sizeof(c->addrs) / sizeof(c->addrs[0]);
+	    a = a->ai_next)
+		if ((a->ai_family == AF_INET || a->ai_family == AF_INET6) &&
+		    a->ai_addrlen <= sizeof(c->addrs[0]))
+			memcpy(&c->addrs[c->naddrs++], a->ai_addr,
+			    a->ai_addrlen);
+	uv_freeaddrinfo(res);
+	if (!c->closing && c->naddrs == 0) {
+		GW_LOGW(SUB, "call=%s target=%s event=lookup_failed err=%s",
+		    c->call, c->spec, status ? uv_strerror(status) :
+		    "no address");
+		defer_target(c->b, c->spec, "4.4.3", "no usable address for",
+		    status ? uv_strerror(status) : "no address", true);
+		conn_close(c, "no address");
+	} else if (!c->closing) {
+		conn_dial(c);
+	}
+	conn_unref(c);
+}
+
+/* Call the station of job j: resolve its host (a name or an address),
+ * then try each address in turn (on_connected). */
 static int
 connect_out(struct b2f *b, const struct b2f_job *j)
 {
-	struct sockaddr_storage ss;
+	struct addrinfo hints;
+	char port[8];
 
-	if (uv_ip4_addr(j->hop.host, j->hop.port,
-	    (struct sockaddr_in *)&ss) != 0 &&
-	    uv_ip6_addr(j->hop.host, j->hop.port,
-	    (struct sockaddr_in6 *)&ss) != 0)
-		return GW_EINVAL;
 	struct b2f_conn *c = conn_new(b, false);
 	snprintf(c->spec, sizeof(c->spec), "%s", j->spec);
 	snprintf(c->call, sizeof(c->call), "%s", j->call);
-	c->creq.data = c;
-	int rc = uv_tcp_connect(&c->creq, &c->tcp, (struct sockaddr *)&ss,
-	    on_connected);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	snprintf(port, sizeof(port), "%u", (unsigned)j->hop.port);
+	c->gai.data = c;
+	int rc = uv_getaddrinfo(b->env.loop, &c->gai, on_resolved,
+	    j->hop.host, port, &hints);
 	if (rc != 0) {
-		conn_close(c, "connect failed");
+		conn_close(c, "lookup failed");
 		return GW_EIO;
 	}
+	c->refs++;
 	return 0;
 }
 
 /* ---- the delivery agent ------------------------------------------------- */
+
+/* Does a go before b? Higher band first, then the earlier deadline (none
+ * last), then the earlier arrival; equal ones keep their hand-over
+ * order. */
+static bool
+job_before(const struct b2f_job *a, const struct b2f_job *b)
+{
+	if (a->band != b->band)
+		return a->band > b->band;
+	if (a->deadline != b->deadline)
+		return b->deadline == 0 || (a->deadline != 0 &&
+		    a->deadline < b->deadline);
+	return a->arrival < b->arrival;
+}
 
 int
 b2f_send(void *agent, const struct route_target *t,
@@ -1020,21 +1212,29 @@ b2f_send(void *agent, const struct route_target *t,
 	j->arg = arg;
 	j->expires_ms = now_ms() + (j->has_hop ? b->cfg.timeout_ms :
 	    b->cfg.pickup_wait_ms);
-	/* append: arrival order */
+	j->band = m->env->band;
+	j->deadline = m->env->by_deadline;
+	if (m->env->aby_deadline > 0 && (j->deadline == 0 ||
+	    m->env->aby_deadline < j->deadline))
+		j->deadline = m->env->aby_deadline;
+	j->arrival = m->env->arrival;
+	/* skywave's order: after every job that goes first */
 	struct b2f_job **pp = &b->jobs;
-	while (*pp)
+	while (*pp && !job_before(j, *pp))
 		pp = &(*pp)->next;
+	j->next = *pp;
 	*pp = j;
 	GW_LOGI(SUB, "mid=%s call=%s event=queued size=%u compressed=%zu",
 	    mid, j->call, j->offer.size, j->payload.len);
 
-	/* a session with the station waiting for its turn takes it now */
+	/* a session with the station waiting for its turn takes it as soon
+	 * as the loop turn is over: with whatever else is handed over in it
+	 * (the rest of the dispatcher's batch) */
 	for (struct b2f_conn *c = b->conns; c; c = c->next)
 		if (!c->closing && !b2f_session_ended(c->s) &&
 		    c->turn_waiting &&
 		    strcasecmp(c->call, j->call) == 0) {
-			offer_now(c);
-			conn_flush(c);
+			uv_timer_start(&c->linger, on_linger, 0, 0);
 			return 0;
 		}
 	if (!j->has_hop)
@@ -1044,7 +1244,7 @@ b2f_send(void *agent, const struct route_target *t,
 		    strcmp(c->spec, j->spec) == 0)
 			return 0;  /* offered at that session's next turn */
 	if (connect_out(b, j) != 0) {
-		*pp = NULL;
+		*pp = j->next;
 		buf_fini(&j->payload);
 		free(j->rcpts);
 		free(j);

@@ -25,6 +25,14 @@
  *   max_sessions      8         B2F sessions at once (in and out); a
  *                               station beyond it is turned away
  *
+ * Messages for a station are proposed up to B2F_BLOCK_MAX per block, in
+ * skywave's order (band, deadline, arrival); all that b2f_send receives
+ * in one loop turn go in the same block. What waited for a station that
+ * dials in is handed back untried at its first turn (outcome requeue),
+ * for the dispatcher to choose again, and its deferred mail (b2f:CALL
+ * routes) is due again at once. b2f:CALL@host:port resolves host
+ * (4.4.3 when it has no usable address).
+ *
  * A message from a station is answered "+" only when it can be stored
  * ("=" when larger than max_message_size, "-" when already committed:
  * its queue id derives from the MID), counts as received only once the

@@ -428,8 +428,14 @@ launch_group(struct dl_job *j, const struct dl_group *g)
 	}
 	for (size_t i = 0; i < g->n; i++) {
 		struct deliver_outcome o = { .rcpt = g->rcpts[i] };
-		deliver_outcome_set(&o, DELIVER_DEFERRED, "4.3.2",
-		    "onward SMTP client unavailable: %s", gw_strerror(rc));
+		if (g->t.kind == ROUTE_B2F && rc == GW_EPROTO)
+			/* the mail cannot be made a Winlink message */
+			deliver_outcome_set(&o, DELIVER_FAILED, "5.6.0",
+			    "cannot be converted to a Winlink message");
+		else
+			deliver_outcome_set(&o, DELIVER_DEFERRED, "4.3.2",
+			    "onward SMTP client unavailable: %s",
+			    gw_strerror(rc));
 		report(j, &o);
 	}
 }

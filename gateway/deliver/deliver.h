@@ -61,6 +61,10 @@ struct deliver_outcome {
 	 * connection refused or timed out, no greeting (no reply came). The
 	 * scheduler counts the route down while every attempt ends so. */
 	bool unreachable;
+	/* DELIVER_DEFERRED only: not attempted at all (a transport gave the
+	 * message back before trying it): the recipient returns to the
+	 * queue due at once, no backoff, nothing reported. */
+	bool requeue;
 	char link[32];             /* DELIVER_TO_LINK: the link name */
 	/* The content this recipient got was converted here with loss of
 	 * information (conv report "lossy"); conv_detail says what was

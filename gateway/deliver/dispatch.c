@@ -40,6 +40,17 @@
  * outcome path (FAILED, DSN). smtp: routes are negotiated with the next
  * hop by the onward client instead (smtpc.h, the seed's relay algorithm).
  *
+ * Batches (b2f: routes): a B2F station takes up to BATCH_MAX proposals in
+ * one block, so such a route's runner (the lead) works up to BATCH_MAX
+ * messages at once: on_selected gives each further message of the
+ * selection (scheduling order: band, deadline, arrival) to a mate runner
+ * of its own, which runs LOADING .. MARKING like the lead; each member
+ * then waits (ready) until every member is ready or has dropped out, and
+ * all are handed to delivery in the same loop turn, in selection order,
+ * so the transport proposes them in one block. The lead selects again
+ * only once every mate is idle (until a mate has marked its recipients in
+ * flight, another selection would return them again).
+ *
  * X.6.4: a success DSN ("delivered", "relayed") owed for a recipient whose
  * content was converted with loss (the local conversion above, the onward
  * client's, or an earlier gateway's: QUEUE_RCPT_LOSSY) carries Status
@@ -69,6 +80,7 @@
 #define RUNNERS_MAX (ROUTE_LINES_MAX + 1)
 #define TICK_MS 2000
 #define SELECT_MAX 64
+#define BATCH_MAX 5                /* messages per b2f: attempt (a block) */
 
 enum run_state { RUN_IDLE, RUN_SELECTING, RUN_LOADING, RUN_READING,
 	RUN_MARKING, RUN_CONVERTING, RUN_DELIVERING, RUN_STORING };
@@ -111,6 +123,12 @@ struct runner {
 	/* the local conversion of this attempt lost information (X.6.4) */
 	bool conv_lossy;
 	char conv_detail[300];
+	/* batches (b2f: routes): a mate's lead, or NULL; the lead's mates;
+	 * a member waiting for the rest of its batch before delivery */
+	struct runner *lead;
+	struct runner *mate[BATCH_MAX - 1];
+	size_t nmates;
+	bool ready, batch_more;
 };
 
 struct dispatch {
@@ -131,6 +149,8 @@ struct dispatch {
 
 static void runner_select(struct runner *r);
 static void runner_deliver(struct runner *r);
+static void batch_go(struct runner *lead);
+static bool mates_busy(const struct runner *lead);
 static void maybe_closed(struct dispatch *d);
 
 /* A job of this attempt still committing goes back to ready. */
@@ -196,15 +216,24 @@ runner_idle(struct runner *r, bool more)
 {
 	struct dispatch *d = r->d;
 
+	struct runner *lead = r->lead ? r->lead : r;
+
 	runner_reset(r);
 	r->st = RUN_IDLE;
+	r->ready = false;
 	if (d->closing) {
 		maybe_closed(d);
 		return;
 	}
-	if (more || r->again) {
-		r->again = false;
-		runner_select(r);
+	lead->batch_more |= more;
+	if (mates_busy(lead) || lead->st != RUN_IDLE) {
+		batch_go(lead); /* the others may wait for this one */
+		return;
+	}
+	if (lead->batch_more || lead->again) {
+		lead->again = false;
+		lead->batch_more = false;
+		runner_select(lead);
 	}
 }
 
@@ -477,6 +506,10 @@ on_outcome(void *arg, const struct deliver_outcome *o)
 			send_dsn(r, o, DSN_RELAYED, NULL);
 		break;
 	case DELIVER_DEFERRED:
+		if (o->requeue) {
+			c->to = QUEUE_R_QUEUED; /* not tried: due at once */
+			break;
+		}
 		r->okind[r->nch] = SCHED_OUT_TEMPFAIL;
 		c->to = QUEUE_R_DEFERRED;
 		c->next_attempt = clk_wall_s(d->env.clock) +
@@ -719,9 +752,70 @@ on_marked(int status, void *arg)
 		runner_deliver(r);
 }
 
-/* Hand the content to delivery (RUN_DELIVERING). */
+static void deliver_now(struct runner *r);
+
+/* Hand the content to delivery (RUN_DELIVERING); a member of a batch
+ * first waits for the rest of it (batch_go). */
 static void
 runner_deliver(struct runner *r)
+{
+	struct runner *lead = r->lead ? r->lead : r;
+
+	if (r->lead == NULL && r->nmates == 0) {
+		deliver_now(r);
+		return;
+	}
+	r->ready = true;
+	batch_go(lead);
+}
+
+/* Is a mate of this lead still working? */
+static bool
+mates_busy(const struct runner *lead)
+{
+	for (size_t i = 0; i < lead->nmates; i++)
+		if (lead->mate[i]->st != RUN_IDLE)
+			return true;
+	return false;
+}
+
+/* Once every member of the batch is ready or has dropped out, hand the
+ * ready ones to delivery, in selection order, in this loop turn. */
+static void
+batch_go(struct runner *lead)
+{
+	struct runner *m[BATCH_MAX];
+	size_t n = 0;
+
+	m[n++] = lead;
+	for (size_t i = 0; i < lead->nmates; i++)
+		m[n++] = lead->mate[i];
+	for (size_t i = 0; i < n; i++)
+		if (m[i]->st != RUN_IDLE && !m[i]->ready)
+			return;
+	if (lead->d->closing) {
+		/* in flight; back to queued at the next start */
+		for (size_t i = 0; i < n; i++) {
+			if (!m[i]->ready)
+				continue;
+			m[i]->ready = false;
+			runner_reset(m[i]);
+			m[i]->st = RUN_IDLE;
+		}
+		maybe_closed(lead->d); /* may free the runners */
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!m[i]->ready)
+			continue;
+		m[i]->ready = false;
+		deliver_now(m[i]);
+	}
+}
+
+/* Delivery of one attempt's message (RUN_DELIVERING). */
+static void
+deliver_now(struct runner *r)
 {
 	struct dispatch *d = r->d;
 	struct deliver_req req;
@@ -850,6 +944,51 @@ on_loaded(int status, const struct queue_msg_info *m, void *arg)
 	read_more(r);
 }
 
+/* A b2f: lead: the next messages of the selection (after its own, in
+ * scheduling order) go to mates, up to BATCH_MAX messages in all. */
+static void
+batch_start(struct runner *lead, const struct queue_work *w, size_t n)
+{
+	struct dispatch *d = lead->d;
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k < BATCH_MAX - 1; i++) {
+		bool seen = memcmp(w[i].id, lead->id, QUEUE_ID_LEN) == 0;
+		for (size_t j = 0; j < k && !seen; j++)
+			seen = memcmp(w[i].id, lead->mate[j]->id,
+			    QUEUE_ID_LEN) == 0;
+		if (seen)
+			continue;
+		if (k == lead->nmates) {
+			struct runner *m = xcalloc(1, sizeof(*m));
+			m->d = d;
+			m->lead = lead;
+			snprintf(m->route, sizeof(m->route), "%s",
+			    lead->route);
+			buf_init(&m->content);
+			lead->mate[lead->nmates++] = m;
+		}
+		struct runner *m = lead->mate[k++];
+		memcpy(m->id, w[i].id, QUEUE_ID_LEN);
+		m->band = w[i].band;
+		m->proute = lead->proute;
+		m->rids = xcalloc(n, sizeof(*m->rids));
+		m->attempts = xcalloc(n, sizeof(*m->attempts));
+		for (size_t j = i; j < n; j++) {
+			if (memcmp(w[j].id, m->id, QUEUE_ID_LEN) != 0)
+				continue;
+			m->attempts[m->nrids] = w[j].attempts;
+			m->rids[m->nrids++] = w[j].rid;
+		}
+		m->st = RUN_LOADING;
+		if (queue_load(d->env.queue, m->id, on_loaded, m) != 0) {
+			runner_fail(m, "load", GW_EIO);
+			continue;
+		}
+		d->pending++;
+	}
+}
+
 static void
 on_selected(int status, const struct queue_work *w, size_t n, void *arg)
 {
@@ -884,6 +1023,8 @@ on_selected(int status, const struct queue_work *w, size_t n, void *arg)
 		return;
 	}
 	d->pending++;
+	if (strncmp(r->route, "b2f:", 4) == 0)
+		batch_start(r, w, n);
 }
 
 static void
@@ -892,7 +1033,7 @@ runner_select(struct runner *r)
 	struct dispatch *d = r->d;
 	int rc;
 
-	if (r->st != RUN_IDLE) {
+	if (r->st != RUN_IDLE || mates_busy(r)) {
 		r->again = true;
 		return;
 	}
@@ -1042,9 +1183,14 @@ maybe_closed(struct dispatch *d)
 	    d->timer.data != NULL)
 		return;
 	for (size_t i = 0; i < d->nrun; i++)
-		if (d->run[i]->st != RUN_IDLE)
+		if (d->run[i]->st != RUN_IDLE || mates_busy(d->run[i]))
 			return;
 	for (size_t i = 0; i < d->nrun; i++) {
+		for (size_t k = 0; k < d->run[i]->nmates; k++) {
+			runner_reset(d->run[i]->mate[k]);
+			buf_fini(&d->run[i]->mate[k]->content);
+			free(d->run[i]->mate[k]);
+		}
 		runner_reset(d->run[i]);
 		buf_fini(&d->run[i]->content);
 		free(d->run[i]);

@@ -8,7 +8,9 @@
  *   queue <--recipient outcome, DSN-- dispatch <--outcomes--
  *
  * Each local route is worked one message at a time (a Maildir or a next hop
- * gains nothing from more); routes run side by side. Temporary failures are
+ * gains nothing from more), a b2f: route up to five at once (the messages
+ * of one B2F proposal block, in scheduling order); routes run side by
+ * side. Temporary failures are
  * deferred with the band's backoff.
  *
  * Thread: the loop thread. Owner: the daemon.

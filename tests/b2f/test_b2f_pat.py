@@ -16,10 +16,23 @@
 7. A large message cut off mid-transfer (a proxy drops the connection) is
    kept on disk, and after a restart of the gateway resumed from its
    offset in the next session, intact.
+8. Several proposals per block, over a b2f: route with a host name
+   (localhost): six messages of mixed priority queued behind a first one
+   for a Pat listener go in blocks of five and one, in band order.
+9. A station that dials in gets its mail in skywave's order across
+   blocks: the first block holds the five best of seven, and a FLASH
+   message queued while the station is answering that block goes first in
+   the next one, before the lower ones still waiting.
+10. Mail a session did not get through (cut after the station's answer)
+   is deferred, and proposed again in the station's next session, not
+   only after its backoff.
+11. A b2f: route whose host name does not resolve: deferred 4.4.3 (no
+   usable address), nothing lost.
 Exit 77 (skipped) when Pat is not installed."""
 import email
 import email.policy
 import os
+import re
 import smtplib
 import socket
 import subprocess
@@ -369,17 +382,270 @@ def test_dsn_to_station(top):
         g.stop()
 
 
+def smtp_prio(g, rcpt, subject, prio):
+    m = EmailMessage()
+    m["From"] = "ops@example.org"
+    m["To"] = rcpt
+    m["Subject"] = subject
+    m.set_content("priority %d\n" % prio)
+    with smtplib.SMTP("127.0.0.1", g.port, timeout=30) as s:
+        s.ehlo()
+        s.send_message(m, from_addr="ops@example.org", to_addrs=[rcpt],
+                       mail_options=["MT-PRIORITY=%d" % prio])
+
+
+PROPOSALS = re.compile(rb"((?:FC EM \S+ \d+ \d+ 0\r)+)F> [0-9A-F]{2}\r")
+
+
+class BlockProxy:
+    """Forward B2F connections between a station and the gateway (or the
+    gateway and a Pat listener), recording what the gateway sends; with
+    hold_after_first, the station's answer to the gateway's first block
+    of proposals is held back until release() (so mail can be queued
+    while that block is outstanding). Listens only from start()."""
+
+    def __init__(self, dport, gateway_is_client, hold_after_first=False,
+                 gate_connect=False, cut_after_first=False):
+        self.srv = socket.socket()
+        self.srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.srv.bind(("127.0.0.1", 0))
+        self.port = self.srv.getsockname()[1]
+        self.dport = dport
+        self.gw_client = gateway_is_client
+        self.hold = hold_after_first
+        self.cut = cut_after_first      # drop the data after the 1st FS
+        self.answered = threading.Event()
+        self.from_gw = b""
+        self.first_block = threading.Event()
+        self.released = threading.Event()
+        self.gate = threading.Event()    # gate_connect: open_gate()
+        self.accepted = threading.Event()
+        if not gate_connect:
+            self.gate.set()
+        self.lock = threading.Lock()
+
+    def start(self):
+        self.srv.listen(4)
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def release(self):
+        self.released.set()
+
+    def open_gate(self):
+        self.gate.set()
+
+    def blocks(self):
+        """The gateway's proposal blocks: [[MID, ...], ...]."""
+        with self.lock:
+            data = self.from_gw
+        return [[l.split(b" ")[2].decode() for l in m.group(1).split(b"\r")
+                 if l] for m in PROPOSALS.finditer(data)]
+
+    def run(self):
+        while True:
+            try:
+                a, _ = self.srv.accept()
+            except OSError:
+                return
+            self.accepted.set()
+            self.gate.wait(60)
+            b = socket.create_connection(("127.0.0.1", self.dport))
+            gw, st = (a, b) if self.gw_client else (b, a)
+            threading.Thread(target=self.pipe, args=(gw, st, True),
+                             daemon=True).start()
+            threading.Thread(target=self.pipe, args=(st, gw, False),
+                             daemon=True).start()
+
+    def pipe(self, x, y, from_gw):
+        try:
+            while True:
+                d = x.recv(65536)
+                if not d:
+                    break
+                if from_gw:
+                    if self.cut and self.answered.is_set():
+                        break
+                    with self.lock:
+                        self.from_gw += d
+                        if PROPOSALS.search(self.from_gw):
+                            self.first_block.set()
+                elif self.first_block.is_set():
+                    if self.hold:
+                        self.released.wait(30)
+                    self.answered.set()
+                y.sendall(d)
+        except OSError:
+            pass
+        for s in (x, y):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.srv.close()
+
+
+def subjects_by_mid(pat):
+    out = {}
+    for f in pat.box("in"):
+        raw = pat.read("in", f)
+        m = re.search(rb"\r\nSubject: ([^\r]*)\r\n", raw)
+        out[f[:-4] if f.endswith(".b2f") else f] = m.group(1).decode()
+    return out
+
+
+# STANAG4406 levels, one band each (the default policy)
+def band_of(subject):
+    return int(subject.split(" p")[1])
+
+
+def test_outbound_blocks(top):
+    lport, hport = gh.free_port(), gh.free_port()
+    pat = patpeer.Station(top, "N8PAT", listen_port=lport, http_port=hport)
+    pat.listen()
+    # the first call waits at the proxy, so the rest queue up behind it
+    proxy = BlockProxy(lport, gateway_is_client=True, gate_connect=True)
+    proxy.start()
+    g = gateway(top, "gw8", "example.org = maildir:%s\n"
+                "pat8.test = b2f:N8PAT@localhost:%d\n" %
+                (os.path.join(top, "gw8", "mail"), proxy.port))
+    g.start()
+    try:
+        smtp_prio(g, "n8pat@pat8.test", "first p-4", -4)
+        assert proxy.accepted.wait(30), open(g.logpath).read()[-3000:]
+        prios = [-2, 0, 4, -4, 2, 6]
+        for i, p in enumerate(prios):
+            smtp_prio(g, "n8pat@pat8.test", "m%d p%d" % (i, p), p)
+        proxy.open_gate()
+        n = len(prios) + 1
+        assert gh.wait_for(lambda: len(pat.box("in")) == n, 60), \
+            open(g.logpath).read()[-3000:]
+        subj = subjects_by_mid(pat)
+        blocks = [[subj[m] for m in b] for b in proxy.blocks()]
+        print("blocks:", blocks)
+        assert [len(b) for b in blocks] == [1, 5, 1], blocks
+        assert blocks[0] == ["first p-4"]
+        order = [band_of(s) for b in blocks[1:] for s in b]
+        assert order == sorted(prios, reverse=True), order
+        assert gh.wait_for(lambda: open(g.logpath).read().count(
+            "action=relayed") >= n, 10)
+        print("ok: several proposals per block, in priority order, over a "
+              "route with a host name")
+    finally:
+        proxy.stop()
+        pat.stop()
+        g.stop()
+
+
+def test_dialin_priority(top):
+    g = gateway(top, "gw9", "example.org = maildir:%s\n"
+                "winlink.test = b2f:N9PAT\n" %
+                os.path.join(top, "gw9", "mail"))
+    g.start()
+    pat = patpeer.Station(top, "N9PAT")
+    proxy = BlockProxy(g.b2f_port, gateway_is_client=False,
+                       hold_after_first=True)
+    proxy.start()
+    try:
+        prios = [-4, 0, -2, 2, -4, 0, -2]
+        for i, p in enumerate(prios):
+            smtp_prio(g, "n9pat@winlink.test", "m%d p%d" % (i, p), p)
+        assert gh.wait_for(lambda: gh.log_has(g.logpath, "event=queued"),
+                           20)
+        rc = []
+        t = threading.Thread(target=lambda: rc.append(
+            pat.connect(proxy.port, "N0GW")), daemon=True)
+        t.start()
+        assert proxy.first_block.wait(30), open(g.logpath).read()[-3000:]
+        # the station has the first block; FLASH mail arrives now
+        smtp_prio(g, "n9pat@winlink.test", "flash p4", 4)
+        proxy.release()
+        t.join(60)
+        assert rc == [0], (rc, pat.connect_log())
+        subj = subjects_by_mid(pat)
+        assert len(subj) == len(prios) + 1, (subj, pat.connect_log())
+        blocks = [[subj[m] for m in b] for b in proxy.blocks()]
+        print("blocks:", blocks)
+        assert [len(b) for b in blocks] == [5, 3], blocks
+        first = [band_of(s) for s in blocks[0]]
+        assert first == sorted(prios, reverse=True)[:5], first
+        assert blocks[1][0] == "flash p4", blocks
+        assert [band_of(s) for s in blocks[1][1:]] == [-4, -4], blocks
+        assert "5 proposal(s) received" in pat.connect_log()
+        print("ok: a station that dials in gets its mail in priority order "
+              "across blocks, FLASH queued mid-session first in the next")
+    finally:
+        proxy.stop()
+        g.stop()
+
+
+def test_deferred_next_session(top):
+    """Mail a session did not get through (cut after the station's FS)
+    is deferred, and due again when the station next calls, well before
+    its backoff (5 minutes) ends."""
+    g = gateway(top, "gw11", "example.org = maildir:%s\n"
+                "winlink.test = b2f:N6CUT\n" %
+                os.path.join(top, "gw11", "mail"))
+    g.start()
+    pat = patpeer.Station(top, "N6CUT")
+    proxy = BlockProxy(g.b2f_port, gateway_is_client=False,
+                       cut_after_first=True)
+    proxy.start()
+    try:
+        smtp_prio(g, "n6cut@winlink.test", "again p0", 0)
+        assert gh.wait_for(lambda: gh.log_has(g.logpath, "event=queued"),
+                           20)
+        pat.connect(proxy.port, "N0GW")
+        assert gh.wait_for(lambda: gh.log_has(
+            g.logpath, "event=deferred status=4.4.0 text=\"Winlink "
+            "station N6CUT did not take"), 10), open(g.logpath).read()[-3000:]
+        assert pat.box("in") == []
+        rc = pat.connect(g.b2f_port, "N0GW")
+        assert rc == 0, pat.connect_log()
+        assert gh.log_has(g.logpath, "event=deferred_due_again")
+        subj = subjects_by_mid(pat)
+        assert list(subj.values()) == ["again p0"], (subj,
+                                                     pat.connect_log())
+        print("ok: mail deferred by a cut session goes in the station's "
+              "next session")
+    finally:
+        proxy.stop()
+        g.stop()
+
+
+def test_unresolvable_route(top):
+    g = gateway(top, "gw10", "example.org = maildir:%s\n"
+                "nowhere.test = b2f:N0XX@no-such-station.invalid:8774\n" %
+                os.path.join(top, "gw10", "mail"))
+    g.start()
+    try:
+        smtp_prio(g, "x@nowhere.test", "lost p0", 0)
+        assert gh.wait_for(lambda: gh.log_has(
+            g.logpath, "event=deferred status=4.4.3"), 60), \
+            open(g.logpath).read()[-3000:]
+        assert gh.log_has(g.logpath, "event=lookup_failed")
+        assert gh.log_has(g.logpath, "no usable address for Winlink "
+                          "station N0XX at no-such-station.invalid")
+        out = gh.sky(g, "queue", "list")
+        assert "x@nowhere.test" in out, out
+        print("ok: unresolvable host name deferred 4.4.3, kept queued")
+    finally:
+        g.stop()
+
+
 def main():
     top = gh.tmpdir("b2f")
     ok = False
+    tests = [test_inbound_both_ways, test_secure_login, test_outbound_route,
+             test_postfix_end_to_end, test_dsn_to_station, test_no_relay,
+             test_resume, test_outbound_blocks, test_dialin_priority,
+             test_deferred_next_session, test_unresolvable_route]
+    only = os.environ.get("SKYWAVE_B2F_ONLY")  # e.g. "test_resume,..."
     try:
-        test_inbound_both_ways(top)
-        test_secure_login(top)
-        test_outbound_route(top)
-        test_postfix_end_to_end(top)
-        test_dsn_to_station(top)
-        test_no_relay(top)
-        test_resume(top)
+        for t in tests:
+            if not only or t.__name__ in only.split(","):
+                t(top)
         ok = True
     finally:
         gh.cleanup(top, ok)

@@ -3,7 +3,8 @@
  * five, refusal of a message already held (FS -), secure login right and
  * wrong (;PQ/;PR, the Winlink test vectors), a transfer cut off and
  * resumed from an offset, a failed commit that must not count as sent,
- * and protocol errors that end the session with a reason. */
+ * one block of five answered "+-=!offset+" (an outcome per proposal), and
+ * protocol errors that end the session with a reason. */
 #include "tests/lib/testutil.h"
 
 #include "common/buf.h"
@@ -34,6 +35,7 @@ struct side {
 	struct buf in_msg[MSGS_MAX];
 	size_t nin;
 	const char *have;             /* a mid answered '-' */
+	const char *later;            /* a mid answered '=' */
 	int commit_status;
 	/* resume */
 	const char *resume_mid;
@@ -56,6 +58,8 @@ on_props(void *arg, const struct b2f_proposal *p, size_t n)
 		a[i] = B2F_ACCEPT;
 		if (d->have && strcmp(p[i].mid, d->have) == 0)
 			a[i] = B2F_REJECT;
+		if (d->later && strcmp(p[i].mid, d->later) == 0)
+			a[i] = B2F_DEFER;
 		if (d->resume_mid && strcmp(p[i].mid, d->resume_mid) == 0) {
 			a[i] = B2F_RESUME;
 			off[i] = d->resume_off;
@@ -428,6 +432,71 @@ test_resume(void **state)
 	side_fini(&s2);
 }
 
+/* One block of five, each proposal answered its own way: accepted,
+ * already held, later, resumed from an offset, accepted. */
+static void
+test_block_mixed_answers(void **state)
+{
+	(void)state;
+	struct side m, s, m0, s0;
+	char mid[13];
+	const uint8_t *data;
+	size_t len;
+	uint32_t csize;
+	struct buf keep, big;
+
+	srand(11);
+	buf_init(&big);
+	for (int i = 0; i < 3000; i++)
+		buf_appendf(&big, "%08x", (unsigned)rand());
+	/* a first session cut off in RESUMED's data leaves its part */
+	side_init(&m0, true, "N0CALL", NULL);
+	side_init(&s0, false, "N1CALL", NULL);
+	side_add(&s0, "RESUMED", buf_cstr(&big), 1);
+	connect(&m0, &s0);
+	pump(&m0, &s0, 6000);
+	b2f_session_abort(m0.s, "connection lost");
+	b2f_session_abort(s0.s, "connection lost");
+	assert_true(b2f_session_partial(m0.s, mid, &data, &len, &csize));
+	buf_init(&keep);
+	buf_append(&keep, data, len);
+
+	side_init(&m, true, "N0CALL", NULL);
+	side_init(&s, false, "N1CALL", NULL);
+	side_add(&s, "TAKEN1", "first of the block\r\n", 20);
+	side_add(&s, "HELDALREADY", "the master has it\r\n", 5);
+	side_add(&s, "NOTNOW", "too early for this one\r\n", 5);
+	side_add(&s, "RESUMED", buf_cstr(&big), 1);
+	side_add(&s, "TAKEN2", "last of the block\r\n", 30);
+	m.have = "HELDALREADY";
+	m.later = "NOTNOW";
+	m.resume_mid = "RESUMED";
+	m.resume_data = keep.data;
+	m.resume_off = (uint32_t)keep.len;
+	connect(&m, &s);
+	pump(&m, &s, 0);
+	assert_int_equal(m.end_err, 0);
+	assert_int_equal(s.end_err, 0);
+	assert_int_equal(s.out_state[0], B2F_SENT);
+	assert_int_equal(s.out_state[1], B2F_REJECTED);
+	assert_int_equal(s.out_state[2], B2F_DEFERRED);
+	assert_int_equal(s.out_state[3], B2F_SENT);
+	assert_int_equal(s.out_state[4], B2F_SENT);
+	assert_int_equal(m.nin, 3);
+	assert_string_equal(m.in_mid[0], "TAKEN1");
+	assert_string_equal(m.in_mid[1], "RESUMED");
+	assert_string_equal(m.in_mid[2], "TAKEN2");
+	assert_int_equal(m.in_msg[1].len, big.len);
+	assert_memory_equal(m.in_msg[1].data, big.data, big.len);
+	assert_int_equal(m.in_msg[2].len, 30 * 19);
+	buf_fini(&keep);
+	buf_fini(&big);
+	side_fini(&m0);
+	side_fini(&s0);
+	side_fini(&m);
+	side_fini(&s);
+}
+
 static void
 test_commit_failure(void **state)
 {
@@ -503,6 +572,7 @@ main(void)
 		cmocka_unit_test(test_duplicate_refused),
 		cmocka_unit_test(test_secure_login),
 		cmocka_unit_test(test_resume),
+		cmocka_unit_test(test_block_mixed_answers),
 		cmocka_unit_test(test_commit_failure),
 		cmocka_unit_test(test_protocol_errors),
 	};

@@ -198,6 +198,8 @@ static size_t g_codec_bytes;
 /* Fixed costs of the last zstd run: record plaintext beyond the messages,
  * rounds (flushes), A's frames, B's stream (acknowledgements). */
 static uint64_t g_rec_plain, g_rounds, g_frames_a, g_frames_b, g_b_stream;
+/* Envelope digest bytes the last zstd run agreed on (16 with 0x10). */
+static int g_digest_bytes = XFER_SHA_BYTES;
 
 static struct fig
 run_skywave(const struct msg *m, size_t n, double *wall_s, uint16_t dict,
@@ -253,6 +255,8 @@ run_skywave(const struct msg *m, size_t n, double *wall_s, uint16_t dict,
 		g_frames_a = link_get_stats(xsim_link(s, XSIM_A))->frames_out;
 		g_frames_b = link_get_stats(xsim_link(s, XSIM_B))->frames_out;
 		g_b_stream = xfer_get_stats(xsim_xfer(s, XSIM_B))->comp_out;
+		g_digest_bytes = (link_features(xsim_link(s, XSIM_A)) &
+		    LINK_FEAT_SHA128) ? XFER_SHA_SHORT : XFER_SHA_BYTES;
 	}
 	struct fig f = {
 		.channel_s = (double)(last - xsim_first_air_ms(s)) / 1000.0,
@@ -736,11 +740,12 @@ main(int argc, char **argv)
 	struct fig sw = run_skywave(m, n, &wall, AIR_DICT_HEADERS, seg, true);
 	size_t codec_bytes = g_codec_bytes;
 	printf("fixed costs (skywave): %llu bytes of records besides the "
-	    "messages before compression (%zu x 48 of id and SHA-256); %llu "
+	    "messages before compression (%zu x %d of id and digest); %llu "
 	    "rounds (one flush each); frames %llu + %llu (28 bytes each with "
 	    "the byte-stream framing: %.1f s); the other direction's stream "
 	    "%llu bytes; %llu direction changes (%.0f s)\n",
-	    (unsigned long long)g_rec_plain, n, (unsigned long long)g_rounds,
+	    (unsigned long long)g_rec_plain, n, g_digest_bytes + XFER_ID_BYTES,
+	    (unsigned long long)g_rounds,
 	    (unsigned long long)g_frames_a, (unsigned long long)g_frames_b,
 	    (double)(g_frames_a + g_frames_b) * 28 / BYTES_PER_S,
 	    (unsigned long long)g_b_stream, (unsigned long long)sw.turns,

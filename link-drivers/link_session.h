@@ -67,6 +67,8 @@ enum {
 	LINK_FEAT_ZSTD = 0x04,
 	/* transfer acknowledgements by handle ranges (ACKR records) */
 	LINK_FEAT_ACKR = 0x08,
+	/* the envelope's end-to-end digest is SHA-256 cut to 128 bits */
+	LINK_FEAT_SHA128 = 0x10,
 };
 
 #define LINK_IDENTITY_MAX 64

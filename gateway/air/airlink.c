@@ -2257,7 +2257,7 @@ airlink_start(const struct airlink_env *env, const struct airlink_cfg *cfg,
 	lc.initiator = cfg->peer[0] && strcmp(env->identity, cfg->peer) < 0;
 	lc.dict_id = AIR_DICT_HEADERS;
 	lc.features = LINK_FEAT_DEFLATE | LINK_FEAT_DICT | LINK_FEAT_ZSTD |
-	    LINK_FEAT_ACKR;
+	    LINK_FEAT_ACKR | LINK_FEAT_SHA128;
 	/* the driver's byte-stream framing costs airtime too (bursts are
 	 * bounded by the profile's maximum transmission time) */
 	if (a->prof.modem.framing != PROF_FRAMING_KISS)

@@ -21,6 +21,10 @@
  *
  *   Invariants: content.len == have; durable <= have; an id is never both
  *   committed (store) and present here except during COMMITTING.
+ *   "hash ok": the SHA-256 of the message (unpacked) matches the
+ *   envelope's digest, all 32 bytes, or its first 16 in a session that
+ *   agreed on SHA128 (feature 0x10); either way the store is handed the
+ *   whole SHA-256 computed here.
  *
  * Stream per direction and link session: records (xfer_wire.h) compressed
  * by one stream of the negotiated codec: a zstd frame primed with the zstd
@@ -117,6 +121,7 @@ struct xfer {
 	uint16_t dict_id;
 	int codec;            /* enum xfer_codec of this session */
 	bool ackr;            /* ACKR agreed: acknowledge by handle ranges */
+	size_t sha_len;       /* envelope digest bytes: 16 with SHA128 */
 	uint64_t ack_first, ack_n; /* ACKR range not yet in ctl */
 	uint8_t ack_st;
 	z_stream def, inf;
@@ -199,6 +204,7 @@ xfer_new(const struct xfer_config *cfg, const struct xfer_store *store)
 		x->cfg.level = 9;
 	if (x->cfg.zstd_level <= 0 || x->cfg.zstd_level > ZSTD_maxCLevel())
 		x->cfg.zstd_level = XFER_ZSTD_LEVEL;
+	x->sha_len = XFER_SHA_BYTES;
 	return x;
 }
 
@@ -231,7 +237,11 @@ xfer_opts_of(uint32_t f)
 {
 	int o = (f & LINK_FEAT_ZSTD) ? XFER_CODEC_ZSTD :
 	    (f & LINK_FEAT_DEFLATE) ? XFER_CODEC_DEFLATE : XFER_CODEC_NONE;
-	return (f & LINK_FEAT_ACKR) ? o | XFER_OPT_ACKR : o;
+	if (f & LINK_FEAT_ACKR)
+		o |= XFER_OPT_ACKR;
+	if (f & LINK_FEAT_SHA128)
+		o |= XFER_OPT_SHA128;
+	return o;
 }
 
 void
@@ -569,6 +579,8 @@ xfer_link_up(struct xfer *x, int opts, uint16_t dict_id)
 	x->up = true;
 	x->err = 0;
 	x->ackr = (opts & XFER_OPT_ACKR) != 0;
+	x->sha_len = (opts & XFER_OPT_SHA128) ? XFER_SHA_SHORT :
+	    XFER_SHA_BYTES;
 	x->ack_n = 0;
 	x->codec = codec == XFER_CODEC_ZSTD ? XFER_CODEC_ZSTD :
 	    codec ? XFER_CODEC_DEFLATE : XFER_CODEC_NONE;
@@ -854,7 +866,7 @@ emit_msg(struct xfer *x, struct xout *o)
 	o->handle = x->next_handle++;
 	buf_reset(&x->rec);
 	xfer_put_varint(&x->rec, o->handle);
-	xfer_env_encode(&e, &x->rec);
+	xfer_env_encode_d(&e, &x->rec, x->sha_len);
 	emit_rec(x, XFER_R_MSG, &x->rec);
 	o->st = XO_SENDING;
 	x->stats.msgs_sent++;
@@ -1145,7 +1157,8 @@ on_msg(struct xfer *x, const uint8_t *p, size_t n)
 	uint64_t handle;
 	struct xfer_env env;
 	if (xfer_get_varint(&p, &n, &handle) < 0 || handle == 0 ||
-	    hm_find(x, handle) || xfer_env_decode(p, n, &env) < 0) {
+	    hm_find(x, handle) || xfer_env_decode_d(p, n, &env,
+	    x->sha_len) < 0) {
 		fail(x, "bad MSG record");
 		return;
 	}
@@ -1169,7 +1182,7 @@ on_msg(struct xfer *x, const uint8_t *p, size_t n)
 	}
 	if (in && (in->env.size != env.size || in->env.mflags != env.mflags ||
 	    in->env.orig_size != env.orig_size ||
-	    memcmp(in->env.sha256, env.sha256, XFER_SHA_BYTES) != 0)) {
+	    memcmp(in->env.sha256, env.sha256, x->sha_len) != 0)) {
 		in_reset(in); /* not the content we hold: start over */
 		xfer_env_fini(&in->env);
 		xfer_env_copy(&in->env, &env);
@@ -1226,7 +1239,10 @@ complete(struct xfer *x, struct xin *in)
 		in->hashed = in->content.len;
 		crypto_hash_sha256_final(&in->sha, sha);
 	}
-	if (!ok || memcmp(sha, in->env.sha256, XFER_SHA_BYTES) != 0) {
+	/* With SHA128 the envelope holds the first 16 bytes of the digest;
+	 * once they match, the store gets the whole SHA-256 computed here
+	 * over the octets it stores. */
+	if (!ok || memcmp(sha, in->env.sha256, x->sha_len) != 0) {
 		GW_LOGW("xfer", "link=%s event=hash-mismatch size=%llu "
 		    "packed=%s", x->name, (unsigned long long)in->env.size,
 		    (in->env.mflags & XFER_ENV_PACKED) ? (ok ? "yes" :
@@ -1237,6 +1253,7 @@ complete(struct xfer *x, struct xin *in)
 		buf_fini(&orig);
 		return;
 	}
+	memcpy(in->env.sha256, sha, XFER_SHA_BYTES);
 	in->st = XI_COMMITTING;
 	x->store.commit(x->store.arg, &in->env, msg ? msg : in->content.data,
 	    len);

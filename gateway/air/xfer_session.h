@@ -124,15 +124,18 @@ enum xfer_codec {
 /* Session option beside the codec: acknowledge by handle ranges (ACKR)
  * instead of one ACK with the 16-byte id per message. */
 #define XFER_OPT_ACKR 0x100
+/* Session option: the envelope carries the first 16 bytes of the
+ * message's SHA-256 instead of all 32 (docs/air-protocol.md s6). */
+#define XFER_OPT_SHA128 0x200
 #define XFER_CODEC_MASK 0xff
 
 /* The session options the negotiated link features (LINK_FEAT_*) call
  * for: the codec (zstd when agreed, else deflate when agreed, else none)
- * | XFER_OPT_ACKR when agreed. */
+ * | XFER_OPT_ACKR and | XFER_OPT_SHA128 when agreed. */
 int xfer_opts_of(uint32_t link_features);
 
 /* Link glue. up: a fresh link session (opts: an enum xfer_codec, with
- * XFER_OPT_ACKR or not; dict_id the deflate dictionary, 0 for none; zstd
+ * XFER_OPT_ACKR and XFER_OPT_SHA128 or not; dict_id the deflate dictionary, 0 for none; zstd
  * uses its own). */
 void xfer_link_up(struct xfer *x, int opts, uint16_t dict_id);
 void xfer_link_down(struct xfer *x);

@@ -7,6 +7,7 @@
  * addresses cost little):
  *
  *   id[16] flags:u8 priority:zigzag size:varint sha256[32]
+ *     (sha256[16], its first half, in a session that agreed on 0x10)
  *   [by:varint by_mode:u8]   if flags & 1
  *   [aby:varint]             if flags & 2
  *   [envid:str]              if flags & 4
@@ -127,6 +128,13 @@ put_str(struct buf *b, const char *s)
 void
 xfer_env_encode(const struct xfer_env *e, struct buf *out)
 {
+	xfer_env_encode_d(e, out, XFER_SHA_BYTES);
+}
+
+void
+xfer_env_encode_d(const struct xfer_env *e, struct buf *out, size_t sha_len)
+{
+	GW_REQUIRE(sha_len == XFER_SHA_SHORT || sha_len == XFER_SHA_BYTES);
 	uint8_t flags = 0;
 	if (e->by_s >= 0)
 		flags |= 1;
@@ -143,7 +151,7 @@ xfer_env_encode(const struct xfer_env *e, struct buf *out)
 	int64_t pr = e->priority;
 	xfer_put_varint(out, ((uint64_t)pr << 1) ^ (uint64_t)(pr >> 63));
 	xfer_put_varint(out, e->size);
-	buf_append(out, e->sha256, XFER_SHA_BYTES);
+	buf_append(out, e->sha256, sha_len);
 	if (flags & 1) {
 		xfer_put_varint(out, (uint64_t)e->by_s);
 		buf_append_byte(out, e->by_mode);
@@ -234,8 +242,16 @@ rd_str(struct rd *r, size_t max, bool allow_empty)
 int
 xfer_env_decode(const uint8_t *p, size_t n, struct xfer_env *e)
 {
+	return xfer_env_decode_d(p, n, e, XFER_SHA_BYTES);
+}
+
+int
+xfer_env_decode_d(const uint8_t *p, size_t n, struct xfer_env *e,
+    size_t sha_len)
+{
 	struct rd r = { p, n, 0 };
 
+	GW_REQUIRE(sha_len == XFER_SHA_SHORT || sha_len == XFER_SHA_BYTES);
 	xfer_env_init(e);
 	rd_bytes(&r, e->id, XFER_ID_BYTES);
 	uint8_t flags = rd_u8(&r);
@@ -249,7 +265,7 @@ xfer_env_decode(const uint8_t *p, size_t n, struct xfer_env *e)
 		e->mflags |= XFER_ENV_PACKED;
 	e->priority = (int8_t)pr;
 	e->size = rd_varint(&r);
-	rd_bytes(&r, e->sha256, XFER_SHA_BYTES);
+	rd_bytes(&r, e->sha256, sha_len);
 	if (flags & 1) {
 		uint64_t by = rd_varint(&r);
 		e->by_s = by > INT32_MAX ? (r.bad = 1, 0) : (int64_t)by;

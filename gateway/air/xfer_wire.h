@@ -33,6 +33,9 @@
 
 #define XFER_ID_BYTES 16
 #define XFER_SHA_BYTES 32
+/* With feature 0x10 the envelope carries the first 16 bytes of the
+ * SHA-256 (docs/air-protocol.md s6-s7). */
+#define XFER_SHA_SHORT 16
 #define XFER_ADDR_MAX 320   /* RFC 5321 path plus slack */
 #define XFER_XTEXT_MAX 500  /* ORCPT/ARCPT (RFC 3461 s4.2) */
 #define XFER_ENVID_MAX 100
@@ -140,6 +143,13 @@ void xfer_env_encode(const struct xfer_env *e, struct buf *out);
 /* Decode exactly n bytes; 0, or GW_EPROTO (malformed, trailing bytes,
  * limits exceeded). On error e is left empty (initialised). */
 int xfer_env_decode(const uint8_t *p, size_t n, struct xfer_env *e);
+/* The same with the envelope's digest cut to sha_len bytes (XFER_SHA_SHORT
+ * or XFER_SHA_BYTES): encode sends the first sha_len bytes of e->sha256,
+ * decode fills them and leaves the rest of e->sha256 zero. */
+void xfer_env_encode_d(const struct xfer_env *e, struct buf *out,
+    size_t sha_len);
+int xfer_env_decode_d(const uint8_t *p, size_t n, struct xfer_env *e,
+    size_t sha_len);
 
 /* varints */
 void xfer_put_varint(struct buf *b, uint64_t v);

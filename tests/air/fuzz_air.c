@@ -120,6 +120,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct xfer_env e;
 		if (xfer_env_decode(data, size, &e) == 0)
 			xfer_env_fini(&e);
+		if (xfer_env_decode_d(data, size, &e, XFER_SHA_SHORT) == 0)
+			xfer_env_fini(&e);
 		break;
 	}
 	case 2: {

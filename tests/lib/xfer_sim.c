@@ -409,7 +409,9 @@ side_build(struct side *sd)
 		    (s->cfg.dict_id ? LINK_FEAT_DICT : 0u) |
 		    (s->cfg.zstd && !s->cfg.no_compress &&
 		    !(sd->idx == XSIM_B && s->cfg.b_no_zstd) ?
-		    LINK_FEAT_ZSTD | LINK_FEAT_ACKR : 0u),
+		    LINK_FEAT_ZSTD | LINK_FEAT_ACKR |
+		    (sd->idx == XSIM_B && s->cfg.b_no_sha128 ? 0u :
+		    LINK_FEAT_SHA128) : 0u),
 		.random = sim_random,
 		.random_arg = s,
 		.frame_overhead_bytes = s->cfg.frame_overhead,
@@ -684,7 +686,9 @@ xsim_check(const struct xsim *s, char *why, size_t cap)
 			    memcmp(r->content.data, m->content.data,
 			    m->content.len) != 0 ||
 			    r->env.nrcpt != m->env.nrcpt ||
-			    strcmp(r->env.from, m->env.from) != 0) {
+			    strcmp(r->env.from, m->env.from) != 0 ||
+			    memcmp(r->env.sha256, m->env.sha256,
+			    XFER_SHA_BYTES) != 0) {
 				snprintf(why, cap, "side %d msg %zu differs "
 				    "at the far side", side, i);
 				return -1;

@@ -86,9 +86,11 @@ struct xsim_config {
 	uint32_t commit_delay_ms; /* store completion latency */
 	uint16_t dict_id;       /* offered by both; 0: none */
 	bool no_compress;       /* do not offer LINK_FEAT_DEFLATE */
-	bool zstd;              /* offer LINK_FEAT_ZSTD and _ACKR (environment
-	                           SKYWAVE_AIR_CODEC=zstd|deflate overrides) */
+	bool zstd;              /* offer LINK_FEAT_ZSTD, _ACKR and _SHA128
+	                           (environment SKYWAVE_AIR_CODEC=zstd|deflate
+	                           overrides) */
 	bool b_no_zstd;         /* ... but not B (a peer without zstd) */
+	bool b_no_sha128;       /* B offers zstd and ACKR, not SHA128 */
 	size_t seg_bytes;       /* transfer round size; 0: default */
 	bool quiet;             /* silence info logs */
 };
@@ -162,7 +164,8 @@ const struct xsim_msg *xsim_delivered(const struct xsim *s, int side,
 bool xsim_all_done(struct xsim *s, int side);
 
 /* The invariant: every message sent is either committed exactly once at
- * the far side with identical envelope id, size and content, or still
+ * the far side with identical envelope id, size, SHA-256 (all 32 bytes,
+ * whatever the envelope carried on the air) and content, or still
  * queued (not relayed) at the sender; relayed only after commit, at most
  * once. Returns 0 or -1 with a description in why. */
 int xsim_check(const struct xsim *s, char *why, size_t cap);

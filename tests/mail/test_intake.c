@@ -149,6 +149,60 @@ first_rid(struct fx *f, const char *route)
 	return rids[0];
 }
 
+#define BODY "Subject: t\r\n\r\nhi\r\n"
+#define LOCAL "maildir:/nonexistent/%u"
+
+/* Submit a message from sender to addrs through the front door and wait
+ * for its commit; the fixture's id is the message's. */
+static void
+submit(struct fx *f, const char *sender, const char *const *addrs, size_t n)
+{
+	struct queue_envelope *e = env_to(sender, addrs, n);
+	struct buf content = BUF_INIT;
+
+	buf_append(&content, BODY, strlen(BODY));
+	assert_int_equal(intake_submit(f->in, e, &content, NULL, 0,
+	    on_submitted, f), 0);
+	wait_done(f);
+	buf_fini(&content);
+	assert_int_equal(f->status, 0);
+}
+
+/* A failure report about the first recipient of a message to addrs, and
+ * the FAILED -> DSN_QUEUED changes of rid (nch 2), as a worker makes them. */
+struct failure {
+	struct queue_envelope *orig;
+	struct dsn_rcpt dr;
+	struct dsn_report rep;
+	struct queue_change ch[2];
+};
+
+static void
+failure_init(struct failure *fl, const struct fx *f, const char *sender,
+    const char *const *addrs, size_t n, int64_t rid)
+{
+	memset(fl, 0, sizeof(*fl));
+	fl->orig = env_to(sender, addrs, n);
+	memcpy(fl->orig->id, f->id, QUEUE_ID_LEN);
+	fl->dr.final_rcpt = addrs[0];
+	fl->dr.action = DSN_FAILED;
+	fl->dr.status = "5.1.1";
+	fl->dr.diag = "x-skywave; no such mailbox";
+	fl->rep.reporting_mta = "gw.test";
+	fl->rep.orig = fl->orig;
+	fl->rep.rcpts = &fl->dr;
+	fl->rep.nrcpts = 1;
+	fl->rep.content = (const uint8_t *)BODY;
+	fl->rep.content_len = strlen(BODY);
+	fl->rep.now_s = 1800000000;
+	fl->ch[0].rid = rid;
+	fl->ch[0].to = QUEUE_R_FAILED;
+	fl->ch[0].error = "no such mailbox";
+	fl->ch[0].status = "5.1.1";
+	fl->ch[1].rid = rid;
+	fl->ch[1].to = QUEUE_R_DSN_QUEUED;
+}
+
 /* Each recipient gets its route before the commit, and each worker is
  * woken once, after it. */
 static void
@@ -159,7 +213,7 @@ test_submit_routes_and_wakes(void **state)
 	struct queue_envelope *e = env_to("s@local.test", to, 3);
 	struct buf content = BUF_INIT;
 
-	buf_append(&content, "Subject: t\r\n\r\nhi\r\n", 18);
+	buf_append(&content, BODY, strlen(BODY));
 	assert_int_equal(intake_submit(f->in, e, &content, NULL, 0,
 	    on_submitted, f), 0);
 	assert_int_equal(intake_pending(f->in), 1);
@@ -172,10 +226,10 @@ test_submit_routes_and_wakes(void **state)
 	assert_int_equal(f->wake_link, 1); /* hf1 once, for two recipients */
 	assert_string_equal(f->last_link, "hf1");
 	assert_int_equal(count_on(f, "link:hf1"), 2);
-	assert_int_equal(count_on(f, "maildir:/nonexistent/%u"), 1);
+	assert_int_equal(count_on(f, LOCAL), 1);
 	assert_string_equal(intake_route_for(f->in, "z@q.far.test"),
 	    "link:hf1");
-	assert_true(intake_serves(f->in, "maildir:/nonexistent/%u"));
+	assert_true(intake_serves(f->in, LOCAL));
 	assert_false(intake_serves(f->in, "link:hf1"));
 	assert_false(intake_serves(f->in, "smtp:elsewhere:25"));
 }
@@ -188,36 +242,14 @@ test_fail_with_dsn(void **state)
 	struct fx *f = *state;
 	/* two recipients, so the message stays after one is settled */
 	const char *to[] = { "a@local.test", "b@local.test" };
-	struct queue_envelope *e = env_to("s@z.far.test", to, 2);
-	struct buf content = BUF_INIT;
-	uint8_t id[QUEUE_ID_LEN];
+	struct failure fl;
 
-	buf_append(&content, "Subject: t\r\n\r\nhi\r\n", 18);
-	assert_int_equal(intake_submit(f->in, e, &content, NULL, 0,
-	    on_submitted, f), 0);
-	wait_done(f);
-	buf_fini(&content);
-	int64_t rid = first_rid(f, "maildir:/nonexistent/%u");
+	submit(f, "s@z.far.test", to, 2);
+	int64_t rid = first_rid(f, LOCAL);
 	assert_int_equal(qt_update1(&f->qt, rid, QUEUE_R_INFLIGHT, NULL), 0);
-
-	/* what the failing worker holds: the envelope and the content */
-	struct queue_envelope *orig = env_to("s@z.far.test", to, 2);
-	memcpy(id, f->id, QUEUE_ID_LEN);
-	memcpy(orig->id, id, QUEUE_ID_LEN);
+	failure_init(&fl, f, "s@z.far.test", to, 2, rid);
 	f->wake_link = 0;
-	struct dsn_rcpt dr = { .final_rcpt = "a@local.test",
-		.action = DSN_FAILED, .status = "5.1.1",
-		.diag = "x-skywave; no such mailbox" };
-	struct dsn_report rep = { .reporting_mta = "gw.test", .orig = orig,
-		.rcpts = &dr, .nrcpts = 1,
-		.content = (const uint8_t *)"Subject: t\r\n\r\nhi\r\n",
-		.content_len = 18, .now_s = 1800000000 };
-	struct queue_change ch[2] = {
-		{ .rid = rid, .to = QUEUE_R_FAILED, .error = "no such mailbox",
-		  .status = "5.1.1" },
-		{ .rid = rid, .to = QUEUE_R_DSN_QUEUED },
-	};
-	assert_int_equal(intake_fail(f->in, &rep, ch, 2, on_done, f), 0);
+	assert_int_equal(intake_fail(f->in, &fl.rep, fl.ch, 2, on_done, f), 0);
 	wait_done(f);
 	assert_int_equal(f->status, 0);
 	/* the DSN went to the sender's route, and that link was woken */
@@ -228,12 +260,12 @@ test_fail_with_dsn(void **state)
 	int64_t rids[2];
 	int states[2];
 	size_t n = 2;
-	assert_int_equal(qt_states(&f->qt, id, rids, states, &n), 0);
+	assert_int_equal(qt_states(&f->qt, fl.orig->id, rids, states, &n), 0);
 	assert_int_equal(n, 2);
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(states[i], rids[i] == rid ?
 		    QUEUE_R_DSN_QUEUED : QUEUE_R_QUEUED);
-	queue_envelope_free(orig);
+	queue_envelope_free(fl.orig);
 }
 
 /* Changes that the queue refuses store nothing: no DSN without its
@@ -243,32 +275,21 @@ test_fail_refused_stores_nothing(void **state)
 {
 	struct fx *f = *state;
 	const char *to[] = { "a@local.test" };
-	struct queue_envelope *e = env_to("s@z.far.test", to, 1);
-	struct buf content = BUF_INIT;
+	struct failure fl;
 
-	buf_append(&content, "Subject: t\r\n\r\nhi\r\n", 18);
-	assert_int_equal(intake_submit(f->in, e, &content, NULL, 0,
-	    on_submitted, f), 0);
-	wait_done(f);
-	buf_fini(&content);
-	int64_t rid = first_rid(f, "maildir:/nonexistent/%u");
+	submit(f, "s@z.far.test", to, 1);
+	int64_t rid = first_rid(f, LOCAL);
+	failure_init(&fl, f, "s@z.far.test", to, 1, rid);
 	f->wake_link = f->wake_local = 0;
-
-	const char *to2[] = { "a@local.test" };
-	struct queue_envelope *orig = env_to("s@z.far.test", to2, 1);
-	struct dsn_rcpt dr = { .final_rcpt = "a@local.test",
-		.action = DSN_FAILED, .status = "5.1.1" };
-	struct dsn_report rep = { .reporting_mta = "gw.test", .orig = orig,
-		.rcpts = &dr, .nrcpts = 1, .now_s = 1800000000 };
 	/* QUEUED -> DSN_QUEUED is not a legal transition */
-	struct queue_change ch = { .rid = rid, .to = QUEUE_R_DSN_QUEUED };
-	assert_int_equal(intake_fail(f->in, &rep, &ch, 1, on_done, f), 0);
+	assert_int_equal(intake_fail(f->in, &fl.rep, &fl.ch[1], 1, on_done,
+	    f), 0);
 	wait_done(f);
 	assert_int_equal(f->status, GW_ESTATE);
 	assert_int_equal(count_on(f, "link:hf1"), 0); /* no DSN stored */
 	assert_int_equal(f->wake_link + f->wake_local, 0);
-	assert_int_equal(count_on(f, "maildir:/nonexistent/%u"), 1);
-	queue_envelope_free(orig);
+	assert_int_equal(count_on(f, LOCAL), 1);
+	queue_envelope_free(fl.orig);
 }
 
 /* A null reverse path may not get a DSN: only the changes are stored. */
@@ -277,39 +298,23 @@ test_fail_null_sender(void **state)
 {
 	struct fx *f = *state;
 	const char *to[] = { "a@local.test" };
-	struct queue_envelope *e = env_to("", to, 1);
-	struct buf content = BUF_INIT;
+	struct failure fl;
 
-	buf_append(&content, "Subject: t\r\n\r\nhi\r\n", 18);
-	assert_int_equal(intake_submit(f->in, e, &content, NULL, 0,
-	    on_submitted, f), 0);
-	wait_done(f);
-	buf_fini(&content);
-	int64_t rid = first_rid(f, "maildir:/nonexistent/%u");
+	submit(f, "", to, 1);
+	int64_t rid = first_rid(f, LOCAL);
 	assert_int_equal(qt_update1(&f->qt, rid, QUEUE_R_INFLIGHT, NULL), 0);
-
-	const char *to2[] = { "a@local.test" };
-	struct queue_envelope *orig = env_to("", to2, 1);
-	struct dsn_rcpt dr = { .final_rcpt = "a@local.test",
-		.action = DSN_FAILED, .status = "5.1.1" };
-	struct dsn_report rep = { .reporting_mta = "gw.test", .orig = orig,
-		.rcpts = &dr, .nrcpts = 1, .now_s = 1800000000 };
-	struct queue_change ch[2] = {
-		{ .rid = rid, .to = QUEUE_R_FAILED, .error = "x",
-		  .status = "5.1.1" },
-		{ .rid = rid, .to = QUEUE_R_DSN_QUEUED },
-	};
-	assert_int_equal(intake_fail(f->in, &rep, ch, 2, on_done, f), 0);
+	failure_init(&fl, f, "", to, 1, rid);
+	assert_int_equal(intake_fail(f->in, &fl.rep, fl.ch, 2, on_done, f), 0);
 	wait_done(f);
 	assert_int_equal(f->status, 0);
-	assert_int_equal(count_on(f, "maildir:/nonexistent/%u"), 0);
+	assert_int_equal(count_on(f, LOCAL), 0);
 	assert_int_equal(count_on(f, "link:hf1"), 0);
 	assert_int_equal(count_on(f, ""), 0);
 	/* nothing to store at all is refused at once */
 	assert_int_equal(intake_fail_built(f->in, NULL, NULL, NULL, 0, NULL,
 	    on_done, f), GW_ENOENT);
 	assert_false(f->done);
-	queue_envelope_free(orig);
+	queue_envelope_free(fl.orig);
 }
 
 /* After quiesce (workers closing) commits complete but wake nobody. */
@@ -318,16 +323,9 @@ test_quiesce(void **state)
 {
 	struct fx *f = *state;
 	const char *to[] = { "a@x.far.test" };
-	struct queue_envelope *e = env_to("s@local.test", to, 1);
-	struct buf content = BUF_INIT;
 
 	intake_quiesce(f->in);
-	buf_append(&content, "Subject: t\r\n\r\nhi\r\n", 18);
-	assert_int_equal(intake_submit(f->in, e, &content, NULL, 0,
-	    on_submitted, f), 0);
-	wait_done(f);
-	buf_fini(&content);
-	assert_int_equal(f->status, 0);
+	submit(f, "s@local.test", to, 1);
 	intake_wake_all(f->in);
 	intake_wake(f->in, "link:hf1");
 	assert_int_equal(f->wake_link + f->wake_local + f->wake_all_links, 0);
